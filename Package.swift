@@ -1,0 +1,58 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "mediaspool",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mediaspool", targets: ["mediaspool"]),
+        .library(name: "SpoolKit", targets: ["SpoolKit"]),
+        .library(name: "MediaKit", targets: ["MediaKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // C modules: libav* and libsystemd, each with a thin shim header for
+        // what Swift cannot import (function-like macros, variadic functions).
+        .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat libavcodec libavfilter libswscale libswresample libavutil",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavfilter-dev", "libswscale-dev", "libswresample-dev"])]),
+        .systemLibrary(name: "CLinux"),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+
+        // FFmpeg wrapped in owning Swift classes and typed errors.
+        .target(name: "MediaKit", dependencies: ["CFFmpeg"]),
+        // The spool protocol: manifest, claim, records, queue, recovery, the engine.
+        .target(name: "SpoolKit", dependencies: [
+            "CLinux",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "SystemPackage", package: "swift-system"),
+            .product(name: "HeapModule", package: "swift-collections"),
+        ]),
+        // sd_notify and the journald log handler.
+        .target(name: "SystemdSupport", dependencies: [
+            "CSystemd",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Job types: bridge SpoolKit's runner protocol to MediaKit.
+        .target(name: "Jobs", dependencies: ["SpoolKit", "MediaKit"]),
+        // The thin executable that wires everything.
+        .executableTarget(name: "mediaspool", dependencies: [
+            "SpoolKit", "Jobs", "SystemdSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+
+        .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit"]),
+        .testTarget(name: "MediaKitTests", dependencies: ["MediaKit"]),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SpoolKit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,30 @@
+#ifndef MEDIASPOOL_CFFMPEG_SHIM_H
+#define MEDIASPOOL_CFFMPEG_SHIM_H
+// Thin shim: only what Swift cannot import from the libav* headers
+// (function-like macros and constants built from them).
+#include <errno.h>
+#include <libavformat/avformat.h>
+#include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+#include <libswscale/swscale.h>
+#include <libswresample/swresample.h>
+#include <libavutil/avutil.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/error.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/imgutils.h>
+
+static inline int ms_averror(int e) { return AVERROR(e); }
+static inline int ms_averror_eof(void) { return AVERROR_EOF; }
+static inline int ms_averror_eagain(void) { return AVERROR(EAGAIN); }
+static inline int ms_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+static inline int ms_averror_exit(void) { return AVERROR_EXIT; }
+static inline int ms_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
+static inline int ms_averror_demuxer_not_found(void) { return AVERROR_DEMUXER_NOT_FOUND; }
+static inline int64_t ms_nopts_value(void) { return AV_NOPTS_VALUE; }
+static inline int ms_time_base(void) { return AV_TIME_BASE; }
+
+#endif

@@ -1,0 +1,16 @@
+#ifndef MEDIASPOOL_CLINUX_SHIM_H
+#define MEDIASPOOL_CLINUX_SHIM_H
+// Linux system calls that Swift cannot reach through Glibc: syscall(2) is
+// variadic, and glibc 2.36 has no openat2 wrapper.
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+/// openat2(2) relative to the current directory. Returns the fd or -1/errno.
+static inline int ms_openat2(const char *path, uint64_t flags, uint64_t resolve) {
+    struct open_how how = { .flags = flags, .mode = 0, .resolve = resolve };
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
+#endif

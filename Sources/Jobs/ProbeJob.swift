@@ -1,0 +1,44 @@
+import Foundation
+import MediaKit
+import SpoolKit
+
+/// `probe`: libavformat opens the input in-process and reads its streams.
+public struct ProbeJob: JobRunner {
+    public init() {}
+
+    public func run(_ job: JobContext) throws(SpoolError) -> JobOutcome {
+        guard case .probe(let inputPath) = job.manifest.job else { preconditionFailure("ProbeJob given a \(job.manifest.type) job") }
+        let t0 = Date()
+        job.progress(step: "check-paths", fraction: 0)
+        let input = try job.policy.openInput(inputPath)
+        job.progress(step: "open-input", fraction: 0.2)
+        let info: MediaInfo
+        do {
+            let fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
+                                      shouldAbort: { [job] in job.shouldAbort })
+            info = fmt.info()
+        } catch {
+            throw SpoolError.media(error, "input \(inputPath)", step: "open-input", job: job)
+        }
+        job.progress(step: "probe", fraction: 1)
+        let ms = Int(Date().timeIntervalSince(t0) * 1000)
+        return JobOutcome(steps: [StepTiming(name: "probe", durationMs: ms)], probe: ProbeRecord(info))
+    }
+}
+
+extension ProbeRecord {
+    init(_ i: MediaInfo) {
+        self.init(format: i.format, durationSeconds: i.durationSeconds, bitRate: i.bitRate, streams: i.streams.map { s in
+            var p = ProbeStream(index: s.index, type: s.kind.rawValue)
+            p.codec = s.codec; p.width = s.width; p.height = s.height; p.fps = s.fps; p.pixelFormat = s.pixelFormat
+            p.sampleRate = s.sampleRate; p.channels = s.channels; p.channelLayout = s.channelLayout
+            p.durationSeconds = s.durationSeconds; p.bitRate = s.bitRate
+            return p
+        })
+    }
+}
+
+/// The runners this build has, by job type.
+public enum JobTypes {
+    public static var all: [JobType: any JobRunner] { [.probe: ProbeJob()] }
+}

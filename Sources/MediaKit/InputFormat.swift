@@ -1,0 +1,121 @@
+import CFFmpeg
+
+/// Limits applied while opening untrusted media.
+public struct OpenLimits: Sendable {
+    public var maxStreams: Int
+    public init(maxStreams: Int = 64) { self.maxStreams = maxStreams }
+}
+
+/// The demuxers mediaspool lets FFmpeg use. Left out on purpose: playlist and
+/// concatenation demuxers (hls, dash, concat, ffconcat) and image2 patterns,
+/// which open further files named inside the input.
+public let allowedDemuxers = [
+    "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "mpeg", "flv", "asf", "mp3", "aac", "ac3", "eac3",
+    "wav", "w64", "aiff", "caf", "flac", "ogg", "h264", "hevc", "m4v", "mjpeg", "gif", "ivf", "obu",
+    "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe",
+].joined(separator: ",")
+
+/// An opened input (AVFormatContext from avformat_open_input), owned:
+/// closed on deinit. Confined to the thread of the job that opened it.
+public final class InputFormat {
+    public private(set) var raw: UnsafeMutablePointer<AVFormatContext>?
+    private let interrupt: InterruptHandler
+
+    /// Opens `url` (a plain file path) with the file protocol only and the
+    /// allowed demuxers, and reads stream information.
+    public init(url: String, limits: OpenLimits = OpenLimits(), shouldAbort: @escaping @Sendable () -> Bool) throws(AVError) {
+        interrupt = InterruptHandler(shouldAbort)
+        guard let ctx = avformat_alloc_context() else { throw .noMemory }
+        interrupt.install(on: ctx)
+        ctx.pointee.max_streams = Int32(clamping: limits.maxStreams + 1)
+        let opts = AVOptions([("protocol_whitelist", "file"), ("format_whitelist", allowedDemuxers)])
+        var c: UnsafeMutablePointer<AVFormatContext>? = ctx
+        let r = avformat_open_input(&c, url, nil, &opts.raw) // frees ctx on failure
+        guard r >= 0, let opened = c else { throw AVError(r) }
+        raw = opened
+        if Int(opened.pointee.nb_streams) > limits.maxStreams {
+            throw AVError.errno(E2BIG)
+        }
+        try check(avformat_find_stream_info(opened, nil))
+    }
+
+    deinit { avformat_close_input(&raw) }
+
+    var ctx: UnsafeMutablePointer<AVFormatContext> { raw! }
+
+    public var formatName: String { ctx.pointee.iformat.map { String(cString: $0.pointee.name) } ?? "unknown" }
+
+    /// Container duration in seconds, when known.
+    public var durationSeconds: Double? {
+        let d = ctx.pointee.duration
+        return d == ms_nopts_value() || d <= 0 ? nil : Double(d) / Double(ms_time_base())
+    }
+
+    public var bitRate: Int64? { ctx.pointee.bit_rate > 0 ? ctx.pointee.bit_rate : nil }
+
+    public var streamCount: Int { Int(ctx.pointee.nb_streams) }
+
+    public func stream(_ i: Int) -> StreamRef {
+        precondition(i >= 0 && i < streamCount, "stream index out of range")
+        return StreamRef(raw: ctx.pointee.streams[i]!)
+    }
+
+    public var streams: [StreamRef] { (0..<streamCount).map(stream) }
+}
+
+/// A borrowed AVStream: valid while its InputFormat lives.
+public struct StreamRef {
+    public let raw: UnsafeMutablePointer<AVStream>
+
+    public var index: Int { Int(raw.pointee.index) }
+    var par: UnsafeMutablePointer<AVCodecParameters> { raw.pointee.codecpar }
+    public var mediaType: AVMediaType { par.pointee.codec_type }
+    public var codecName: String { String(cString: avcodec_get_name(par.pointee.codec_id)) }
+    public var width: Int { Int(par.pointee.width) }
+    public var height: Int { Int(par.pointee.height) }
+    public var sampleRate: Int { Int(par.pointee.sample_rate) }
+    public var channels: Int { Int(par.pointee.ch_layout.nb_channels) }
+    public var bitRate: Int64? { par.pointee.bit_rate > 0 ? par.pointee.bit_rate : nil }
+    public var timeBase: AVRational { raw.pointee.time_base }
+
+    public var channelLayout: String? {
+        var buf = [CChar](repeating: 0, count: 128)
+        guard av_channel_layout_describe(&par.pointee.ch_layout, &buf, buf.count) > 0 else { return nil }
+        return String(cString: buf)
+    }
+
+    public var pixelFormat: String? {
+        guard mediaType == AVMEDIA_TYPE_VIDEO, par.pointee.format >= 0,
+              let n = av_get_pix_fmt_name(AVPixelFormat(rawValue: par.pointee.format)) else { return nil }
+        return String(cString: n)
+    }
+
+    public var fps: Double? {
+        let r = raw.pointee.avg_frame_rate.num > 0 ? raw.pointee.avg_frame_rate : raw.pointee.r_frame_rate
+        return r.num > 0 && r.den > 0 ? Double(r.num) / Double(r.den) : nil
+    }
+
+    public var durationSeconds: Double? {
+        let d = raw.pointee.duration
+        guard d != ms_nopts_value(), d > 0 else { return nil }
+        return Double(d) * av_q2d(timeBase)
+    }
+
+    /// An attached picture (cover art), not a real video stream.
+    public var isAttachedPicture: Bool { raw.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 }
+}
+
+/// Bridges FFmpeg's C interrupt callback to a Swift closure. Owned by the
+/// context it is installed on, so it outlives every callback.
+final class InterruptHandler {
+    let shouldAbort: @Sendable () -> Bool
+    init(_ f: @escaping @Sendable () -> Bool) { shouldAbort = f }
+
+    func install(on ctx: UnsafeMutablePointer<AVFormatContext>) {
+        ctx.pointee.interrupt_callback.callback = { opaque in
+            guard let opaque else { return 0 }
+            return Unmanaged<InterruptHandler>.fromOpaque(opaque).takeUnretainedValue().shouldAbort() ? 1 : 0
+        }
+        ctx.pointee.interrupt_callback.opaque = Unmanaged.passUnretained(self).toOpaque()
+    }
+}

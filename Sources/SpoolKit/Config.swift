@@ -1,0 +1,125 @@
+import Foundation
+import SystemPackage
+
+/// Daemon settings. Sources, weakest first: defaults, the config file (JSON,
+/// keys as below), the environment (MEDIASPOOL_<KEY in upper snake case>),
+/// command-line flags. docs/configuration.md lists every key.
+public struct Config: Sendable, Equatable {
+    public var spool: FilePath = "/var/spool/mediaspool"
+    public var mediaRoot: FilePath?
+    public var allowRoots: [FilePath] = []
+    public var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public var maxAttempts: Int = 3
+    public var timeoutSeconds: Double = 1800
+    public var backoffInitialSeconds: Double = 30
+    public var backoffMaxSeconds: Double = 600
+    public var backoffMultiplier: Double = 2
+    /// Full rescan of inbox/ and retry/, the safety net behind inotify.
+    public var rescanSeconds: Double = 10
+    /// SIGTERM: how long running jobs may finish before they are requeued.
+    public var shutdownGraceSeconds: Double = 20
+    /// A job still running this long past its timeout stops the watchdog.
+    public var stuckGraceSeconds: Double = 30
+    /// Producers' half-written files in tmp/ older than this are removed by sweep.
+    public var tmpMaxAgeHours: Double = 24
+    public var limits = MediaLimits()
+
+    public init() {}
+
+    public var effectiveMediaRoot: FilePath { mediaRoot ?? spool.appending("media") }
+    public var layout: SpoolLayout { SpoolLayout(root: spool) }
+    public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots) }
+
+    /// Backoff before attempt `attempt + 1`, after `attempt` attempts failed.
+    public func backoff(afterAttempt attempt: Int) -> Double {
+        min(backoffMaxSeconds, backoffInitialSeconds * pow(backoffMultiplier, Double(max(0, attempt - 1))))
+    }
+
+    public static let defaultPath: FilePath = "/etc/mediaspool/config.json"
+
+    /// Applies a JSON config file on top of `self`. Unknown keys are errors.
+    public mutating func apply(file: FilePath) throws(SpoolError) {
+        let bytes: [UInt8]
+        do {
+            guard let b = try Sys.readFile(file) else { throw SpoolError(.manifestTooLarge, "config \(file) is over 1 MiB") }
+            bytes = b
+        } catch let e as Errno {
+            throw SpoolError(.ioError, "cannot read config file \(file): \(e)")
+        } catch { throw error as! SpoolError }
+        let doc: JSONValue
+        do { doc = try JSONValue.parse(bytes) } catch {
+            throw SpoolError(.manifestInvalid, "config file \(file) is not valid JSON")
+        }
+        do {
+            var r = try ObjectReader(doc, at: "$")
+            try apply(&r)
+            try r.finish()
+        } catch {
+            throw SpoolError(.manifestInvalid, "config file \(file): \(error.message)")
+        }
+    }
+
+    mutating func apply(_ r: inout ObjectReader) throws(SpoolError) {
+        if let v = try r.string("spool") { spool = FilePath(v) }
+        if let v = try r.string("mediaRoot") { mediaRoot = FilePath(v) }
+        if let a = try r.array("allowRoots", count: 0...64) {
+            allowRoots = try a.enumerated().map { (i, v) throws(SpoolError) in
+                guard case .string(let s) = v, s.hasPrefix("/") else { throw ManifestError.invalid("$.allowRoots[\(i)]", "must be an absolute path") }
+                return FilePath(s)
+            }
+        }
+        if let v = try r.int("workers", 1...256) { workers = v }
+        if let v = try r.int("maxAttempts", 1...10) { maxAttempts = v }
+        if let v = try r.number("timeoutSeconds", 1...86400) { timeoutSeconds = v }
+        if let v = try r.number("backoffInitialSeconds", 0...86400) { backoffInitialSeconds = v }
+        if let v = try r.number("backoffMaxSeconds", 0...86400) { backoffMaxSeconds = v }
+        if let v = try r.number("backoffMultiplier", 1...10) { backoffMultiplier = v }
+        if let v = try r.number("rescanSeconds", 0.1...3600) { rescanSeconds = v }
+        if let v = try r.number("shutdownGraceSeconds", 0...3600) { shutdownGraceSeconds = v }
+        if let v = try r.number("stuckGraceSeconds", 1...3600) { stuckGraceSeconds = v }
+        if let v = try r.number("tmpMaxAgeHours", 0...87600) { tmpMaxAgeHours = v }
+        if var l = try r.object("limits") {
+            if let v = try l.int("maxWidth", 16...65536) { limits.maxWidth = v }
+            if let v = try l.int("maxHeight", 16...65536) { limits.maxHeight = v }
+            if let v = try l.number("maxDurationSeconds", 1...864_000) { limits.maxDurationSeconds = v }
+            if let v = try l.int("maxStreams", 1...10_000) { limits.maxStreams = v }
+            if let v = try l.int("maxAllocBytes", 1 << 20...Int(Int32.max)) { limits.maxAllocBytes = v }
+            try l.finish()
+        }
+    }
+
+    /// Applies MEDIASPOOL_* environment variables.
+    public mutating func apply(environment env: [String: String]) throws(SpoolError) {
+        var fields: [String: JSONValue] = [:]
+        let keys: [(String, Bool)] = [("spool", false), ("mediaRoot", false), ("workers", true), ("maxAttempts", true),
+                                      ("timeoutSeconds", true), ("backoffInitialSeconds", true), ("backoffMaxSeconds", true),
+                                      ("backoffMultiplier", true), ("rescanSeconds", true), ("shutdownGraceSeconds", true),
+                                      ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true)]
+        for (key, numeric) in keys {
+            let envName = "MEDIASPOOL_" + key.reduce(into: "") { s, c in if c.isUppercase { s += "_" }; s += c.uppercased() }
+            guard let v = env[envName] else { continue }
+            if numeric {
+                guard let d = Double(v) else { throw SpoolError(.manifestInvalid, "\(envName)=\(v) is not a number") }
+                fields[key] = .number(d)
+            } else { fields[key] = .string(v) }
+        }
+        if let v = env["MEDIASPOOL_ALLOW_ROOTS"] {
+            fields["allowRoots"] = .array(v.split(separator: ":").map { .string(String($0)) })
+        }
+        guard !fields.isEmpty else { return }
+        do {
+            var r = try ObjectReader(.object(fields), at: "$")
+            try apply(&r)
+        } catch { throw SpoolError(.manifestInvalid, "environment: \(error.message)") }
+    }
+}
+
+/// Limits on untrusted media (LIMIT_EXCEEDED beyond them).
+public struct MediaLimits: Sendable, Equatable {
+    public var maxWidth = 8192
+    public var maxHeight = 8192
+    public var maxDurationSeconds: Double = 6 * 3600
+    public var maxStreams = 64
+    public var maxAllocBytes = 1 << 30
+    public init() {}
+}

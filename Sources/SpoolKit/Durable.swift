@@ -1,0 +1,50 @@
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable file operations (spool-v1.md "Durability"): a file is fsynced
+/// before the rename that publishes it, the directory after. Every state
+/// change of a job is one rename.
+public enum Durable {
+    /// Writes `bytes` to `path` atomically: a dot-named temporary file in the
+    /// same directory, fsync, rename over `path`, fsync the directory.
+    public static func write(_ bytes: [UInt8], to path: FilePath, step: String? = nil) throws(SpoolError) {
+        let dir = path.removingLastComponent()
+        let tmp = dir.appending(".\(path.lastComponent?.string ?? "x").tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do throws(Errno) {
+            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .truncate, .exclusiveCreate],
+                                  permissions: [.ownerReadWrite, .groupReadWrite, .otherRead])
+            do throws(Errno) {
+                try Sys.writeAll(fd, bytes)
+                try Sys.fsync(fd)
+                try Sys.close(fd)
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            try Sys.rename(tmp, path)
+            try Sys.fsyncDirectory(dir)
+        } catch {
+            try? Sys.unlink(tmp)
+            throw SpoolError.io(error, "writing \(path)", step: step)
+        }
+    }
+
+    /// One rename that changes a job's state, made durable in both directories.
+    public static func move(_ from: FilePath, _ to: FilePath, step: String? = nil) throws(SpoolError) {
+        do {
+            try Sys.rename(from, to)
+            let a = from.removingLastComponent(), b = to.removingLastComponent()
+            try Sys.fsyncDirectory(b)
+            if a != b { try Sys.fsyncDirectory(a) }
+        } catch {
+            throw SpoolError.io(error, "moving \(from) to \(to)", step: step)
+        }
+    }
+
+    /// Whether `name` is one of our temporary files (left by a crash).
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.contains(".tmp-")
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The daemon's engine: recovery at start, the watcher, N worker threads that
+/// claim, run and finish jobs, and `tick()` for the supervisor (timeouts,
+/// watchdog health, status text). Workers are OS threads, not tasks: job
+/// runners block in FFmpeg and fsync, which must not starve the cooperative
+/// pool that runs signal handling and sd_notify.
+public final class Engine: @unchecked Sendable {
+    public struct Health: Sendable {
+        /// False when a worker is stuck past its job's timeout: stop WATCHDOG=1.
+        public var progressing: Bool
+        public var statusText: String
+    }
+
+    struct Running {
+        let context: JobContext
+        let worker: Int
+    }
+
+    public private(set) var config: Config
+    let runners: [JobType: any JobRunner]
+    let logger: Logger
+    public let queue = JobQueue()
+    let claimer: Claimer
+    let finisher: Finisher
+    let scanner: Scanner
+    private var watcher: Watcher?
+    private var daemonLock: FileDescriptor?
+    private let lock = NSLock()
+    private var running: [String: Running] = [:]
+    private var workerTarget = 0
+    private var workerThreads = 0
+    private var workersExited = NSCondition()
+    private var stopping = false
+    private var counters = (done: 0, failed: 0, retried: 0)
+    private var lastRecovery = Date()
+
+    public init(config: Config, runners: [JobType: any JobRunner], logger: Logger) {
+        self.config = config
+        self.runners = runners
+        self.logger = logger
+        claimer = Claimer(layout: config.layout)
+        finisher = Finisher(layout: config.layout)
+        scanner = Scanner(layout: config.layout, queue: queue)
+    }
+
+    var layout: SpoolLayout { config.layout }
+
+    /// Checks and recovers the spool, then starts the watcher and workers.
+    /// When it returns the daemon is ready (send READY=1).
+    public func start() throws(SpoolError) {
+        do { try layout.create() } catch { throw SpoolError.io(error, "creating spool directories under \(layout.root)") }
+        do { try Sys.mkdirs(config.effectiveMediaRoot) } catch {
+            throw SpoolError.io(error, "creating media root \(config.effectiveMediaRoot)")
+        }
+        // A shared lock that `mediaspool status` tests to know a daemon is alive.
+        do {
+            let fd = try Sys.open(layout.locks.appending(".daemon"), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead])
+            _ = try Sys.retrying { flock(fd.rawValue, LOCK_SH) }
+            daemonLock = fd
+        } catch { throw SpoolError.io(error, "taking the daemon lock") }
+
+        let report = Recovery(config: config, logger: logger).run()
+        logger.info("spool \(layout.root) checked: \(report.recovered) stale jobs requeued, \(report.finished) finished, \(report.failed) failed, \(report.tempFilesRemoved) temporary files removed",
+                    metadata: ["STEP": "recover"])
+        let w = try Watcher(scanner: scanner, logger: logger,
+                            rescanInterval: { [weak self] in self?.config.rescanSeconds ?? 10 },
+                            onRescan: { [weak self] in self?.periodicRecovery() })
+        watcher = w
+        Thread.detachNewThread { w.run() }
+        setWorkers(config.workers)
+    }
+
+    /// SIGHUP: a new configuration. The worker count changes at once (extra
+    /// workers leave after their current job); the layout does not.
+    public func reload(_ new: Config) {
+        lock.lock()
+        var c = new
+        c.spool = config.spool
+        config = c
+        lock.unlock()
+        setWorkers(c.workers)
+        logger.notice("configuration reloaded: \(c.workers) workers", metadata: ["STEP": "reload"])
+    }
+
+    func setWorkers(_ n: Int) {
+        lock.lock()
+        workerTarget = n
+        let toStart = max(0, n - workerThreads)
+        let first = workerThreads
+        workerThreads += toStart
+        lock.unlock()
+        queue.wakeAll()
+        for i in first..<(first + toStart) {
+            let t = Thread { [self] in workerLoop(i) }
+            t.name = "worker-\(i)"
+            t.stackSize = 8 << 20
+            t.start()
+        }
+    }
+
+    private func shouldKeep(_ index: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return !stopping && index < workerTarget
+    }
+
+    private func workerLoop(_ index: Int) {
+        while let entry = queue.next(while: { shouldKeep(index) }) {
+            process(entry, worker: index)
+            queue.finished(entry)
+        }
+        lock.lock()
+        workerThreads -= 1
+        lock.unlock()
+        workersExited.lock(); workersExited.broadcast(); workersExited.unlock()
+    }
+
+    func process(_ entry: QueueEntry, worker: Int) {
+        let result: ClaimResult
+        do { result = try claimer.claim(entry) } catch {
+            logger.error("cannot claim \(entry.id): \(error.message)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "ERROR_CODE": "\(error.code.rawValue)"])
+            return
+        }
+        switch result {
+        case .claimed(let job): execute(job, worker: worker)
+        case .busy, .gone, .deferred: return
+        case .handled(let what):
+            if what == "duplicate" {
+                logger.notice("duplicate of done job \(entry.id) removed from inbox/", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "duplicate"])
+            } else {
+                lock.lock(); counters.failed += 1; lock.unlock()
+                logger.warning("\(entry.id) refused at the door: \(what)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "failed", "ERROR_CODE": "\(what)"])
+            }
+        }
+    }
+
+    func execute(_ job: ClaimedJob, worker: Int) {
+        var log = logger
+        log[metadataKey: "JOB_ID"] = "\(job.id)"
+        log[metadataKey: "ATTEMPT"] = "\(job.state.attempts)"
+        defer {
+            job.lock.release()
+            // A newer manifest of the same id may have waited in inbox/.
+            scanner.consider(.inbox, name: job.id + ".json")
+        }
+        let cfg = config
+        let manifest: Manifest
+        do { manifest = try Manifest.parse(job.manifestBytes, fileID: job.id) } catch {
+            finishFailed(job, manifest: nil, error: error, log: log)
+            return
+        }
+        log[metadataKey: "JOB_TYPE"] = "\(manifest.type.rawValue)"
+        let timeout = manifest.timeoutSeconds ?? cfg.timeoutSeconds
+        let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
+                             limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
+                             layout: layout, startedAt: job.startedAt)
+        lock.lock(); running[job.id] = Running(context: ctx, worker: worker); lock.unlock()
+        defer { lock.lock(); running[job.id] = nil; lock.unlock() }
+        log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running"])
+        ctx.progress(step: "start", fraction: 0)
+
+        let outcome: JobOutcome
+        do throws(SpoolError) {
+            guard let runner = runners[manifest.type] else {
+                throw SpoolError(.unsupported, "this build cannot run \(manifest.type.rawValue) jobs yet", step: "start")
+            }
+            try ctx.checkCancelled(step: "start")
+            outcome = try runner.run(ctx)
+            // A runner that ignored its cancellation still does not publish
+            // past its deadline as if nothing happened.
+            try ctx.checkCancelled(step: ctx.step)
+        } catch {
+            finishAfterError(job, manifest: manifest, context: ctx, error: error, log: log)
+            return
+        }
+        do {
+            let record = try finisher.complete(job, manifest: manifest, outcome: outcome)
+            lock.lock(); counters.done += 1; lock.unlock()
+            log.info("done \(job.id) in \(record.durationMs) ms", metadata: ["STEP": "done", "STATUS": "done", "DURATION_MS": "\(record.durationMs)"])
+        } catch {
+            // The result could not be published (disk full?): the job stays in
+            // processing/ without its lock and recovery requeues it.
+            log.error("cannot publish the result of \(job.id): \(error.message); recovery will retry it", metadata: ["STEP": "publish", "STATUS": "error", "ERROR_CODE": "\(error.code.rawValue)"])
+        }
+    }
+
+    func finishAfterError(_ job: ClaimedJob, manifest: Manifest, context: JobContext, error: SpoolError, log: Logger) {
+        var error = error
+        if context.cancelReason == .timeout, error.code != .timeout { error = context.timeoutError(step: error.step ?? context.step) }
+        let maxAttempts = manifest.maxAttempts ?? config.maxAttempts
+        let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
+        if context.cancelReason == .shutdown || (error.code.retryable && job.state.attempts < maxAttempts) {
+            let shutdown = context.cancelReason == .shutdown
+            let delay = shutdown ? 0 : config.backoff(afterAttempt: job.state.attempts)
+            do {
+                let due = try finisher.retry(id: job.id, state: job.state, error: error, delay: delay, countAttempt: !shutdown)
+                lock.lock(); counters.retried += 1; lock.unlock()
+                log.warning("\(job.id) attempt \(job.state.attempts) failed with \(error.code.rawValue): \(error.message); \(shutdown ? "requeued for the next start" : "retry at \(RFC3339.string(due))")",
+                            metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
+            } catch let e {
+                log.error("cannot schedule the retry of \(job.id): \(e.message)", metadata: ["STEP": "schedule-retry", "ERROR_CODE": "\(e.code.rawValue)"])
+            }
+            return
+        }
+        finishFailed(job, manifest: manifest, error: error, log: log)
+    }
+
+    func finishFailed(_ job: ClaimedJob, manifest: Manifest?, error: SpoolError, log: Logger) {
+        let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
+        do {
+            _ = try finisher.fail(id: job.id, state: job.state, manifest: manifest, error: error)
+            lock.lock(); counters.failed += 1; lock.unlock()
+            log.error("failed \(job.id) with \(error.code.rawValue): \(error.message)",
+                      metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "failed", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
+        } catch let e {
+            log.error("cannot write the error record of \(job.id): \(e.message); recovery will retry it", metadata: ["STEP": "publish", "ERROR_CODE": "\(e.code.rawValue)"])
+        }
+    }
+
+    /// Stale jobs of dead daemons and of our own failed publishes, at each
+    /// full rescan (the sweep does the same from the timer).
+    func periodicRecovery() {
+        var r = Recovery.Report()
+        Recovery(config: config, logger: logger).recoverStaleJobs(&r)
+        if r.recovered + r.finished + r.failed > 0 { scanner.fullScan() }
+    }
+
+    /// Called about once a second by the supervisor.
+    public func tick() -> Health {
+        let now = Date()
+        var progressing = true
+        lock.lock()
+        let jobs = running
+        let cfg = config
+        let c = counters
+        lock.unlock()
+        for (id, r) in jobs where now > r.context.deadline {
+            if r.context.cancelReason == .none {
+                logger.warning("\(id) passed its timeout: cancelling", metadata: ["JOB_ID": "\(id)", "STEP": "\(r.context.step)", "STATUS": "timeout"])
+                r.context.cancel(.timeout)
+            }
+            if now.timeIntervalSince(r.context.deadline) > cfg.stuckGraceSeconds {
+                progressing = false
+                logger.critical("\(id) is stuck \(Int(now.timeIntervalSince(r.context.deadline))) s past its timeout: withholding the watchdog", metadata: ["JOB_ID": "\(id)", "STATUS": "stuck"])
+            }
+        }
+        let counts = queue.countsBySource
+        let text = "waiting \(counts[.inbox] ?? 0), retry \(counts[.retry] ?? 0), running \(jobs.count)/\(cfg.workers), done \(c.done), failed \(c.failed) since start"
+        return Health(progressing: progressing, statusText: text)
+    }
+
+    /// SIGTERM: stop claiming, let running jobs finish within `grace`
+    /// seconds, then cancel the rest (they are requeued as INTERRUPTED).
+    /// Blocks until every worker has left.
+    public func shutdown(grace: Double) {
+        lock.lock(); stopping = true; lock.unlock()
+        watcher?.stop()
+        queue.close()
+        let deadline = Date().addingTimeInterval(grace)
+        workersExited.lock()
+        while workerCount > 0 && Date() < deadline { _ = workersExited.wait(until: min(deadline, Date().addingTimeInterval(0.2))) }
+        workersExited.unlock()
+        lock.lock(); let left = running; lock.unlock()
+        for (id, r) in left {
+            logger.warning("\(id) still running at shutdown: interrupting", metadata: ["JOB_ID": "\(id)", "STATUS": "interrupted"])
+            r.context.cancel(.shutdown)
+        }
+        workersExited.lock()
+        while workerCount > 0 { _ = workersExited.wait(until: Date().addingTimeInterval(0.2)) }
+        workersExited.unlock()
+        if let fd = daemonLock { try? fd.close(); daemonLock = nil }
+    }
+
+    private var workerCount: Int { lock.lock(); defer { lock.unlock() }; return workerThreads }
+
+    public var runningJobs: [(id: String, step: String, fraction: Double)] {
+        lock.lock(); defer { lock.unlock() }
+        return running.map { ($0.key, $0.value.context.step, $0.value.context.fraction) }
+    }
+}

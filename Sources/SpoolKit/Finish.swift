@@ -1,0 +1,90 @@
+import Foundation
+import SystemPackage
+
+/// The last step of a run: the record, then the one rename that moves the
+/// manifest out of processing/ (see the protocol at the top of Claim.swift).
+public struct Finisher: Sendable {
+    public let layout: SpoolLayout
+    public init(layout: SpoolLayout) { self.layout = layout }
+
+    /// Success: `done/<id>.result.json`, then the manifest to done/.
+    public func complete(_ job: ClaimedJob, manifest: Manifest, outcome: JobOutcome) throws(SpoolError) -> ResultRecord {
+        let now = Date()
+        var history = job.state.history
+        if !history.isEmpty { history[history.count - 1].endedAt = RFC3339.string(now) }
+        let record = ResultRecord(
+            id: job.id, type: manifest.type.rawValue, attempts: job.state.attempts,
+            startedAt: RFC3339.string(job.startedAt), completedAt: RFC3339.string(now),
+            durationMs: Int(now.timeIntervalSince(job.startedAt) * 1000),
+            tenant: manifest.tenant, labels: manifest.labels, steps: outcome.steps,
+            outputs: outcome.outputs, probe: outcome.probe,
+            history: Array(history.dropLast()).filter { $0.code != nil })
+        try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
+        try publish(job.id, to: layout.done)
+        return record
+    }
+
+    /// Retryable failure with attempts left: the state remembers when, then
+    /// the manifest moves to retry/.
+    public func retry(id: String, state: JobState, error: SpoolError, delay: Double, countAttempt: Bool = true) throws(SpoolError) -> Date {
+        var state = state
+        let now = Date()
+        state.history[state.history.count - 1].endedAt = RFC3339.string(now)
+        state.history[state.history.count - 1].code = error.code.rawValue
+        state.history[state.history.count - 1].message = error.message
+        if !countAttempt { state.attempts -= 1 }
+        let due = now.addingTimeInterval(delay)
+        state.notBefore = RFC3339.string(due)
+        try Durable.write(RecordCoding.encode(state), to: layout.stateFile(id), step: "schedule-retry")
+        try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: layout.retry), step: "schedule-retry")
+        try? Sys.unlink(layout.progress(id))
+        return due
+    }
+
+    /// Permanent failure (or out of attempts): `failed/<id>.error.json`, then
+    /// the manifest to failed/.
+    public func fail(id: String, state: JobState, manifest: Manifest?, error: SpoolError) throws(SpoolError) -> ErrorRecord {
+        let now = RFC3339.string(Date())
+        var history = state.history
+        if !history.isEmpty, history[history.count - 1].endedAt == nil {
+            history[history.count - 1].endedAt = now
+            history[history.count - 1].code = error.code.rawValue
+            history[history.count - 1].message = error.message
+        }
+        let record = ErrorRecord(id: id, type: manifest?.type.rawValue, code: error.code.rawValue, message: error.message,
+                                 step: error.step, retryable: error.code.retryable, attempts: state.attempts,
+                                 failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history)
+        try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
+        try publish(id, to: layout.failed)
+        return record
+    }
+
+    /// The manifest's one rename out of processing/, then the clean-up of
+    /// the job's side files (their loss is harmless: Recovery removes strays).
+    func publish(_ id: String, to dir: FilePath) throws(SpoolError) {
+        try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: dir), step: "publish")
+        try? Sys.unlink(layout.stateFile(id))
+        try? Sys.unlink(layout.progress(id))
+    }
+
+    /// Failing a manifest that never entered processing/ (bad id, ID_CONFLICT).
+    func failAtTheDoor(id: String, manifestPath: FilePath, error: SpoolError) throws(SpoolError) {
+        guard Sys.exists(manifestPath) else {
+            throw SpoolError(.ioError, "\(manifestPath) vanished", cause: Errno.noSuchFileOrDirectory)
+        }
+        var recordName = id + ".error.json"
+        if recordName.utf8.count > 255 { recordName = String(id.utf8.prefix(200))! + ".error.json" }
+        let now = RFC3339.string(Date())
+        let record = ErrorRecord(id: id, type: nil, code: error.code.rawValue, message: error.message, step: error.step,
+                                 retryable: false, attempts: 0, failedAt: now, tenant: nil, labels: nil,
+                                 history: [HistoryEntry(attempt: 0, startedAt: now, endedAt: now, code: error.code.rawValue, message: error.message)])
+        try Durable.write(RecordCoding.encode(record), to: layout.failed.appending(recordName), step: error.step)
+        do {
+            try Sys.rename(manifestPath, layout.failed.appending(manifestPath.lastComponent!.string))
+            try Sys.fsyncDirectory(layout.failed)
+            try Sys.fsyncDirectory(manifestPath.removingLastComponent())
+        } catch {
+            throw SpoolError(.ioError, "moving \(manifestPath) to failed/: \(error)", cause: error)
+        }
+    }
+}

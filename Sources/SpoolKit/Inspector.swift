@@ -1,0 +1,162 @@
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Read-only views of a spool for `status`, `list` and `show`. The files
+/// are the truth; nothing here writes.
+public struct Inspector: Sendable {
+    public let layout: SpoolLayout
+    public init(layout: SpoolLayout) { self.layout = layout }
+
+    public enum State: String, Sendable, CaseIterable, Codable { case inbox, retry, processing, done, failed }
+
+    func dir(_ s: State) -> FilePath {
+        switch s {
+        case .inbox: layout.inbox; case .retry: layout.retry; case .processing: layout.processing
+        case .done: layout.done; case .failed: layout.failed
+        }
+    }
+
+    /// Calls `body` with the id and stat of every manifest in a state.
+    func forEachJob(_ s: State, _ body: (String, stat) -> Void) {
+        let d = dir(s)
+        try? Sys.forEachEntry(in: d) { name in
+            guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error"),
+                  let st = try? Sys.stat(d.appending(name), followSymlinks: false) else { return }
+            body(id, st)
+        }
+    }
+
+    public struct RunningJob: Codable, Sendable {
+        public var id: String
+        public var type: String?
+        public var step: String?
+        public var fraction: Double?
+        public var attempt: Int?
+        public var startedAt: String?
+        public var elapsedSeconds: Double?
+    }
+
+    public struct Status: Codable, Sendable {
+        public var spool: String
+        public var daemonAlive: Bool
+        public var counts: [String: Int]
+        public var oldestWaitingSeconds: Double?
+        public var running: [RunningJob]
+        public var healthy: Bool
+        public var problems: [String]
+    }
+
+    /// Whether a daemon holds its shared lock on locks/.daemon.
+    public var daemonAlive: Bool {
+        guard let fd = try? Sys.open(layout.locks.appending(".daemon"), .readOnly) else { return false }
+        defer { try? fd.close() }
+        return flock(fd.rawValue, LOCK_EX | LOCK_NB) != 0
+    }
+
+    public func status() -> Status {
+        var counts: [String: Int] = [:]
+        var oldest: Double?
+        let now = Date().timeIntervalSince1970
+        for s in State.allCases {
+            var n = 0
+            forEachJob(s) { _, st in
+                n += 1
+                if s == .inbox {
+                    let age = now - Double(st.st_ctim.tv_sec)
+                    oldest = max(oldest ?? 0, age)
+                }
+            }
+            counts[s.rawValue] = n
+        }
+        var running: [RunningJob] = []
+        forEachJob(.processing) { id, _ in
+            var r = RunningJob(id: id)
+            if let b = try? Sys.readFile(layout.progress(id)), let p = RecordCoding.decode(ProgressRecord.self, b) {
+                r.type = p.type; r.step = p.step; r.fraction = p.fraction; r.attempt = p.attempt; r.startedAt = p.startedAt
+                r.elapsedSeconds = RFC3339.date(p.startedAt).map { Date().timeIntervalSince($0) }
+            }
+            running.append(r)
+        }
+        let alive = daemonAlive
+        var problems: [String] = []
+        if !alive { problems.append("no daemon is running on this spool (systemctl status mediaspool)") }
+        return Status(spool: layout.root.string, daemonAlive: alive, counts: counts, oldestWaitingSeconds: oldest,
+                      running: running.sorted { $0.id < $1.id }, healthy: problems.isEmpty, problems: problems)
+    }
+
+    public struct Item: Codable, Sendable {
+        public var id: String
+        public var state: State
+        public var type: String?
+        public var tenant: String?
+        public var labels: [String: String]?
+        public var code: String?
+        public var time: String
+        public var attempts: Int?
+    }
+
+    public struct Page: Codable, Sendable {
+        public var items: [Item]
+        public var nextCursor: String?
+    }
+
+    /// Jobs of some states, newest first, filtered, `limit` at a time. The
+    /// cursor is the position after the last item given (time and id).
+    public func list(states: [State], label: (String, String)?, tenant: String?, limit: Int, cursor: String?) -> Page {
+        var all: [(t: Int64, id: String, state: State)] = []
+        for s in states {
+            forEachJob(s) { id, st in all.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), id, s)) }
+        }
+        all.sort { ($0.t, $0.id) > ($1.t, $1.id) }
+        var start = 0
+        if let cursor, let sep = cursor.firstIndex(of: ":"), let t = Int64(cursor[..<sep]) {
+            let cid = String(cursor[cursor.index(after: sep)...])
+            start = all.firstIndex { ($0.t, $0.id) < (t, cid) } ?? all.count
+        }
+        var items: [Item] = []
+        var i = start
+        while i < all.count && items.count < limit {
+            let e = all[i]; i += 1
+            var item = Item(id: e.id, state: e.state, time: RFC3339.string(Date(timeIntervalSince1970: Double(e.t) / 1e9)))
+            let m = (try? Sys.readFile(layout.manifest(e.id, in: dir(e.state)))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
+            item.type = m?.type.rawValue; item.tenant = m?.tenant; item.labels = m?.labels
+            if e.state == .failed, let b = try? Sys.readFile(layout.errorRecord(e.id)), let r = RecordCoding.decode(ErrorRecord.self, b) {
+                item.code = r.code; item.attempts = r.attempts
+            }
+            if e.state == .done, let b = try? Sys.readFile(layout.result(e.id)), let r = RecordCoding.decode(ResultRecord.self, b) {
+                item.attempts = r.attempts
+            }
+            if let (k, v) = label, item.labels?[k] != v { continue }
+            if let tenant, item.tenant != tenant { continue }
+            items.append(item)
+        }
+        let next = i < all.count && items.count == limit ? "\(all[i - 1].t):\(all[i - 1].id)" : nil
+        return Page(items: items, nextCursor: next)
+    }
+
+    public struct JobView: Codable, Sendable {
+        public var id: String
+        public var state: State
+        public var manifest: String
+        public var result: ResultRecord?
+        public var error: ErrorRecord?
+        public var jobState: JobState?
+        public var progress: ProgressRecord?
+    }
+
+    public func show(_ id: String) -> JobView? {
+        for s in [State.processing, .retry, .inbox, .done, .failed] {
+            guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Int.max) else { continue }
+            var v = JobView(id: id, state: s, manifest: String(decoding: bytes, as: UTF8.self))
+            if s == .done { v.result = (try? Sys.readFile(layout.result(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ResultRecord.self, $0) } }
+            if s == .failed || s == .inbox { v.error = (try? Sys.readFile(layout.errorRecord(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ErrorRecord.self, $0) } }
+            v.jobState = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
+            v.progress = (try? Sys.readFile(layout.progress(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ProgressRecord.self, $0) }
+            return v
+        }
+        return nil
+    }
+}

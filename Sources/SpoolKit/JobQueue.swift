@@ -1,0 +1,159 @@
+import Foundation
+import HeapModule
+
+/// Where a waiting job sits: the producers' inbox or the retry waiting room.
+public enum Source: String, Sendable { case inbox, retry }
+
+/// A job waiting to be claimed: only what ordering needs, so 100,000 waiting
+/// jobs cost a few megabytes, never their manifests.
+public struct QueueEntry: Sendable, Equatable {
+    public var id: String
+    public var source: Source
+    public var priority: Int
+    public var tenant: String
+    /// Arrival order: the ctime of the inbox entry (set by the producer's rename).
+    public var arrival: Int64
+    /// Not before this time (seconds since the epoch); 0 for "now".
+    public var notBefore: Double
+}
+
+/// The scheduler. Order: higher priority first; within a priority, the
+/// tenant with the fewest running jobs (ties: the one served longest ago), so
+/// no tenant can starve another of workers; within a tenant, arrival order.
+/// Thread-safe: workers block in `next()`.
+public final class JobQueue: @unchecked Sendable {
+    private struct Ready: Comparable {
+        var arrival: Int64; var id: String; var generation: UInt64
+        static func < (a: Ready, b: Ready) -> Bool { (a.arrival, a.id) < (b.arrival, b.id) }
+    }
+    private struct Delayed: Comparable {
+        var due: Double; var id: String; var generation: UInt64
+        static func < (a: Delayed, b: Delayed) -> Bool { (a.due, a.id) < (b.due, b.id) }
+    }
+    private struct TenantQueue { var heap = Heap<Ready>(); var lastServed: UInt64 = 0 }
+
+    private let cond = NSCondition()
+    private var pending: [String: (entry: QueueEntry, generation: UInt64)] = [:]
+    private var ready: [Int: [String: TenantQueue]] = [:]   // priority -> tenant -> heap
+    private var delayed = Heap<Delayed>()
+    private var inFlight: Set<String> = []
+    private var runningPerTenant: [String: Int] = [:]
+    private var generation: UInt64 = 0
+    private var serveCounter: UInt64 = 0
+    private var closed = false
+    private var paused = false
+
+    public init() {}
+
+    public var count: Int { cond.lock(); defer { cond.unlock() }; return pending.count }
+    public var countsBySource: [Source: Int] {
+        cond.lock(); defer { cond.unlock() }
+        var c: [Source: Int] = [.inbox: 0, .retry: 0]
+        for (_, p) in pending { c[p.entry.source, default: 0] += 1 }
+        return c
+    }
+    public var runningCount: Int { cond.lock(); defer { cond.unlock() }; return inFlight.count }
+
+    public func entry(_ id: String) -> QueueEntry? { cond.lock(); defer { cond.unlock() }; return pending[id]?.entry }
+    public func contains(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return pending[id] != nil }
+    public func isInFlight(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return inFlight.contains(id) }
+
+    /// Adds or replaces the waiting entry of an id. A retry/ entry wins over
+    /// an inbox/ one of the same id (the inbox one waits until that run ends).
+    public func upsert(_ e: QueueEntry) {
+        cond.lock(); defer { cond.unlock() }
+        if let old = pending[e.id]?.entry, old.source == .retry, e.source == .inbox { return }
+        generation += 1
+        pending[e.id] = (e, generation)
+        if e.notBefore > Date().timeIntervalSince1970 {
+            delayed.insert(Delayed(due: e.notBefore, id: e.id, generation: generation))
+        } else {
+            insertReady(e, generation)
+        }
+        cond.broadcast()
+    }
+
+    public func remove(_ id: String) {
+        cond.lock(); defer { cond.unlock() }
+        pending[id] = nil
+    }
+
+    private func insertReady(_ e: QueueEntry, _ g: UInt64) {
+        ready[e.priority, default: [:]][e.tenant, default: TenantQueue()].heap.insert(Ready(arrival: e.arrival, id: e.id, generation: g))
+    }
+
+    private func promoteDue(now: Double) {
+        while let d = delayed.min, d.due <= now {
+            delayed.removeMin()
+            if let p = pending[d.id], p.generation == d.generation { insertReady(p.entry, p.generation) }
+        }
+    }
+
+    /// Picks the next entry under the lock, or nil.
+    private func pick() -> QueueEntry? {
+        promoteDue(now: Date().timeIntervalSince1970)
+        for prio in ready.keys.sorted(by: >) {
+            while var tenants = ready[prio], !tenants.isEmpty {
+                // Fewest running first, then least recently served.
+                let name = tenants.keys.min { a, b in
+                    let ra = runningPerTenant[a, default: 0], rb = runningPerTenant[b, default: 0]
+                    return ra != rb ? ra < rb : tenants[a]!.lastServed < tenants[b]!.lastServed
+                }!
+                var tq = tenants[name]!
+                var found: QueueEntry?
+                while let r = tq.heap.popMin() {
+                    guard let p = pending[r.id], p.generation == r.generation else { continue } // stale
+                    if inFlight.contains(r.id) { continue } // re-added when that run ends
+                    found = p.entry
+                    break
+                }
+                if let found {
+                    serveCounter += 1
+                    tq.lastServed = serveCounter
+                    tenants[name] = tq.heap.isEmpty ? nil : tq
+                    ready[prio] = tenants.isEmpty ? nil : tenants
+                    return found
+                }
+                tenants[name] = nil
+                ready[prio] = tenants.isEmpty ? nil : tenants
+            }
+            ready[prio] = nil
+        }
+        return nil
+    }
+
+    /// Blocks until an entry is ready (or the queue is closed: nil). The
+    /// entry's id is in flight until `finished(_:)`.
+    public func next(while keepGoing: () -> Bool = { true }) -> QueueEntry? {
+        cond.lock(); defer { cond.unlock() }
+        while true {
+            if closed || !keepGoing() { return nil }
+            if !paused, let e = pick() {
+                pending[e.id] = nil
+                inFlight.insert(e.id)
+                runningPerTenant[e.tenant, default: 0] += 1
+                return e
+            }
+            if let d = delayed.min {
+                _ = cond.wait(until: Date(timeIntervalSince1970: max(d.due, Date().timeIntervalSince1970 + 0.001)))
+            } else {
+                cond.wait()
+            }
+        }
+    }
+
+    /// The run of `entry.id` has ended (or its claim failed).
+    public func finished(_ entry: QueueEntry) {
+        cond.lock(); defer { cond.unlock() }
+        inFlight.remove(entry.id)
+        runningPerTenant[entry.tenant, default: 1] -= 1
+        if runningPerTenant[entry.tenant] == 0 { runningPerTenant[entry.tenant] = nil }
+        if let p = pending[entry.id] { insertReady(p.entry, p.generation) }
+        cond.broadcast()
+    }
+
+    /// No more entries are handed out; blocked workers return nil.
+    public func close() { cond.lock(); closed = true; cond.broadcast(); cond.unlock() }
+    public func setPaused(_ p: Bool) { cond.lock(); paused = p; cond.broadcast(); cond.unlock() }
+    public func wakeAll() { cond.lock(); cond.broadcast(); cond.unlock() }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import Synchronization
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One job type's implementation. `run` is called on a worker thread of its
+/// own (it may block), and everything it creates stays on that thread: the
+/// FFmpeg state of a job never crosses to another task.
+public protocol JobRunner: Sendable {
+    func run(_ job: JobContext) throws(SpoolError) -> JobOutcome
+}
+
+/// What a successful run reports; the Finisher turns it into the record.
+public struct JobOutcome: Sendable {
+    public var outputs: [OutputRecord]
+    public var steps: [StepTiming]
+    public var probe: ProbeRecord?
+    public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil) {
+        self.outputs = outputs; self.steps = steps; self.probe = probe
+    }
+}
+
+public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown = 2 }
+
+/// Everything a runner may use. `shouldAbort` is what FFmpeg's interrupt
+/// callback polls: true aborts blocking I/O and the job.
+public final class JobContext: @unchecked Sendable {
+    public let id: String
+    public let manifest: Manifest
+    public let attempt: Int
+    public let policy: PathPolicy
+    public let limits: MediaLimits
+    public let logger: Logger
+    public let deadline: Date
+    private let cancelState = Atomic<Int32>(0)
+    let layout: SpoolLayout
+    let startedAt: Date
+    private let lock = NSLock()
+    private var lastProgressWrite = Date.distantPast
+    private var _step = "start"
+    private var _fraction = 0.0
+
+    init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
+         logger: Logger, deadline: Date, layout: SpoolLayout, startedAt: Date) {
+        self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
+        self.limits = limits; self.logger = logger; self.deadline = deadline; self.layout = layout
+        self.startedAt = startedAt
+    }
+
+    /// Why the job is being stopped, if it is.
+    public var cancelReason: CancelReason {
+        CancelReason(rawValue: cancelState.load(ordering: .relaxed)) ?? .none
+    }
+
+    /// For FFmpeg's interrupt callback: cheap, callable from any thread.
+    public var shouldAbort: Bool { cancelState.load(ordering: .relaxed) != 0 }
+
+    func cancel(_ reason: CancelReason) {
+        _ = cancelState.compareExchange(expected: 0, desired: reason.rawValue, ordering: .relaxed)
+    }
+
+    /// Throws TIMEOUT or INTERRUPTED when the job has been told to stop.
+    public func checkCancelled(step: String) throws(SpoolError) {
+        switch cancelReason {
+        case .none: return
+        case .timeout: throw timeoutError(step: step)
+        case .shutdown: throw SpoolError(.interrupted, "the daemon is stopping; the job will run again after restart", step: step)
+        }
+    }
+
+    public func timeoutError(step: String) -> SpoolError {
+        let t = manifest.timeoutSeconds.map { "\(Int($0)) s" } ?? "the configured timeout"
+        return SpoolError(.timeout, "the job ran past its timeoutSeconds (\(t)) in step \(step); raise timeoutSeconds or make the job smaller", step: step)
+    }
+
+    public var step: String { lock.lock(); defer { lock.unlock() }; return _step }
+    public var fraction: Double { lock.lock(); defer { lock.unlock() }; return _fraction }
+
+    /// Reports progress; written to processing/<id>.progress at most twice a
+    /// second for `mediaspool status` (not fsynced: it is advisory).
+    public func progress(step: String, fraction: Double) {
+        lock.lock()
+        let changed = step != _step
+        _step = step; _fraction = min(1, max(0, fraction))
+        let now = Date()
+        let write = changed || now.timeIntervalSince(lastProgressWrite) >= 0.5
+        if write { lastProgressWrite = now }
+        lock.unlock()
+        if write { writeProgress() }
+    }
+
+    func writeProgress() {
+        let rec = ProgressRecord(id: id, type: manifest.type.rawValue, step: step, fraction: fraction, attempt: attempt,
+                                 startedAt: RFC3339.string(startedAt), pid: getpid(), updatedAt: RFC3339.string(Date()))
+        let path = layout.progress(id)
+        let tmp = layout.processing.appending(".\(id).progress.tmp-\(getpid())")
+        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead]) else { return }
+        _ = try? Sys.writeAll(fd, RecordCoding.encode(rec))
+        try? fd.close()
+        try? Sys.rename(tmp, path)
+    }
+}
+

@@ -1,0 +1,141 @@
+import Foundation
+
+/// One attempt of a job, as kept in the records' `history`.
+public struct HistoryEntry: Codable, Sendable, Equatable {
+    public var attempt: Int
+    public var startedAt: String
+    public var endedAt: String?
+    public var code: String?
+    public var message: String?
+
+    public init(attempt: Int, startedAt: String, endedAt: String? = nil, code: String? = nil, message: String? = nil) {
+        self.attempt = attempt; self.startedAt = startedAt; self.endedAt = endedAt; self.code = code; self.message = message
+    }
+}
+
+public struct StepTiming: Codable, Sendable, Equatable {
+    public var name: String
+    public var durationMs: Int
+    public init(name: String, durationMs: Int) { self.name = name; self.durationMs = durationMs }
+}
+
+public struct OutputRecord: Codable, Sendable, Equatable {
+    public var path: String
+    public var format: String
+    public var sizeBytes: Int64
+    public var durationSeconds: Double?
+    public var width: Int?
+    public var height: Int?
+    public var videoCodec: String?
+    public var audioCodec: String?
+    public var sha256: String
+    public init(path: String, format: String, sizeBytes: Int64, durationSeconds: Double? = nil, width: Int? = nil,
+                height: Int? = nil, videoCodec: String? = nil, audioCodec: String? = nil, sha256: String) {
+        self.path = path; self.format = format; self.sizeBytes = sizeBytes; self.durationSeconds = durationSeconds
+        self.width = width; self.height = height; self.videoCodec = videoCodec; self.audioCodec = audioCodec; self.sha256 = sha256
+    }
+}
+
+public struct ProbeStream: Codable, Sendable, Equatable {
+    public var index: Int
+    public var type: String
+    public var codec: String?
+    public var width: Int?
+    public var height: Int?
+    public var fps: Double?
+    public var pixelFormat: String?
+    public var sampleRate: Int?
+    public var channels: Int?
+    public var channelLayout: String?
+    public var durationSeconds: Double?
+    public var bitRate: Int64?
+    public init(index: Int, type: String) { self.index = index; self.type = type }
+}
+
+public struct ProbeRecord: Codable, Sendable, Equatable {
+    public var format: String
+    public var durationSeconds: Double?
+    public var bitRate: Int64?
+    public var streams: [ProbeStream]
+    public init(format: String, durationSeconds: Double?, bitRate: Int64?, streams: [ProbeStream]) {
+        self.format = format; self.durationSeconds = durationSeconds; self.bitRate = bitRate; self.streams = streams
+    }
+}
+
+/// `done/<id>.result.json`.
+public struct ResultRecord: Codable, Sendable {
+    public var id: String
+    public var type: String
+    public var status: String = "done"
+    public var attempts: Int
+    public var startedAt: String
+    public var completedAt: String
+    public var durationMs: Int
+    public var tenant: String?
+    public var labels: [String: String]
+    public var steps: [StepTiming]
+    public var outputs: [OutputRecord]
+    public var probe: ProbeRecord?
+    public var history: [HistoryEntry]
+}
+
+/// `failed/<id>.error.json`.
+public struct ErrorRecord: Codable, Sendable {
+    public var id: String
+    public var type: String?
+    public var status: String = "failed"
+    public var code: String
+    public var message: String
+    public var step: String?
+    public var retryable: Bool
+    public var attempts: Int
+    public var failedAt: String
+    public var tenant: String?
+    public var labels: [String: String]?
+    public var history: [HistoryEntry]
+}
+
+/// `state/<id>.json`: what the daemon must remember about a job between
+/// attempts and across crashes (mediaspool's own file, see docs/spool-layout.md).
+/// Written durably before each attempt starts, so a job that kills the daemon
+/// every time still runs out of attempts.
+public struct JobState: Codable, Sendable {
+    public var id: String
+    /// Attempts of the current run (replay starts a new run at 0).
+    public var attempts: Int
+    /// Attempts of this run and of earlier runs (kept across replays).
+    public var history: [HistoryEntry]
+    /// When the job in retry/ may run again (RFC 3339).
+    public var notBefore: String?
+    /// Lower-case sha256 of the manifest the history belongs to.
+    public var manifestSHA256: String?
+
+    public init(id: String, attempts: Int = 0, history: [HistoryEntry] = [], notBefore: String? = nil, manifestSHA256: String? = nil) {
+        self.id = id; self.attempts = attempts; self.history = history; self.notBefore = notBefore; self.manifestSHA256 = manifestSHA256
+    }
+}
+
+/// `processing/<id>.progress`: written while a job runs, read by `status`.
+public struct ProgressRecord: Codable, Sendable {
+    public var id: String
+    public var type: String
+    public var step: String
+    public var fraction: Double
+    public var attempt: Int
+    public var startedAt: String
+    public var pid: Int32
+    public var updatedAt: String
+}
+
+public enum RecordCoding {
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        // Records are plain structs of strings and numbers: encoding cannot fail.
+        return Array(try! e.encode(value)) + [0x0A]
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) -> T? {
+        try? JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Recovery of jobs whose owner died, and clean-up of what crashes leave:
+/// run by the daemon at start (before READY=1) and by `mediaspool sweep`
+/// (the timer) while daemons run. It only touches a job whose lock it holds,
+/// so it never steals a live one.
+public struct Recovery: Sendable {
+    public let config: Config
+    public let logger: Logger
+    var layout: SpoolLayout { config.layout }
+
+    public init(config: Config, logger: Logger) { self.config = config; self.logger = logger }
+
+    public struct Report: Sendable, Codable, Equatable {
+        public var recovered = 0, finished = 0, failed = 0, tempFilesRemoved = 0
+        public var producerFilesRemoved = 0, strayFilesRemoved = 0
+        public init() {}
+    }
+
+    /// Everything: stale jobs, temporary files, strays.
+    public func run() -> Report {
+        var report = Report()
+        recoverStaleJobs(&report)
+        removeTemporaries(&report)
+        removeStrays(&report)
+        removeOldProducerFiles(&report)
+        return report
+    }
+
+    public func recoverStaleJobs(_ report: inout Report) {
+        try? Sys.forEachEntry(in: layout.processing) { name in
+            guard let id = JobID.fromManifestName(name), JobID.isValid(id) else { return }
+            do throws(SpoolError) {
+                guard let lock = try JobLock.tryAcquire(id, layout: layout) else { return } // alive elsewhere
+                defer { lock.release() }
+                // Re-check under the lock: it may have finished meanwhile.
+                guard Sys.exists(layout.manifest(id, in: layout.processing)) else { return }
+                try recover(id, report: &report)
+            } catch {
+                logger.error("recovery of \(id) failed: \(error)", metadata: ["JOB_ID": "\(id)", "ERROR_CODE": "\(error.code.rawValue)"])
+            }
+        }
+    }
+
+    /// One stale job, whose lock the caller holds.
+    func recover(_ id: String, report: inout Report) throws(SpoolError) {
+        let fin = Finisher(layout: layout)
+        if Sys.exists(layout.result(id)) {
+            // Outputs and result were complete: finish the move, do not re-run.
+            try fin.publish(id, to: layout.done)
+            report.finished += 1
+            logger.notice("finished \(id): its result was complete when its owner died", metadata: meta(id, "done"))
+            return
+        }
+        if Sys.exists(layout.errorRecord(id)) {
+            try fin.publish(id, to: layout.failed)
+            report.finished += 1
+            logger.notice("finished \(id): its error record was complete when its owner died", metadata: meta(id, "failed"))
+            return
+        }
+        let bytes = (try? Sys.readFile(layout.manifest(id, in: layout.processing))) ?? nil
+        let manifest = bytes.flatMap { try? Manifest.parse($0, fileID: id) }
+        if let manifest { removePartialOutputs(of: manifest, report: &report) }
+        var state = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
+            ?? JobState(id: id, attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))])
+        if state.history.isEmpty { state.history.append(HistoryEntry(attempt: max(1, state.attempts), startedAt: RFC3339.string(Date()))) }
+        let maxAttempts = manifest?.maxAttempts ?? config.maxAttempts
+        let err = SpoolError(.interrupted, "the daemon stopped or died during attempt \(state.attempts) (it may have crashed on this job; see journalctl -u mediaspool JOB_ID=\(id))", step: "recover")
+        if state.attempts >= maxAttempts {
+            _ = try fin.fail(id: id, state: state, manifest: manifest, error: SpoolError(.interrupted, "interrupted on each of its \(state.attempts) attempts (the daemon died or was killed while running it; it may crash the daemon); inspect it, then `mediaspool replay \(id)`", step: "recover"))
+            report.failed += 1
+            logger.warning("stale job \(id) is out of attempts: failed", metadata: meta(id, "failed"))
+        } else {
+            _ = try fin.retry(id: id, state: state, error: err, delay: 0)
+            report.recovered += 1
+            logger.notice("recovered stale job \(id) (attempt \(state.attempts) interrupted): requeued", metadata: meta(id, "requeued"))
+        }
+    }
+
+    func meta(_ id: String, _ status: String) -> Logger.Metadata {
+        ["JOB_ID": "\(id)", "STEP": "recover", "STATUS": "\(status)", "ERROR_CODE": "INTERRUPTED"]
+    }
+
+    /// Partial outputs of a dead run: `.NAME.tmp-PID-RAND` beside each output.
+    func removePartialOutputs(of manifest: Manifest, report: inout Report) {
+        let policy = config.pathPolicy
+        for out in manifest.outputPaths {
+            guard let p = try? policy.lexical(out, notAllowed: .outputNotAllowed, field: "output"),
+                  let base = p.lastComponent?.string else { continue }
+            let dir = p.removingLastComponent()
+            let prefix = "." + (base.contains("%") ? "" : base)
+            try? Sys.forEachEntry(in: dir) { name in
+                guard name.hasPrefix(prefix), Durable.isTemporary(name), !Recovery.isOwnerAlive(name) else { return }
+                if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
+            }
+        }
+    }
+
+    /// `.NAME.tmp-PID-RAND` files in the spool's own directories whose
+    /// writer is dead.
+    public func removeTemporaries(_ report: inout Report) {
+        for dir in [layout.done, layout.failed, layout.state, layout.retry, layout.processing, layout.inbox] {
+            try? Sys.forEachEntry(in: dir) { name in
+                guard Durable.isTemporary(name), !Recovery.isOwnerAlive(name) else { return }
+                if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
+            }
+        }
+    }
+
+    /// Whether the process that wrote a temporary file still runs (its pid is
+    /// in the name: `.NAME.tmp-PID-RAND`).
+    static func isOwnerAlive(_ name: String) -> Bool {
+        guard let r = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let pid = name[r.upperBound...].prefix { $0.isNumber }
+        guard let p = Int32(pid), p > 0 else { return false }
+        return kill(p, 0) == 0 || errno == EPERM
+    }
+
+    /// State, progress and lock files whose job is in none of processing/ and retry/.
+    func removeStrays(_ report: inout Report) {
+        func jobIsLive(_ id: String) -> Bool {
+            Sys.exists(layout.manifest(id, in: layout.processing)) || Sys.exists(layout.manifest(id, in: layout.retry))
+        }
+        try? Sys.forEachEntry(in: layout.state) { name in
+            guard let id = JobID.fromManifestName(name), !jobIsLive(id) else { return }
+            // Take the lock, so a claim that is writing this state right now wins.
+            guard let lock = try? JobLock.tryAcquire(id, layout: layout) else { return }
+            defer { lock.release() }
+            if !jobIsLive(id), (try? Sys.unlink(layout.stateFile(id))) != nil { report.strayFilesRemoved += 1 }
+        }
+        try? Sys.forEachEntry(in: layout.processing) { name in
+            guard name.hasSuffix(".progress"), !name.hasPrefix(".") else { return }
+            let id = String(name.dropLast(9))
+            if !Sys.exists(layout.manifest(id, in: layout.processing)), (try? Sys.unlink(layout.progress(id))) != nil { report.strayFilesRemoved += 1 }
+        }
+        try? Sys.forEachEntry(in: layout.locks) { name in
+            guard name.hasSuffix(".lock") else { return }
+            let id = String(name.dropLast(5))
+            guard !Sys.exists(layout.manifest(id, in: layout.processing)),
+                  let lock = try? JobLock.tryAcquire(id, layout: layout) else { return }
+            lock.release() // unlinks the file while holding it
+            report.strayFilesRemoved += 1
+        }
+    }
+
+    /// Producers' files in tmp/ older than tmpMaxAgeHours.
+    func removeOldProducerFiles(_ report: inout Report) {
+        let cutoff = Date().timeIntervalSince1970 - config.tmpMaxAgeHours * 3600
+        try? Sys.forEachEntry(in: layout.tmp) { name in
+            let p = layout.tmp.appending(name)
+            guard let st = try? Sys.stat(p, followSymlinks: false), !st.isDirectory, st.mtimeSeconds < cutoff else { return }
+            if (try? Sys.unlink(p)) != nil { report.producerFilesRemoved += 1 }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import SystemPackage
+
+/// Where everything lives in one spool root (spool-v1.md "Directories").
+///
+/// The spec's directories: tmp/ inbox/ processing/ done/ failed/ locks/.
+/// mediaspool's own (documented in docs/spool-layout.md):
+/// - retry/  : `<id>.json` of jobs waiting for their backoff to expire.
+/// - state/  : `<id>.json`, the attempt history of a job in processing/ or retry/.
+/// - media/  : the default media root (relative manifest paths resolve here).
+public struct SpoolLayout: Sendable {
+    public let root: FilePath
+
+    public init(root: FilePath) { self.root = root }
+
+    public var tmp: FilePath { root.appending("tmp") }
+    public var inbox: FilePath { root.appending("inbox") }
+    public var processing: FilePath { root.appending("processing") }
+    public var done: FilePath { root.appending("done") }
+    public var failed: FilePath { root.appending("failed") }
+    public var locks: FilePath { root.appending("locks") }
+    public var retry: FilePath { root.appending("retry") }
+    public var state: FilePath { root.appending("state") }
+    public var defaultMediaRoot: FilePath { root.appending("media") }
+
+    public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state] }
+
+    public func manifest(_ id: String, in dir: FilePath) -> FilePath { dir.appending(id + ".json") }
+    public func lock(_ id: String) -> FilePath { locks.appending(id + ".lock") }
+    public func result(_ id: String) -> FilePath { done.appending(id + ".result.json") }
+    public func errorRecord(_ id: String) -> FilePath { failed.appending(id + ".error.json") }
+    public func stateFile(_ id: String) -> FilePath { state.appending(id + ".json") }
+    public func progress(_ id: String) -> FilePath { processing.appending(id + ".progress") }
+
+    /// Creates the directories that are missing.
+    public func create() throws(Errno) {
+        try Sys.mkdirs(root)
+        for d in allDirectories { try Sys.mkdir(d) }
+    }
+
+    /// Whether this looks like a spool root (used by read-only commands).
+    public func check() -> [String] {
+        allDirectories.filter { !Sys.exists($0) }.map { "missing directory \($0)" }
+    }
+}
+
+/// The job id rules of spool-v1.md, plus mediaspool's extension: an id may
+/// not end in `.result` or `.error`, whose manifests would share a name with
+/// another job's record in done/ and failed/.
+public enum JobID {
+    public static func isValid(_ id: String) -> Bool {
+        let u = Array(id.utf8)
+        guard (1...128).contains(u.count) else { return false }
+        func ok(_ c: UInt8, first: Bool) -> Bool {
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+            case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"): return !first
+            default: return false
+            }
+        }
+        for (i, c) in u.enumerated() where !ok(c, first: i == 0) { return false }
+        return !(id.hasSuffix(".result") || id.hasSuffix(".error"))
+    }
+
+    /// The id of an inbox entry name, or nil when the daemon must ignore the
+    /// entry (dot files, names not ending in .json).
+    public static func fromManifestName(_ name: String) -> String? {
+        guard !name.hasPrefix("."), name.hasSuffix(".json"), name.count > 5 else { return nil }
+        return String(name.dropLast(5))
+    }
+}

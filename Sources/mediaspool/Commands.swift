@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SpoolKit
+import SystemPackage
+import SystemdSupport
+
+struct Submit: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate manifests, then enqueue them atomically; prints their ids.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Manifest files (the id is the `id` field, else the file name without .json).") var files: [String]
+
+    func run() throws {
+        let layout = try global.load().layout
+        if let problem = layout.check().first { throw ValidationError("\(problem): is \(layout.root) a spool? (the daemon creates it on start)") }
+        var failures = 0
+        for f in files {
+            do {
+                let (bytes, manifest) = try readManifest(f)
+                let id = Producer.id(for: FilePath(f), manifest: manifest)
+                if manifest.id == nil, !JobID.isValid(id) {
+                    throw SpoolError(.idInvalid, "the file name gives the id \"\(id)\", which is not valid; rename the file or add an \"id\" field")
+                }
+                try Producer(layout: layout).submit(bytes, id: id)
+                print(id)
+            } catch {
+                failures += 1
+                warn("\(f): \(error)")
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+func readManifest(_ f: String) throws -> ([UInt8], Manifest) {
+    let bytes: [UInt8]
+    do {
+        guard let b = try Sys.readFile(absolute(FilePath(f)), limit: Manifest.maxBytes) else {
+            throw SpoolError(.manifestTooLarge, "manifest is over 1 MiB")
+        }
+        bytes = b
+    } catch let e as Errno { throw SpoolError(.ioError, "cannot read: \(e)") }
+    return (bytes, try Manifest.parse(bytes, fileID: nil))
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check manifests without enqueuing; exit 1 with the errors.")
+    @OptionGroup var global: GlobalOptions
+    @Argument var files: [String]
+    @Flag(help: "One JSON object per file on stdout.") var json = false
+
+    struct Verdict: Codable { var file: String; var valid: Bool; var code: String?; var message: String? }
+
+    func run() throws {
+        var bad = 0
+        for f in files {
+            do {
+                let (_, m) = try readManifest(f)
+                let name = FilePath(f).lastComponent?.string ?? f
+                if let id = m.id, name.hasSuffix(".json"), String(name.dropLast(5)) != id {
+                    throw SpoolError(.idMismatch, "$.id is \"\(id)\" but the file is named \(name); make them equal or drop the id field")
+                }
+                if json { printJSON(Verdict(file: f, valid: true)) } else { print("\(f): ok (\(m.type.rawValue))") }
+            } catch let e as SpoolError {
+                bad += 1
+                if json { printJSON(Verdict(file: f, valid: false, code: e.code.rawValue, message: e.message)) } else { print("\(f): \(e.code.rawValue): \(e.message)") }
+            }
+        }
+        if bad > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Counts per state, oldest waiting age, running jobs, daemon liveness. Exit 0 healthy, 3 no daemon.")
+    @OptionGroup var global: GlobalOptions
+    @Flag var json = false
+
+    func run() throws {
+        let s = Inspector(layout: try global.load().layout).status()
+        if json { printJSON(s) } else {
+            print("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running")")
+            for k in ["inbox", "retry", "processing", "done", "failed"] { print("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
+            if let o = s.oldestWaitingSeconds { print("  oldest waiting \(Int(o)) s") }
+            for r in s.running {
+                let pct = r.fraction.map { "\(Int($0 * 100))%" } ?? "?"
+                print("  running \(r.id) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")")
+            }
+            for p in s.problems { print("problem: \(p)") }
+        }
+        if !s.daemonAlive { throw ExitCode(3) }
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List jobs, newest first, paginated.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "inbox, retry, processing, done or failed (default: all).") var state: String?
+    @Option(help: "Only jobs with this label (K=V).") var label: String?
+    @Option var tenant: String?
+    @Option var limit: Int = 50
+    @Option(help: "The nextCursor of the previous page.") var cursor: String?
+    @Flag var json = false
+
+    func run() throws {
+        let states: [Inspector.State]
+        if let state {
+            guard let s = Inspector.State(rawValue: state) else { throw ValidationError("--state must be one of inbox, retry, processing, done, failed") }
+            states = [s]
+        } else { states = Inspector.State.allCases }
+        var lbl: (String, String)?
+        if let label {
+            let p = label.split(separator: "=", maxSplits: 1)
+            guard p.count == 2 else { throw ValidationError("--label takes K=V") }
+            lbl = (String(p[0]), String(p[1]))
+        }
+        let page = Inspector(layout: try global.load().layout).list(states: states, label: lbl, tenant: tenant, limit: max(1, limit), cursor: cursor)
+        if json { printJSON(page); return }
+        for i in page.items {
+            print("\(i.time)  \(i.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(i.id)  \(i.type ?? "-")\(i.code.map { "  \($0)" } ?? "")")
+        }
+        if let c = page.nextCursor { print("more: --cursor \(c)") }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manifest, record and history of one job.")
+    @OptionGroup var global: GlobalOptions
+    @Argument var id: String
+    @Flag var json = false
+
+    func run() throws {
+        guard let v = Inspector(layout: try global.load().layout).show(id) else {
+            warn("no job \(id) in this spool")
+            throw ExitCode(1)
+        }
+        if json { printJSON(v); return }
+        print("job \(v.id): \(v.state.rawValue)")
+        print("manifest:\n\(v.manifest)")
+        if let r = v.result { print("result:\n" + String(decoding: RecordCoding.encode(r), as: UTF8.self)) }
+        if let e = v.error { print("error:\n" + String(decoding: RecordCoding.encode(e), as: UTF8.self)) }
+        if let s = v.jobState { print("state:\n" + String(decoding: RecordCoding.encode(s), as: UTF8.self)) }
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Move failed jobs back to the inbox (same as `mv failed/ID.json inbox/`).")
+    @OptionGroup var global: GlobalOptions
+    @Argument var ids: [String] = []
+    @Flag(help: "Every failed job.") var allFailed = false
+    @Option(help: "With --all-failed: only those that failed with this code.") var code: String?
+
+    func validate() throws {
+        if ids.isEmpty == !allFailed { throw ValidationError("give job ids or --all-failed") }
+    }
+
+    func run() throws {
+        let layout = try global.load().layout
+        var todo = ids
+        if allFailed {
+            todo = Inspector(layout: layout).list(states: [.failed], label: nil, tenant: nil, limit: Int.max, cursor: nil).items
+                .filter { code == nil || $0.code == code }.map(\.id)
+        }
+        var bad = 0
+        for id in todo {
+            do { try Producer(layout: layout).replay(id); print(id) } catch { bad += 1; warn("\(id): \(error)") }
+        }
+        if bad > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Recover stale jobs, remove temporary and old tmp/ files (the timer runs this).")
+    @OptionGroup var global: GlobalOptions
+    @Flag var json = false
+
+    func run() throws {
+        LoggingSystem.bootstrapForDaemon()
+        let cfg = try global.load()
+        if let problem = cfg.layout.check().first { throw ValidationError("\(problem): is \(cfg.spool) a spool?") }
+        let r = Recovery(config: cfg, logger: Logger(label: "mediaspool.sweep")).run()
+        if json { printJSON(r) } else {
+            print("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import SpoolKit
+import SystemPackage
+
+@main
+struct Mediaspool: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mediaspool",
+        abstract: "A spool directory turned into a media-processing queue.",
+        discussion: "Producers drop JSON job manifests into inbox/; the daemon (`mediaspool run`) claims and runs them in-process with FFmpeg's libraries. See README.md and docs/.",
+        subcommands: [Run.self, Submit.self, Validate.self, Status.self, List.self, Show.self, Replay.self, Sweep.self]
+    )
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "The spool root (default /var/spool/mediaspool, or `spool` in the config file).")
+    var spool: String?
+
+    @Option(help: "The config file (JSON; default /etc/mediaspool/config.json when it exists).")
+    var config: String?
+
+    /// Defaults, then the file, then MEDIASPOOL_* variables, then flags.
+    func load() throws -> Config {
+        var c = Config()
+        if let f = config {
+            try c.apply(file: FilePath(f))
+        } else if Sys.exists(Config.defaultPath) {
+            try c.apply(file: Config.defaultPath)
+        }
+        try c.apply(environment: ProcessInfo.processInfo.environment)
+        if let s = spool { c.spool = FilePath(s) }
+        c.spool = absolute(c.spool)
+        if let m = c.mediaRoot { c.mediaRoot = absolute(m) }
+        return c
+    }
+}
+
+func absolute(_ p: FilePath) -> FilePath {
+    p.isAbsolute ? p.lexicallyNormalized() : FilePath(FileManager.default.currentDirectoryPath).pushing(p).lexicallyNormalized()
+}
+
+/// Prints to stderr.
+func warn(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+
+func printJSON<T: Encodable>(_ v: T) {
+    FileHandle.standardOutput.write(Data(RecordCoding.encode(v)))
+}
+
+extension SpoolError: LocalizedError {
+    public var errorDescription: String? { description }
+}

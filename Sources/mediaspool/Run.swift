@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Jobs
+import Logging
+import ServiceLifecycle
+import SpoolKit
+import SystemPackage
+import SystemdSupport
+import UnixSignals
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon in the foreground (systemd Type=notify).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Worker threads (default: the number of cores).")
+    var workers: Int?
+
+    @Option(help: "Where relative manifest paths resolve (default: media/ in the spool).")
+    var mediaRoot: String?
+
+    @Option(help: "A further directory absolute manifest paths may point into (repeatable).")
+    var allowRoot: [String] = []
+
+    func config() throws -> Config {
+        var c = try global.load()
+        if let w = workers {
+            guard (1...256).contains(w) else { throw ValidationError("--workers must be 1 to 256") }
+            c.workers = w
+        }
+        if let m = mediaRoot { c.mediaRoot = absolute(FilePath(m)) }
+        if !allowRoot.isEmpty { c.allowRoots = allowRoot.map { absolute(FilePath($0)) } }
+        return c
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrapForDaemon()
+        let logger = Logger(label: "mediaspool")
+        let cfg = try config()
+        let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)
+        let service = DaemonService(engine: engine, notifier: Notifier(), logger: logger, reloadConfig: { try self.config() })
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: service)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// The daemon as one swift-service-lifecycle Service: start the engine
+/// (recovery first), READY=1, then once a second the supervisor tick
+/// (timeouts, WATCHDOG=1 while workers progress, STATUS=), SIGHUP reloads,
+/// and on SIGTERM STOPPING=1 and a graceful drain.
+struct DaemonService: Service {
+    let engine: Engine
+    let notifier: Notifier
+    let logger: Logger
+    let reloadConfig: @Sendable () throws -> Config
+
+    func run() async throws {
+        try await blocking { try engine.start() }
+        notifier.ready(status: engine.tick().statusText)
+        logger.notice("ready: spool \(engine.config.spool), \(engine.config.workers) workers, media root \(engine.config.effectiveMediaRoot)", metadata: ["STEP": "ready"])
+
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await reloadOnSIGHUP() }
+                group.addTask { try await supervise() }
+                try await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            notifier.stopping(status: "stopping: draining \(engine.runningJobs.count) running jobs")
+        }
+        let grace = engine.config.shutdownGraceSeconds
+        logger.notice("stopping: letting running jobs finish (up to \(Int(grace)) s)", metadata: ["STEP": "shutdown"])
+        await blocking { engine.shutdown(grace: grace) }
+        logger.notice("stopped", metadata: ["STEP": "shutdown"])
+    }
+
+    func supervise() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let h = engine.tick()
+            notifier.status(h.statusText)
+            if h.progressing { notifier.watchdog() }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    func reloadOnSIGHUP() async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup) {
+            notifier.reloading()
+            do {
+                engine.reload(try reloadConfig())
+            } catch {
+                logger.error("reload failed, keeping the old configuration: \(error)", metadata: ["STEP": "reload"])
+            }
+            notifier.ready(status: engine.tick().statusText)
+        }
+    }
+}
+
+/// Runs blocking work (fsync, joining threads) off the cooperative pool.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { cont in
+        Thread.detachNewThread { cont.resume(with: Result { try body() }) }
+    }
+}
+
+func blocking(_ body: @escaping @Sendable () -> Void) async {
+    await withCheckedContinuation { cont in
+        Thread.detachNewThread { body(); cont.resume() }
+    }
+}
