@@ -15,6 +15,11 @@ public struct QueueEntry: Sendable, Equatable {
     public var arrival: Int64
     /// Not before this time (seconds since the epoch); 0 for "now".
     public var notBefore: Double
+
+    public init(id: String, source: Source, priority: Int, tenant: String, arrival: Int64, notBefore: Double) {
+        self.id = id; self.source = source; self.priority = priority; self.tenant = tenant
+        self.arrival = arrival; self.notBefore = notBefore
+    }
 }
 
 /// The scheduler. Order: higher priority first; within a priority, the

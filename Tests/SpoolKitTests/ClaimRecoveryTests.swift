@@ -1,0 +1,183 @@
+import Foundation
+import Logging
+import SpoolKit
+import SystemPackage
+import XCTest
+
+/// The claim / finish / recover protocol, driven directly (no daemon).
+final class ClaimRecoveryTests: XCTestCase {
+    var layout: SpoolLayout!
+    var config: Config!
+
+    override func setUp() {
+        let root = makeTempDir(self, "spool")
+        config = Config()
+        config.spool = root
+        layout = config.layout
+        try! layout.create()
+    }
+
+    func submit(_ id: String, _ body: String = #"{"version":1,"type":"probe","input":"a.mp4"}"#) {
+        try! Producer(layout: layout).submit(Array(body.utf8), id: id)
+    }
+
+    func claim(_ id: String, source: Source = .inbox) throws -> ClaimResult {
+        try Claimer(layout: layout).claim(QueueEntry(id: id, source: source, priority: 0, tenant: "", arrival: 0, notBefore: 0))
+    }
+
+    func claimed(_ r: ClaimResult, file: StaticString = #filePath, line: UInt = #line) -> ClaimedJob? {
+        if case .claimed(let j) = r { return j }
+        XCTFail("not claimed: \(r)", file: file, line: line)
+        return nil
+    }
+
+    func testClaimMovesAndCountsTheAttemptDurably() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        XCTAssertNil(read(layout.manifest("a", in: layout.inbox)))
+        XCTAssertEqual(read(layout.manifest("a", in: layout.processing)), job.manifestBytes)
+        let state = RecordCoding.decode(JobState.self, read(layout.stateFile("a"))!)!
+        XCTAssertEqual(state.attempts, 1)
+        XCTAssertEqual(state.history.count, 1)
+        // Locked: a second claimer (another open file description) is refused.
+        XCTAssertNil(try JobLock.tryAcquire("a", layout: layout))
+        job.lock.release()
+        XCTAssertNil(read(layout.lock("a")), "lock file removed on release")
+    }
+
+    func testCompleteWritesRecordThenMoves() throws {
+        submit("a", #"{"version":1,"type":"probe","input":"a.mp4","tenant":"t","labels":{"k":"v"}}"#)
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        let m = try Manifest.parse(job.manifestBytes, fileID: "a")
+        let rec = try Finisher(layout: layout).complete(job, manifest: m, outcome: JobOutcome(steps: [StepTiming(name: "probe", durationMs: 1)]))
+        job.lock.release()
+        XCTAssertEqual(read(layout.manifest("a", in: layout.done)), job.manifestBytes)
+        let onDisk = try XCTUnwrap(RecordCoding.decode(ResultRecord.self, read(layout.result("a"))!))
+        XCTAssertEqual(onDisk.id, "a"); XCTAssertEqual(onDisk.status, "done"); XCTAssertEqual(onDisk.attempts, 1)
+        XCTAssertEqual(onDisk.tenant, "t"); XCTAssertEqual(onDisk.labels, ["k": "v"]); XCTAssertEqual(onDisk.type, "probe")
+        XCTAssertEqual(rec.steps.first?.name, "probe")
+        XCTAssertNotNil(RFC3339.date(onDisk.startedAt)); XCTAssertNotNil(RFC3339.date(onDisk.completedAt))
+        XCTAssertTrue(onDisk.completedAt.hasSuffix("Z")); XCTAssertEqual(onDisk.completedAt.count, 24)
+        XCTAssertNil(read(layout.stateFile("a")))
+    }
+
+    func testDuplicateOfDoneIsRemovedAndConflictIsKept() throws {
+        let body = #"{"version":1,"type":"probe","input":"a.mp4"}"#
+        submit("a", body)
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        _ = try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "a"), outcome: JobOutcome())
+        job.lock.release()
+        submit("a", body)
+        guard case .handled("duplicate") = try claim("a") else { return XCTFail() }
+        XCTAssertNil(read(layout.manifest("a", in: layout.inbox)))
+        let other = #"{"version":1,"type":"probe","input":"b.mp4"}"#
+        submit("a", other)
+        guard case .handled("ID_CONFLICT") = try claim("a") else { return XCTFail() }
+        XCTAssertEqual(read(layout.manifest("a", in: layout.failed)), Array(other.utf8))
+        XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.errorRecord("a"))!)?.code, "ID_CONFLICT")
+        XCTAssertEqual(read(layout.manifest("a", in: layout.done)), Array(body.utf8), "the done job is untouched")
+    }
+
+    func testInvalidFileNameGoesToFailed() throws {
+        write("{}", to: layout.inbox.appending("bad id!.json"))
+        guard case .handled("ID_INVALID") = try claim("bad id!") else { return XCTFail() }
+        XCTAssertNotNil(read(layout.failed.appending("bad id!.json")))
+        XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.failed.appending("bad id!.error.json"))!)?.code, "ID_INVALID")
+    }
+
+    func testWaitsWhileSameIDIsProcessing() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        submit("a")
+        guard case .busy = try claim("a") else { return XCTFail("a live job's id must not be claimed again") }
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.inbox)))
+        job.lock.release()
+    }
+
+    func testRetryThenFailAfterMaxAttemptsKeepsHistory() throws {
+        submit("a")
+        var job = try XCTUnwrap(claimed(try claim("a")))
+        let err = SpoolError(.ioError, "disk hiccup", step: "x")
+        _ = try Finisher(layout: layout).retry(id: "a", state: job.state, error: err, delay: 0)
+        job.lock.release()
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.retry)))
+        job = try XCTUnwrap(claimed(try claim("a", source: .retry)))
+        XCTAssertEqual(job.state.attempts, 2)
+        XCTAssertEqual(job.state.history.first?.code, "IO_ERROR")
+        let rec = try Finisher(layout: layout).fail(id: "a", state: job.state, manifest: nil, error: err)
+        job.lock.release()
+        XCTAssertEqual(rec.attempts, 2); XCTAssertEqual(rec.history.count, 2); XCTAssertTrue(rec.retryable)
+        // Replay: fresh attempt count, old history kept.
+        try Producer(layout: layout).replay("a")
+        job = try XCTUnwrap(claimed(try claim("a")))
+        XCTAssertEqual(job.state.attempts, 1)
+        XCTAssertEqual(job.state.history.count, 3)
+        XCTAssertNil(read(layout.errorRecord("a")), "the old error record is folded into the state")
+        job.lock.release()
+    }
+
+    func testRecoveryRequeuesStaleJobAndCountsTheAttempt() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        job.lock.release() // as if the owner died: manifest in processing/, lock free
+        var r = Recovery.Report()
+        Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+        XCTAssertEqual(r.recovered, 1)
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.retry)))
+        let s = RecordCoding.decode(JobState.self, read(layout.stateFile("a"))!)!
+        XCTAssertEqual(s.attempts, 1)
+        XCTAssertEqual(s.history.last?.code, "INTERRUPTED")
+    }
+
+    func testRecoveryNeverTouchesALiveJob() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        var r = Recovery.Report()
+        Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+        XCTAssertEqual(r.recovered, 0)
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.processing)))
+        job.lock.release()
+    }
+
+    func testRecoveryFinishesAJobWhoseResultWasComplete() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        try Durable.write(Array(#"{"id":"a"}"#.utf8), to: layout.result("a"))
+        job.lock.release()
+        var r = Recovery.Report()
+        Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+        XCTAssertEqual(r.finished, 1)
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.done)))
+        XCTAssertNil(read(layout.manifest("a", in: layout.processing)))
+    }
+
+    func testCrashLoopEndsInFailedAfterMaxAttempts() throws {
+        submit("a", #"{"version":1,"type":"probe","input":"a.mp4","maxAttempts":2}"#)
+        var source = Source.inbox
+        for attempt in 1...2 {
+            let job = try XCTUnwrap(claimed(try claim("a", source: source)))
+            XCTAssertEqual(job.state.attempts, attempt)
+            job.lock.release() // the daemon "dies" during the job
+            var r = Recovery.Report()
+            Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+            source = .retry
+        }
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.failed)))
+        let rec = try XCTUnwrap(RecordCoding.decode(ErrorRecord.self, read(layout.errorRecord("a"))!))
+        XCTAssertEqual(rec.code, "INTERRUPTED"); XCTAssertEqual(rec.attempts, 2); XCTAssertEqual(rec.history.count, 2)
+    }
+
+    func testSweepRemovesDeadTemporariesAndOldProducerFiles() throws {
+        write("half", to: layout.done.appending(".x.result.json.tmp-999999-1"))
+        write("mine", to: layout.done.appending(".y.result.json.tmp-\(getpid())-1"))
+        write("old", to: layout.tmp.appending("old"))
+        write("new", to: layout.tmp.appending("new"))
+        try Sys.setModificationTime(layout.tmp.appending("old"), seconds: Date().timeIntervalSince1970 - 25 * 3600)
+        let r = Recovery(config: config, logger: Logger(label: "t")).run()
+        XCTAssertEqual(r.tempFilesRemoved, 1)
+        XCTAssertEqual(r.producerFilesRemoved, 1)
+        XCTAssertNil(read(layout.done.appending(".x.result.json.tmp-999999-1")))
+        XCTAssertNotNil(read(layout.done.appending(".y.result.json.tmp-\(getpid())-1")), "a live writer's file stays")
+        XCTAssertNotNil(read(layout.tmp.appending("new")))
+    }
+}

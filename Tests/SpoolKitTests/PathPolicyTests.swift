@@ -1,0 +1,59 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+final class PathPolicyTests: XCTestCase {
+    var root: FilePath!, media: FilePath!, other: FilePath!, outside: FilePath!
+    var policy: PathPolicy!
+
+    override func setUp() {
+        root = makeTempDir(self, "paths")
+        media = root.appending("media"); other = root.appending("other"); outside = root.appending("outside")
+        write("x", to: media.appending("clips/a.mp4"))
+        write("x", to: other.appending("b.mp4"))
+        write("secret", to: outside.appending("secret.mp4"))
+        policy = PathPolicy(mediaRoot: media, allowedRoots: [other])
+    }
+
+    func testAllowedInputsOpen() throws {
+        let a = try policy.openInput("clips/a.mp4")
+        XCTAssertEqual(a.size, 1)
+        XCTAssertTrue(a.ffmpegURL.hasPrefix("/proc/self/fd/"))
+        XCTAssertEqual(try String(contentsOfFile: a.ffmpegURL, encoding: .utf8), "x")
+        _ = try policy.openInput(other.appending("b.mp4").string)
+    }
+
+    func testRefusals() throws {
+        XCTAssertSpoolError(try policy.openInput("http://host/a.mp4"), .inputNotAllowed, contains: "URL")
+        XCTAssertSpoolError(try policy.openInput("concat:clips/a.mp4|clips/a.mp4"), .inputNotAllowed, contains: "protocol")
+        XCTAssertSpoolError(try policy.openInput("file:clips/a.mp4"), .inputNotAllowed)
+        XCTAssertSpoolError(try policy.openInput("clips/../../outside/secret.mp4"), .inputNotAllowed, contains: "..")
+        XCTAssertSpoolError(try policy.openInput(outside.appending("secret.mp4").string), .inputNotAllowed, contains: "outside the allowed roots")
+        XCTAssertSpoolError(try policy.openInput("clips/missing.mp4"), .inputNotFound)
+        XCTAssertSpoolError(try policy.openInput("clips"), .inputNotAllowed, contains: "not a regular file")
+        // Symlink escape.
+        XCTAssertEqual(symlink(outside.appending("secret.mp4").string, media.appending("clips/link.mp4").string), 0)
+        XCTAssertSpoolError(try policy.openInput("clips/link.mp4"), .inputNotAllowed, contains: "symlink")
+        // A symlink that stays inside is fine.
+        XCTAssertEqual(symlink(media.appending("clips/a.mp4").string, media.appending("clips/inside.mp4").string), 0)
+        XCTAssertNoThrow(try policy.openInput("clips/inside.mp4"))
+        // FIFO: refused, never opened (opening would block).
+        XCTAssertEqual(mkfifo(media.appending("clips/fifo.mp4").string, 0o644), 0)
+        XCTAssertSpoolError(try policy.openInput("clips/fifo.mp4"), .inputNotAllowed, contains: "FIFO")
+    }
+
+    func testOutputs() throws {
+        let p = try policy.prepareOutput("out/deep/x.mp4")
+        XCTAssertEqual(p, media.appending("out/deep/x.mp4"))
+        var isDir: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: media.appending("out/deep").string, isDirectory: &isDir) && isDir.boolValue)
+        XCTAssertSpoolError(try policy.prepareOutput("../x.mp4"), .outputNotAllowed)
+        XCTAssertSpoolError(try policy.prepareOutput("/etc/x.mp4"), .outputNotAllowed)
+        XCTAssertEqual(symlink(outside.string, media.appending("escape").string), 0)
+        XCTAssertSpoolError(try policy.prepareOutput("escape/x.mp4"), .outputNotAllowed, contains: "symlink")
+    }
+}
