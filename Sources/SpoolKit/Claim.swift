@@ -135,6 +135,7 @@ public struct Claimer: Sendable {
             try Sys.fsyncDirectory(layout.processing)
             try Sys.fsyncDirectory(sourceDir)
         } catch { throw SpoolError.io(error, "syncing the claim of \(id)", step: "claim") }
+        Fault.point("after-claim-rename")
 
         // From here on the job is ours: every error must end it in a record.
         let bytes: [UInt8]
@@ -147,6 +148,7 @@ public struct Claimer: Sendable {
         state.history.append(HistoryEntry(attempt: state.attempts, startedAt: RFC3339.string(now)))
         state.notBefore = nil
         try Durable.write(RecordCoding.encode(state), to: layout.stateFile(id), step: "claim")
+        Fault.point("after-claim")
         if entry.source == .inbox {
             // A replayed job: its old error record's history now lives in the
             // state file; the record goes, so one in failed/ always belongs

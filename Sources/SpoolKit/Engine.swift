@@ -169,6 +169,7 @@ public final class Engine: @unchecked Sendable {
             guard let runner = runners[manifest.type] else {
                 throw SpoolError(.unsupported, "this build cannot run \(manifest.type.rawValue) jobs yet", step: "start")
             }
+            Fault.beforeRun(ctx)
             try ctx.checkCancelled(step: "start")
             outcome = try runner.run(ctx)
             // A runner that ignored its cancellation still does not publish

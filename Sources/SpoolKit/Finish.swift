@@ -20,6 +20,7 @@ public struct Finisher: Sendable {
             outputs: outcome.outputs, probe: outcome.probe,
             history: Array(history.dropLast()).filter { $0.code != nil })
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
+        Fault.point("after-result")
         try publish(job.id, to: layout.done)
         return record
     }
@@ -36,6 +37,7 @@ public struct Finisher: Sendable {
         let due = now.addingTimeInterval(delay)
         state.notBefore = RFC3339.string(due)
         try Durable.write(RecordCoding.encode(state), to: layout.stateFile(id), step: "schedule-retry")
+        Fault.point("before-retry-move")
         try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: layout.retry), step: "schedule-retry")
         try? Sys.unlink(layout.progress(id))
         return due
@@ -55,6 +57,7 @@ public struct Finisher: Sendable {
                                  step: error.step, retryable: error.code.retryable, attempts: state.attempts,
                                  failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history)
         try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
+        Fault.point("after-error-record")
         try publish(id, to: layout.failed)
         return record
     }
@@ -63,6 +66,7 @@ public struct Finisher: Sendable {
     /// the job's side files (their loss is harmless: Recovery removes strays).
     func publish(_ id: String, to dir: FilePath) throws(SpoolError) {
         try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: dir), step: "publish")
+        Fault.point("after-publish")
         try? Sys.unlink(layout.stateFile(id))
         try? Sys.unlink(layout.progress(id))
     }

@@ -1,0 +1,43 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Fault injection for tests, compiled into debug builds only and driven by
+/// MEDIASPOOL_FAULTS, a comma-separated list of:
+///
+/// - `delay:<id prefix>:<ms>`: before running a job whose id starts with the
+///   prefix, sleep (cancellable: timeouts and shutdown end it).
+/// - `hang:<id prefix>:<ms>`: the same, ignoring cancellation (a stuck worker).
+/// - `crash:<point>`: abort(3) the process at a named crash point
+///   (`Fault.point("…")` in the code: after-claim, after-result, …).
+public enum Fault {
+    #if DEBUG
+    static let spec: [String] = (ProcessInfo.processInfo.environment["MEDIASPOOL_FAULTS"] ?? "")
+        .split(separator: ",").map(String.init)
+    #endif
+
+    /// A crash point: aborts when MEDIASPOOL_FAULTS names it.
+    @inline(__always)
+    public static func point(_ name: String) {
+        #if DEBUG
+        if spec.contains("crash:" + name) { abort() }
+        #endif
+    }
+
+    /// Injected delay before a job runs.
+    static func beforeRun(_ ctx: JobContext) {
+        #if DEBUG
+        for s in spec {
+            let p = s.split(separator: ":", maxSplits: 2).map(String.init)
+            guard p.count == 3, ctx.id.hasPrefix(p[1]), let ms = Double(p[2]) else { continue }
+            let end = Date().addingTimeInterval(ms / 1000)
+            while Date() < end {
+                if p[0] == "delay" && ctx.shouldAbort { return }
+                if p[0] == "delay" { ctx.progress(step: "injected-delay", fraction: 1 - end.timeIntervalSinceNow / (ms / 1000)) }
+                usleep(10_000)
+            }
+        }
+        #endif
+    }
+}

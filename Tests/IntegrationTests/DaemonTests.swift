@@ -1,0 +1,237 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real daemon on temporary spools.
+final class DaemonTests: XCTestCase {
+    func checkProbe(_ r: ResultRecord, _ m: Fixtures.Media, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, "done", file: file, line: line)
+        XCTAssertEqual(r.type, "probe", file: file, line: line)
+        XCTAssertEqual(r.attempts, 1, file: file, line: line)
+        guard let p = r.probe else { return XCTFail("no probe in \(r.id)", file: file, line: line) }
+        XCTAssertEqual(p.durationSeconds ?? 0, m.duration, accuracy: 0.1, "\(r.id) duration", file: file, line: line)
+        let v = p.streams.filter { $0.type == "video" }, a = p.streams.filter { $0.type == "audio" }
+        XCTAssertEqual(v.count, m.video == nil ? 0 : 1, file: file, line: line)
+        XCTAssertEqual(a.count, m.audio == nil ? 0 : 1, file: file, line: line)
+        if let mv = m.video, let s = v.first {
+            XCTAssertEqual(s.codec, mv.codec, file: file, line: line)
+            XCTAssertEqual(s.width, mv.w, file: file, line: line); XCTAssertEqual(s.height, mv.h, file: file, line: line)
+            XCTAssertEqual(s.fps ?? 0, mv.fps, accuracy: 0.01, file: file, line: line)
+        }
+        if let ma = m.audio, let s = a.first {
+            XCTAssertEqual(s.codec, ma.codec, file: file, line: line)
+            XCTAssertEqual(s.sampleRate, ma.rate, file: file, line: line); XCTAssertEqual(s.channels, ma.channels, file: file, line: line)
+        }
+    }
+
+    func test200ProbesBadManifestsDedupConflictAndReplay() throws {
+        let h = SpoolHarness(self)
+        let outside = h.root.appending("outside")
+        try FileManager.default.createDirectory(atPath: outside.string, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: h.media.appending("clips/v1.mp4").string, toPath: outside.appending("secret.mp4").string)
+        XCTAssertEqual(symlink(outside.appending("secret.mp4").string, h.media.appending("clips/escape.mp4").string), 0)
+        XCTAssertEqual(mkfifo(h.media.appending("clips/fifo.mp4").string, 0o644), 0)
+        h.start(workers: 2)
+
+        for i in 0..<200 {
+            let m = Fixtures.all[i % Fixtures.all.count]
+            h.submit("p\(i)", probeManifest(m.name, extra: #","labels":{"n":"\#(i)"}"#))
+        }
+        // Bad manifests, dropped straight into inbox/ (producers may skip `submit`).
+        let bad: [(String, String, ErrorCode)] = [
+            ("not-json", "this is { not json", .manifestInvalid),
+            ("unknown-field", #"{"version":1,"type":"probe","input":"clips/v1.mp4","colour":"red"}"#, .manifestInvalid),
+            ("bad id!", probeManifest("clips/v1.mp4"), .idInvalid),
+            ("mismatch", #"{"version":1,"type":"probe","input":"clips/v1.mp4","id":"other"}"#, .idMismatch),
+            ("url", probeManifest("http://127.0.0.1:9/x.mp4"), .inputNotAllowed),
+            ("dotdot", probeManifest("clips/../../outside/secret.mp4"), .inputNotAllowed),
+            ("symlink", probeManifest("clips/escape.mp4"), .inputNotAllowed),
+            ("fifo", probeManifest("clips/fifo.mp4"), .inputNotAllowed),
+            ("missing", probeManifest("clips/later.mp4"), .inputNotFound),
+            ("not-media", probeManifest("clips/notes.mp4"), .inputInvalid),
+        ]
+        try Data("just some text, not a video\n".utf8).write(to: URL(fileURLWithPath: h.media.appending("clips/notes.mp4").string))
+        for (id, body, _) in bad {
+            try Data(body.utf8).write(to: URL(fileURLWithPath: h.layout.inbox.appending(".\(id)").string))
+            XCTAssertEqual(rename(h.layout.inbox.appending(".\(id)").string, h.layout.inbox.appending("\(id).json").string), 0)
+        }
+        eventually(120, "all 210 jobs finished") { h.finishedCount == 210 }
+
+        for i in 0..<200 {
+            guard let r = h.result("p\(i)") else { XCTFail("no result for p\(i)"); continue }
+            checkProbe(r, Fixtures.all[i % Fixtures.all.count])
+            XCTAssertEqual(r.labels, ["n": "\(i)"])
+            XCTAssertTrue(r.history.isEmpty)
+        }
+        for (id, body, code) in bad {
+            XCTAssertEqual(h.bytes(h.layout.failed.appending("\(id).json")), Array(body.utf8), "\(id) kept byte-identical in failed/")
+            let e = h.error(id)
+            XCTAssertEqual(e?.code, code.rawValue, "\(id): \(e?.message ?? "no record")")
+            XCTAssertEqual(e?.status, "failed")
+            XCTAssertEqual(e?.retryable, false)
+            XCTAssertFalse(e?.message.isEmpty ?? true)
+        }
+        XCTAssertTrue(h.names(h.layout.processing).isEmpty)
+
+        // A duplicate of a done job is not run again.
+        let before = h.bytes(h.layout.result("p7"))
+        h.submit("p7", probeManifest(Fixtures.all[7 % 3].name, extra: #","labels":{"n":"7"}"#))
+        eventually(10, "duplicate removed from inbox/") { h.ids(in: h.layout.inbox).isEmpty }
+        XCTAssertEqual(h.bytes(h.layout.result("p7")), before)
+        XCTAssertTrue(h.log(0).contains("duplicate of done job p7"))
+        XCTAssertEqual(h.log(0).components(separatedBy: "started probe job p7 ").count, 2, "p7 ran once")
+
+        // A different manifest under a done id: ID_CONFLICT, kept.
+        let other = probeManifest("clips/v2.mkv")
+        h.submit("p8", other)
+        eventually(10, "conflict in failed/") { h.error("p8")?.code == "ID_CONFLICT" }
+        XCTAssertEqual(h.bytes(h.layout.failed.appending("p8.json")), Array(other.utf8))
+        XCTAssertNotNil(h.result("p8"), "the done job is untouched")
+
+        // Replay by plain mv, after fixing the cause.
+        try FileManager.default.copyItem(atPath: h.media.appending("clips/v1.mp4").string, toPath: h.media.appending("clips/later.mp4").string)
+        XCTAssertEqual(rename(h.layout.failed.appending("missing.json").string, h.layout.inbox.appending("missing.json").string), 0)
+        eventually(10, "replayed job done") { h.result("missing") != nil }
+        let r = try XCTUnwrap(h.result("missing"))
+        XCTAssertEqual(r.attempts, 1)
+        XCTAssertEqual(r.history.first?.code, "INPUT_NOT_FOUND", "the earlier failure stays in the history")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: h.layout.errorRecord("missing").string))
+        h.stopAll()
+        XCTAssertEqual(h.daemons[0].terminationStatus, 0)
+        XCTAssertEqual(h.temporaryFiles, [])
+    }
+
+    func testTwoDaemonsOnOneSpoolRunEachJobOnce() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 2)
+        h.start(workers: 2)
+        for i in 0..<500 { h.submit("j\(i)", probeManifest(Fixtures.all[i % 3].name)) }
+        eventually(180, "500 jobs done") { h.ids(in: h.layout.done).count == 500 }
+        for i in 0..<500 {
+            let r = h.result("j\(i)")
+            XCTAssertEqual(r?.attempts, 1, "j\(i)")
+            XCTAssertEqual(r?.history.count, 0, "j\(i)")
+        }
+        let logs = h.allLogs
+        for i in 0..<500 {
+            XCTAssertEqual(logs.components(separatedBy: "started probe job j\(i) ").count, 2, "j\(i) started exactly once")
+        }
+        XCTAssertGreaterThan(h.log(0).components(separatedBy: "started probe job").count, 10, "daemon 0 took part")
+        XCTAssertGreaterThan(h.log(1).components(separatedBy: "started probe job").count, 10, "daemon 1 took part")
+        XCTAssertTrue(h.ids(in: h.layout.failed).isEmpty)
+        h.stopAll()
+    }
+
+    func testKill9MidBatchLosesNothingAndRerunsNothingFinished() throws {
+        let h = SpoolHarness(self)
+        // Each job takes ~30 ms, so the batch is still running when the kill lands.
+        let faults = ["MEDIASPOOL_FAULTS": "delay:k:30"]
+        h.start(workers: 2, env: faults)
+        for i in 0..<300 { h.submit("k\(i)", probeManifest(Fixtures.all[i % 3].name)) }
+        eventually(60, "some jobs done") { h.ids(in: h.layout.done).count >= 60 }
+        kill(h.daemons[0].processIdentifier, SIGKILL)
+        h.daemons[0].waitUntilExit()
+        let doneBefore = h.ids(in: h.layout.done)
+        var resultsBefore: [String: [UInt8]] = [:]
+        for id in doneBefore { resultsBefore[id] = h.bytes(h.layout.result(id)) }
+        XCTAssertLessThan(doneBefore.count, 300, "the kill landed mid-batch")
+
+        h.start(workers: 2, env: faults)
+        eventually(120, "all 300 done after restart") { h.ids(in: h.layout.done).count == 300 }
+        for id in doneBefore {
+            XCTAssertEqual(h.bytes(h.layout.result(id)), resultsBefore[id], "\(id) finished before the kill and was not run again")
+            XCTAssertFalse(h.log(1).contains("started probe job \(id) "), "\(id) not restarted")
+        }
+        for i in 0..<300 { XCTAssertNotNil(h.result("k\(i)"), "k\(i)") }
+        XCTAssertTrue(h.ids(in: h.layout.failed).isEmpty, "nothing failed")
+        h.stopAll()
+        XCTAssertEqual(h.temporaryFiles, [], "no temporary files left")
+        XCTAssertTrue(h.names(h.layout.processing).isEmpty)
+        XCTAssertTrue(h.names(h.layout.state).isEmpty)
+        XCTAssertTrue(h.names(h.layout.retry).isEmpty)
+        XCTAssertEqual(h.names(h.layout.locks).filter { $0 != ".daemon" }, [])
+    }
+
+    func testTimeoutCancelsTheJobAndRetriesIt() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 1, env: ["MEDIASPOOL_FAULTS": "delay:slow:20000"])
+        h.submit("slow1", probeManifest("clips/v1.mp4", extra: #","timeoutSeconds":1,"maxAttempts":2"#))
+        let t0 = Date()
+        eventually(20, "slow1 failed") { h.error("slow1") != nil }
+        let elapsed = Date().timeIntervalSince(t0)
+        let e = try XCTUnwrap(h.error("slow1"))
+        XCTAssertEqual(e.code, "TIMEOUT"); XCTAssertTrue(e.retryable); XCTAssertEqual(e.attempts, 2)
+        XCTAssertEqual(e.history.map(\.code), ["TIMEOUT", "TIMEOUT"])
+        XCTAssertLessThan(elapsed, 8, "two 1 s attempts and a 0.2 s backoff, not 40 s of injected delay")
+        h.stopAll()
+    }
+
+    func testSIGTERMDrainsAndRequeuesTheUnfinishedJob() throws {
+        let h = SpoolHarness(self)
+        let env = ["MEDIASPOOL_FAULTS": "delay:long:30000", "MEDIASPOOL_SHUTDOWN_GRACE_SECONDS": "1"]
+        h.start(workers: 1, env: env)
+        h.submit("long1", probeManifest("clips/v1.mp4"))
+        eventually(10, "long1 running") { h.ids(in: h.layout.processing).contains("long1") }
+        let t0 = Date()
+        h.stopAll(signal: SIGTERM)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "drained within the grace period")
+        XCTAssertEqual(h.daemons[0].terminationStatus, 0)
+        XCTAssertTrue(h.ids(in: h.layout.retry).contains("long1"), "requeued")
+        let s = try XCTUnwrap(RecordCoding.decode(JobState.self, h.bytes(h.layout.stateFile("long1")) ?? []))
+        XCTAssertEqual(s.history.last?.code, "INTERRUPTED")
+        XCTAssertEqual(s.attempts, 0, "a graceful stop does not use up an attempt")
+        // Finished after the next start.
+        h.start(workers: 1)
+        eventually(10, "long1 done after restart") { h.result("long1") != nil }
+        XCTAssertEqual(h.result("long1")?.attempts, 1)
+        XCTAssertEqual(h.result("long1")?.history.first?.code, "INTERRUPTED")
+        h.stopAll()
+    }
+
+    func testCommandLineStatusListShowReplaySweep() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 1)
+        h.submit("ok1", probeManifest("clips/v1.mp4", extra: #","tenant":"acme","labels":{"e":"1"}"#))
+        h.submit("bad1", probeManifest("clips/none.mp4"))
+        eventually(10, "both finished") { h.finishedCount == 2 }
+        func run(_ args: [String]) -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
+            p.arguments = args + ["--spool", h.root.string]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = FileHandle.nullDevice
+            try! p.run()
+            let out = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+        }
+        var (code, out) = run(["status", "--json"])
+        XCTAssertEqual(code, 0)
+        let st = try JSONDecoder().decode(Inspector.Status.self, from: Data(out.utf8))
+        XCTAssertTrue(st.daemonAlive); XCTAssertEqual(st.counts["done"], 1); XCTAssertEqual(st.counts["failed"], 1)
+        (code, out) = run(["list", "--json", "--tenant", "acme"])
+        let page = try JSONDecoder().decode(Inspector.Page.self, from: Data(out.utf8))
+        XCTAssertEqual(page.items.map(\.id), ["ok1"])
+        (code, out) = run(["list", "--json", "--state", "failed"])
+        XCTAssertEqual(try JSONDecoder().decode(Inspector.Page.self, from: Data(out.utf8)).items.first?.code, "INPUT_NOT_FOUND")
+        (code, out) = run(["show", "bad1", "--json"])
+        XCTAssertEqual(code, 0)
+        XCTAssertTrue(out.contains("INPUT_NOT_FOUND"))
+        (code, _) = run(["show", "nope"])
+        XCTAssertEqual(code, 1)
+        try FileManager.default.copyItem(atPath: h.media.appending("clips/v1.mp4").string, toPath: h.media.appending("clips/none.mp4").string)
+        (code, out) = run(["replay", "--all-failed", "--code", "INPUT_NOT_FOUND"])
+        XCTAssertEqual(code, 0); XCTAssertEqual(out, "bad1\n")
+        eventually(10, "replayed") { h.result("bad1") != nil }
+        h.stopAll()
+        (code, _) = run(["status"])
+        XCTAssertEqual(code, 3, "no daemon: unhealthy")
+        (code, out) = run(["sweep"])
+        XCTAssertEqual(code, 0); XCTAssertTrue(out.hasPrefix("sweep:"))
+    }
+}

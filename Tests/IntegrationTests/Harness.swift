@@ -1,0 +1,164 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `mediaspool` executable, beside the test bundle.
+let mediaspoolBinary: String = {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if dir.path.hasSuffix(".xctest") || dir.lastPathComponent == "Contents" { dir = dir.deletingLastPathComponent() }
+    for d in [dir, dir.deletingLastPathComponent()] {
+        let p = d.appendingPathComponent("mediaspool").path
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return dir.appendingPathComponent("mediaspool").path
+}()
+
+/// Media generated once per test run with ffmpeg's lavfi sources.
+enum Fixtures {
+    struct Media { let name: String; let video: (codec: String, w: Int, h: Int, fps: Double)?; let audio: (codec: String, rate: Int, channels: Int)?; let duration: Double }
+
+    static let all: [Media] = [
+        Media(name: "clips/v1.mp4", video: ("h264", 320, 240, 25), audio: ("aac", 48000, 2), duration: 2),
+        Media(name: "clips/v2.mkv", video: ("mpeg4", 160, 120, 10), audio: nil, duration: 1),
+        Media(name: "sound/a1.wav", video: nil, audio: ("pcm_s16le", 44100, 1), duration: 3),
+    ]
+
+    static let dir: URL = {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-fixtures-\(getpid())")
+        try! FileManager.default.createDirectory(at: d.appendingPathComponent("clips"), withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(at: d.appendingPathComponent("sound"), withIntermediateDirectories: true)
+        ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-shortest",
+                d.appendingPathComponent("clips/v1.mp4").path])
+        ffmpeg(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "mpeg4", d.appendingPathComponent("clips/v2.mkv").path])
+        ffmpeg(["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100", "-t", "3", "-c:a", "pcm_s16le", "-ac", "1", d.appendingPathComponent("sound/a1.wav").path])
+        return d
+    }()
+
+    static func ffmpeg(_ args: [String]) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["ffmpeg", "-nostdin", "-v", "error", "-y"] + args
+        try! p.run()
+        p.waitUntilExit()
+        precondition(p.terminationStatus == 0, "ffmpeg failed: \(args); run ./scripts/setup.sh")
+    }
+
+    /// Copies the fixtures into a media root.
+    static func install(into media: FilePath) {
+        for m in all {
+            let dst = media.appending(m.name)
+            try? FileManager.default.createDirectory(atPath: dst.removingLastComponent().string, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: dst.string)
+            try! FileManager.default.copyItem(atPath: dir.appendingPathComponent(m.name).path, toPath: dst.string)
+        }
+    }
+}
+
+/// A spool in a temp directory and the daemons started on it.
+final class SpoolHarness {
+    let root: FilePath
+    let layout: SpoolLayout
+    var media: FilePath { root.appending("media") }
+    private(set) var daemons: [Process] = []
+    private var logs: [URL] = []
+
+    init(_ test: XCTestCase) {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-it-\(UUID().uuidString.prefix(8))").path
+        root = FilePath(p)
+        layout = SpoolLayout(root: root)
+        try! layout.create()
+        Fixtures.install(into: media)
+        test.addTeardownBlock { [self] in
+            for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL); d.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: p)
+        }
+    }
+
+    @discardableResult
+    func start(workers: Int = 2, env: [String: String] = [:], args: [String] = [], wrapper: [String] = []) -> Process {
+        let p = Process()
+        let log = URL(fileURLWithPath: root.appending("daemon-\(daemons.count).log").string)
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let cmd = [mediaspoolBinary, "run", "--spool", root.string, "--workers", "\(workers)"] + args
+        if wrapper.isEmpty {
+            p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
+            p.arguments = Array(cmd.dropFirst())
+        } else {
+            p.executableURL = URL(fileURLWithPath: wrapper[0])
+            p.arguments = Array(wrapper.dropFirst()) + cmd
+        }
+        var e = ProcessInfo.processInfo.environment
+        for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "MEDIASPOOL_LOG", "MEDIASPOOL_FAULTS"] { e[k] = nil }
+        e["MEDIASPOOL_RESCAN_SECONDS"] = "1"
+        e["MEDIASPOOL_BACKOFF_INITIAL_SECONDS"] = "0.2"
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        p.standardError = try! FileHandle(forWritingTo: log)
+        p.standardOutput = FileHandle.nullDevice
+        try! p.run()
+        daemons.append(p)
+        logs.append(log)
+        return p
+    }
+
+    func log(_ i: Int) -> String { (try? String(contentsOf: logs[i], encoding: .utf8)) ?? "" }
+    var allLogs: String { logs.indices.map(log).joined() }
+
+    func submit(_ id: String, _ json: String) {
+        try! Producer(layout: layout).submit(Array(json.utf8), id: id)
+    }
+
+    func names(_ dir: FilePath) -> [String] { (try? Sys.entries(in: dir)) ?? [] }
+
+    func ids(in dir: FilePath) -> Set<String> {
+        Set(names(dir).compactMap { JobID.fromManifestName($0) }.filter { !$0.hasSuffix(".result") && !$0.hasSuffix(".error") })
+    }
+
+    var finishedCount: Int { ids(in: layout.done).count + ids(in: layout.failed).count }
+
+    func result(_ id: String) -> ResultRecord? {
+        FileManager.default.contents(atPath: layout.result(id).string).flatMap { RecordCoding.decode(ResultRecord.self, Array($0)) }
+    }
+    func error(_ id: String) -> ErrorRecord? {
+        FileManager.default.contents(atPath: layout.errorRecord(id).string).flatMap { RecordCoding.decode(ErrorRecord.self, Array($0)) }
+    }
+    func bytes(_ p: FilePath) -> [UInt8]? { FileManager.default.contents(atPath: p.string).map(Array.init) }
+
+    /// Every file left under the spool whose name marks it temporary.
+    var temporaryFiles: [String] {
+        var out: [String] = []
+        let e = FileManager.default.enumerator(atPath: root.string)
+        while let f = e?.nextObject() as? String {
+            let name = (f as NSString).lastPathComponent
+            if Durable.isTemporary(name) || name.contains(".tmp-") { out.append(f) }
+        }
+        return out
+    }
+
+    func stopAll(signal: Int32 = SIGTERM) {
+        for d in daemons where d.isRunning { kill(d.processIdentifier, signal) }
+        for d in daemons { d.waitUntilExit() }
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+@discardableResult
+func eventually(_ timeout: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line, _ cond: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end {
+        if cond() { return true }
+        usleep(20_000)
+    }
+    let ok = cond()
+    if !ok { XCTFail("timed out after \(timeout) s waiting for: \(what)", file: file, line: line) }
+    return ok
+}
+
+func probeManifest(_ input: String, extra: String = "") -> String {
+    #"{"version":1,"type":"probe","input":"\#(input)"\#(extra)}"#
+}
