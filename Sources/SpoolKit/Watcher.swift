@@ -41,7 +41,9 @@ public final class Watcher: @unchecked Sendable {
 
     /// The thread body: initial full scan, then events until `stop()`.
     public func run() {
+        let t0 = Date()
         fullScan()
+        logger.info("first full scan done in \(Int(Date().timeIntervalSince(t0) * 1000)) ms: \(scanner.queue.count) jobs waiting", metadata: ["STEP": "scan"])
         let bufSize = 64 * 1024
         let buf = UnsafeMutableRawPointer.allocate(byteCount: bufSize, alignment: 8)
         defer { buf.deallocate() }
