@@ -9,6 +9,7 @@ import Glibc
 /// - `delay:<id prefix>:<ms>`: before running a job whose id starts with the
 ///   prefix, sleep (cancellable: timeouts and shutdown end it).
 /// - `hang:<id prefix>:<ms>`: the same, ignoring cancellation (a stuck worker).
+/// - `crash-job:<id prefix>`: abort(3) while running such a job (a poison pill).
 /// - `crash:<point>`: abort(3) the process at a named crash point
 ///   (`Fault.point("…")` in the code: after-claim, after-result, …).
 public enum Fault {
@@ -29,6 +30,7 @@ public enum Fault {
     static func beforeRun(_ ctx: JobContext) {
         #if DEBUG
         for s in spec {
+            if s.hasPrefix("crash-job:"), ctx.id.hasPrefix(s.dropFirst("crash-job:".count)) { abort() }
             let p = s.split(separator: ":", maxSplits: 2).map(String.init)
             guard p.count == 3, ctx.id.hasPrefix(p[1]), let ms = Double(p[2]) else { continue }
             let end = Date().addingTimeInterval(ms / 1000)

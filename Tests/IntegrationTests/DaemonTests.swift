@@ -192,6 +192,47 @@ final class DaemonTests: XCTestCase {
         h.stopAll()
     }
 
+    func testAJobThatCrashesTheDaemonEveryTimeEndsInFailed() throws {
+        let h = SpoolHarness(self)
+        let env = ["MEDIASPOOL_FAULTS": "crash-job:poison"]
+        h.submit("poison", probeManifest("clips/v1.mp4", extra: #","maxAttempts":2"#))
+        for i in 0..<20 { h.submit("fine\(i)", probeManifest("clips/v2.mkv")) }
+        // The supervisor's part (systemd's Restart=on-failure): restart after each crash.
+        var crashes = 0
+        while h.error("poison") == nil && crashes < 5 {
+            let d = h.start(workers: 1, env: env)
+            let end = Date().addingTimeInterval(15)
+            while d.isRunning && Date() < end && h.error("poison") == nil { usleep(20_000) }
+            if d.isRunning { break }
+            crashes += 1
+        }
+        XCTAssertEqual(crashes, 2, "one crash per attempt, then no more")
+        let e = try XCTUnwrap(h.error("poison"))
+        XCTAssertEqual(e.code, "INTERRUPTED"); XCTAssertEqual(e.attempts, 2)
+        XCTAssertEqual(e.history.count, 2)
+        XCTAssertEqual(h.bytes(h.layout.failed.appending("poison.json")), Array(probeManifest("clips/v1.mp4", extra: #","maxAttempts":2"#).utf8))
+        eventually(20, "the other jobs keep flowing") { (0..<20).allSatisfy { h.result("fine\($0)") != nil } }
+        h.stopAll()
+    }
+
+    func testCrashAfterTheResultFinishesWithoutRerunning() throws {
+        let h = SpoolHarness(self)
+        h.submit("r1", probeManifest("clips/v1.mp4"))
+        let d = h.start(workers: 1, env: ["MEDIASPOOL_FAULTS": "crash:after-result"])
+        d.waitUntilExit()
+        XCTAssertEqual(d.terminationReason, .uncaughtSignal, "aborted at the crash point")
+        XCTAssertNotNil(h.bytes(h.layout.result("r1")))
+        XCTAssertTrue(h.ids(in: h.layout.processing).contains("r1"))
+        let record = h.bytes(h.layout.result("r1"))
+        h.start(workers: 1)
+        eventually(10, "r1 moved to done/") { h.ids(in: h.layout.done).contains("r1") }
+        XCTAssertEqual(h.bytes(h.layout.result("r1")), record, "the result is the first run's")
+        XCTAssertFalse(h.log(1).contains("started probe job r1"), "not run again")
+        XCTAssertEqual(h.result("r1")?.attempts, 1)
+        h.stopAll()
+        XCTAssertEqual(h.temporaryFiles, [])
+    }
+
     func testCommandLineStatusListShowReplaySweep() throws {
         let h = SpoolHarness(self)
         h.start(workers: 1)
