@@ -80,11 +80,11 @@ final class SpoolHarness {
     }
 
     @discardableResult
-    func start(workers: Int = 2, env: [String: String] = [:], args: [String] = [], wrapper: [String] = []) -> Process {
+    func start(workers: Int? = 2, env: [String: String] = [:], args: [String] = [], wrapper: [String] = []) -> Process {
         let p = Process()
         let log = URL(fileURLWithPath: root.appending("daemon-\(daemons.count).log").string)
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let cmd = [mediaspoolBinary, "run", "--spool", root.string, "--workers", "\(workers)"] + args
+        let cmd = [mediaspoolBinary, "run", "--spool", root.string] + (workers.map { ["--workers", "\($0)"] } ?? []) + args
         if wrapper.isEmpty {
             p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
             p.arguments = Array(cmd.dropFirst())

@@ -20,7 +20,9 @@ final class SystemdProtocolTests: XCTestCase {
                           to: h.layout.stateFile("stale"))
         let sock = DatagramListener(path: h.root.appending("notify.sock").string)
         defer { sock.stop() }
-        let d = h.start(workers: 1, env: ["NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "1000000"])
+        let cfg = h.root.appending("config.json")
+        try Data(#"{"workers":1}"#.utf8).write(to: URL(fileURLWithPath: cfg.string))
+        let d = h.start(workers: nil, env: ["NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "1000000"], args: ["--config", cfg.string])
 
         eventually(10, "READY=1") { sock.messages.contains { $0.contains("READY=1") } }
         // At READY the stale job has been recovered: its attempt ended as INTERRUPTED.
@@ -36,6 +38,8 @@ final class SystemdProtocolTests: XCTestCase {
         eventually(5, "WATCHDOG=1") { sock.messages.contains("WATCHDOG=1") }
         eventually(5, "STATUS= with counts") { sock.messages.contains { $0.hasPrefix("STATUS=waiting") && $0.contains("done 1") } }
 
+        XCTAssertTrue(sock.messages.last { $0.hasPrefix("STATUS=") }?.contains("/1,") ?? false, "1 worker from the config file")
+        try Data(#"{"workers":3}"#.utf8).write(to: URL(fileURLWithPath: cfg.string))
         kill(d.processIdentifier, SIGHUP)
         eventually(5, "RELOADING=1 then READY=1") {
             let m = sock.messages
@@ -43,6 +47,8 @@ final class SystemdProtocolTests: XCTestCase {
             return m[r].contains("MONOTONIC_USEC=") && m[(r + 1)...].contains { $0.contains("READY=1") }
         }
         XCTAssertTrue(d.isRunning)
+        eventually(5, "3 workers after the reload") { sock.messages.last { $0.hasPrefix("STATUS=") }?.contains("/3,") ?? false }
+        XCTAssertTrue(h.log(0).contains("configuration reloaded: 3 workers"))
         kill(d.processIdentifier, SIGTERM)
         d.waitUntilExit()
         XCTAssertEqual(d.terminationStatus, 0)
