@@ -74,6 +74,7 @@ public final class Engine: @unchecked Sendable {
         watcher = w
         Thread.detachNewThread { w.run() }
         setWorkers(config.workers)
+        Fault.beforeReady()
     }
 
     /// SIGHUP: a new configuration. The worker count changes at once (extra

@@ -9,6 +9,7 @@ import Glibc
 /// - `delay:<id prefix>:<ms>`: before running a job whose id starts with the
 ///   prefix, sleep (cancellable: timeouts and shutdown end it).
 /// - `hang:<id prefix>:<ms>`: the same, ignoring cancellation (a stuck worker).
+/// - `ready-delay:<ms>`: sleep after recovery, before the daemon says READY=1.
 /// - `crash-job:<id prefix>`: abort(3) while running such a job (a poison pill).
 /// - `crash:<point>`: abort(3) the process at a named crash point
 ///   (`Fault.point("…")` in the code: after-claim, after-result, …).
@@ -23,6 +24,15 @@ public enum Fault {
     public static func point(_ name: String) {
         #if DEBUG
         if spec.contains("crash:" + name) { abort() }
+        #endif
+    }
+
+    /// Injected delay before READY=1.
+    public static func beforeReady() {
+        #if DEBUG
+        for s in spec where s.hasPrefix("ready-delay:") {
+            if let ms = UInt32(s.dropFirst("ready-delay:".count)) { usleep(ms * 1000) }
+        }
         #endif
     }
 

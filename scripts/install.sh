@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs mediaspool: the binary, the systemd units, sysusers.d and
+# tmpfiles.d snippets, an example config; creates the user and the spool.
+#
+#   sudo ./scripts/install.sh                 # build (release, static Swift runtime) and install
+#   sudo ./scripts/install.sh --binary PATH   # install an already built binary
+#   DESTDIR=/pkgroot ./scripts/install.sh     # stage into a package root; creates nothing live
+#
+# Then: systemctl enable --now mediaspool.service mediaspool-sweep.timer
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=""
+PREFIX=/usr/local
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) BIN="$2"; shift 2 ;;
+    --prefix) PREFIX="$2"; shift 2 ;;
+    *) echo "usage: $0 [--binary PATH] [--prefix /usr/local]" >&2; exit 2 ;;
+  esac
+done
+D="${DESTDIR:-}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || [ -n "$D" ] || SUDO="sudo"
+if [ -z "$BIN" ]; then
+  swift build -c release --static-swift-stdlib
+  BIN="$(swift build -c release --show-bin-path)/mediaspool"
+fi
+$SUDO install -D -m 0755 "$BIN" "$D$PREFIX/bin/mediaspool"
+for u in mediaspool.service mediaspool-sweep.service mediaspool-sweep.timer; do
+  sed "s|/usr/local/bin/mediaspool|$PREFIX/bin/mediaspool|g" "systemd/$u" | $SUDO install -D -m 0644 /dev/stdin "$D/etc/systemd/system/$u"
+done
+$SUDO install -D -m 0644 systemd/mediaspool.sysusers "$D/etc/sysusers.d/mediaspool.conf"
+$SUDO install -D -m 0644 systemd/mediaspool.tmpfiles "$D/etc/tmpfiles.d/mediaspool.conf"
+[ -e "$D/etc/mediaspool/config.json" ] || \
+  sed 's|"allowRoots": \["/srv/media"\],|"allowRoots": [],|' config.example.json | $SUDO install -D -m 0644 /dev/stdin "$D/etc/mediaspool/config.json"
+$SUDO install -D -m 0644 README.md "$D$PREFIX/share/doc/mediaspool/README.md"
+$SUDO install -D -m 0644 schema/manifest-v1.schema.json "$D$PREFIX/share/mediaspool/manifest-v1.schema.json"
+if [ -z "$D" ]; then
+  $SUDO systemd-sysusers /etc/sysusers.d/mediaspool.conf
+  $SUDO systemd-tmpfiles --create /etc/tmpfiles.d/mediaspool.conf
+  if [ -d /run/systemd/system ]; then $SUDO systemctl daemon-reload; fi
+fi
+echo "installed $PREFIX/bin/mediaspool and its units; enable with: systemctl enable --now mediaspool.service mediaspool-sweep.timer"
