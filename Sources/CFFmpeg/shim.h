@@ -16,6 +16,8 @@
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/sha.h>
+#include <libavutil/mem.h>
 
 static inline int ms_averror(int e) { return AVERROR(e); }
 static inline int ms_averror_eof(void) { return AVERROR_EOF; }
@@ -24,6 +26,8 @@ static inline int ms_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int ms_averror_exit(void) { return AVERROR_EXIT; }
 static inline int ms_averror_decoder_not_found(void) { return AVERROR_DECODER_NOT_FOUND; }
 static inline int ms_averror_demuxer_not_found(void) { return AVERROR_DEMUXER_NOT_FOUND; }
+static inline int ms_averror_encoder_not_found(void) { return AVERROR_ENCODER_NOT_FOUND; }
+static inline int ms_averror_filter_not_found(void) { return AVERROR_FILTER_NOT_FOUND; }
 static inline int64_t ms_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline int ms_time_base(void) { return AV_TIME_BASE; }
 

@@ -34,7 +34,8 @@ struct Run: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrapForDaemon()
+        let level = ProcessInfo.processInfo.environment["MEDIASPOOL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrapForDaemon(level: level)
         let logger = Logger(label: "mediaspool")
         let cfg = try config()
         let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)

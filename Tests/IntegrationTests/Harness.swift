@@ -26,6 +26,8 @@ enum Fixtures {
         Media(name: "clips/v2.mkv", video: ("mpeg4", 160, 120, 10), audio: nil, duration: 1),
         Media(name: "sound/a1.wav", video: nil, audio: ("pcm_s16le", 44100, 1), duration: 3),
     ]
+    /// Further media for the pipeline tests (not probed in bulk).
+    static let extra: [String] = ["sound/six.m4a", "clips/long.mp4", "clips/garbage.mp4", "clips/truncated.mp4"]
 
     static let dir: URL = {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-fixtures-\(getpid())")
@@ -36,6 +38,15 @@ enum Fixtures {
                 d.appendingPathComponent("clips/v1.mp4").path])
         ffmpeg(["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "1", "-c:v", "mpeg4", d.appendingPathComponent("clips/v2.mkv").path])
         ffmpeg(["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100", "-t", "3", "-c:a", "pcm_s16le", "-ac", "1", d.appendingPathComponent("sound/a1.wav").path])
+        ffmpeg(["-f", "lavfi", "-i", "sine=frequency=500:sample_rate=48000", "-af", "pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0",
+                "-t", "2", "-c:a", "aac", d.appendingPathComponent("sound/six.m4a").path])
+        ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast",
+                d.appendingPathComponent("clips/long.mp4").path])
+        var garbage = [UInt8](repeating: 0, count: 64 * 1024)
+        for i in garbage.indices { garbage[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
+        try! Data(garbage).write(to: d.appendingPathComponent("clips/garbage.mp4"))
+        let whole = try! Data(contentsOf: d.appendingPathComponent("clips/v1.mp4"))
+        try! whole.prefix(whole.count / 2).write(to: d.appendingPathComponent("clips/truncated.mp4"))
         return d
     }()
 
@@ -50,11 +61,11 @@ enum Fixtures {
 
     /// Copies the fixtures into a media root.
     static func install(into media: FilePath) {
-        for m in all {
-            let dst = media.appending(m.name)
+        for name in all.map(\.name) + extra {
+            let dst = media.appending(name)
             try? FileManager.default.createDirectory(atPath: dst.removingLastComponent().string, withIntermediateDirectories: true)
             try? FileManager.default.removeItem(atPath: dst.string)
-            try! FileManager.default.copyItem(atPath: dir.appendingPathComponent(m.name).path, toPath: dst.string)
+            try! FileManager.default.copyItem(atPath: dir.appendingPathComponent(name).path, toPath: dst.string)
         }
     }
 }

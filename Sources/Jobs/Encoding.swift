@@ -1,0 +1,114 @@
+import CFFmpeg
+import MediaKit
+import SpoolKit
+
+/// Typed manifest settings -> FFmpeg names. Every string handed to FFmpeg
+/// here is a constant of this file or a number formatted by it.
+enum Encoding {
+    static func muxer(_ c: Container) -> String {
+        switch c {
+        case .mp4, .m4v: "mp4"
+        case .mov: "mov"
+        case .mkv: "matroska"
+        case .webm: "webm"
+        case .m4a: "ipod"
+        case .mp3: "mp3"
+        case .opus: "opus"
+        case .ogg: "ogg"
+        case .wav: "wav"
+        case .flac: "flac"
+        }
+    }
+
+    static func videoEncoder(_ c: VideoCodec) -> String? {
+        switch c {
+        case .h264: "libx264"
+        case .hevc: "libx265"
+        case .vp9: "libvpx-vp9"
+        case .av1: "libsvtav1"
+        case .copy, .none: nil
+        }
+    }
+
+    /// wav and flac decide their codec; elsewhere the setting does.
+    static func audioEncoder(_ c: AudioCodec, container: Container) -> String? {
+        if container == .wav { return "pcm_s16le" }
+        if container == .flac { return "flac" }
+        switch c {
+        case .aac: return "aac"
+        case .opus: return "libopus"
+        case .mp3: return "libmp3lame"
+        case .copy, .none: return nil
+        }
+    }
+
+    /// Applies quality settings to a video encoder.
+    static func configure(video e: Encoder, codec: VideoCodec, settings v: VideoSettings) {
+        switch codec {
+        case .h264, .hevc:
+            e.setOption("preset", (v.preset ?? .medium).rawValue)
+            if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? (codec == .h264 ? 23 : 28))") }
+            if codec == .hevc { e.setOption("x265-params", "log-level=error") }
+        case .vp9:
+            e.setOption("row-mt", "1")
+            e.setOption("deadline", "good")
+            e.setOption("cpu-used", "4")
+            if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? 32)"); e.ctx.pointee.bit_rate = 0 }
+        case .av1:
+            e.setOption("preset", "8")
+            if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? 35)") }
+        case .copy, .none: break
+        }
+        if let b = v.bitrateKbps { e.ctx.pointee.bit_rate = Int64(b) * 1000 }
+    }
+
+    /// A sample rate the encoder takes: the wanted one when supported, else 48 kHz.
+    static func sampleRate(_ wanted: Int, encoder: String) -> Int {
+        switch encoder {
+        case "libopus": return [8000, 12000, 16000, 24000, 48000].contains(wanted) ? wanted : 48000
+        case "libmp3lame": return [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000].contains(wanted) ? wanted : 48000
+        case "aac": return [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000].contains(wanted) ? wanted : 48000
+        default: return wanted
+        }
+    }
+
+    static func pixelFormat(_ p: PixelFormat?) -> String { (p ?? .yuv420p).rawValue }
+}
+
+/// Filter chains as text built only from typed values (numbers are
+/// formatted here; names are constants).
+enum FilterText {
+    static func num(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e9 ? String(Int(d)) : String(format: "%.6f", d)
+    }
+
+    static func videoChain(trim: Trim?, width: Int?, height: Int?, fps: Double?, pixelFormat: String) -> String {
+        var f: [String] = []
+        if let t = trim {
+            f.append("trim=start=\(num(t.start))" + (t.duration.map { ":duration=\(num($0))" } ?? ""))
+            f.append("setpts=PTS-STARTPTS")
+        }
+        switch (width, height) {
+        case let (w?, h?): f.append("scale=\(w):\(h)")
+        case let (w?, nil): f.append("scale=\(w):-2")
+        case let (nil, h?): f.append("scale=-2:\(h)")
+        case (nil, nil): break
+        }
+        if width != nil || height != nil { f.append("setsar=1") }
+        if let fps { f.append("fps=\(num(fps))") }
+        f.append("format=\(pixelFormat)")
+        return f.joined(separator: ",")
+    }
+
+    static func audioChain(trim: Trim?, extra: [String], sampleRate: Int, sampleFormat: String, channels: Int) -> String {
+        var f: [String] = []
+        if let t = trim {
+            f.append("atrim=start=\(num(t.start))" + (t.duration.map { ":duration=\(num($0))" } ?? ""))
+            f.append("asetpts=PTS-STARTPTS")
+        }
+        f += extra
+        f.append("aresample=\(sampleRate)")
+        f.append("aformat=sample_fmts=\(sampleFormat):channel_layouts=\(channels == 1 ? "mono" : "stereo")")
+        return f.joined(separator: ",")
+    }
+}

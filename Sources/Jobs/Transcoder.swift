@@ -1,0 +1,327 @@
+import CFFmpeg
+import Foundation
+import MediaKit
+import SpoolKit
+import SystemPackage
+
+/// One input to one output file: demux, decode, filter, encode, mux, or
+/// copy streams unchanged (no decoder is opened for a copied stream).
+/// Used by `transcode` and `audio`. All FFmpeg state lives and dies on the
+/// calling (worker) thread.
+final class Transcoder {
+    struct Plan {
+        var trim: Trim?
+        var output: OutputSpec
+        var finalPath: FilePath
+        /// Extra audio filters (loudness gain), typed text from FilterText.
+        var audioFilters: [String] = []
+        var wantVideo: Bool { output.container.hasVideo && output.video.codec != VideoCodec.none }
+        var wantAudio: Bool { output.audio.codec != AudioCodec.none }
+    }
+
+    /// A stream on its way to the output.
+    private enum Lane {
+        case copy(input: Int, output: Int, inTB: AVRational)
+        case encode(input: Int, output: Int, decoder: Decoder, graph: FilterGraph, encoder: Encoder, isVideo: Bool)
+    }
+
+    let job: JobContext
+    let plan: Plan
+    let inputName: String
+    private let input: InputFormat
+    private var lanes: [Lane] = []
+    private var out: OutputFile!
+    private let tempPath: FilePath
+    private var firstCopyDTS: [Int: Int64] = [:]
+    private var decodedAny = false
+    private var decodeErrors = 0
+
+    init(job: JobContext, inputFile: InputFile, inputName: String, plan: Plan) throws(SpoolError) {
+        self.job = job
+        self.plan = plan
+        self.inputName = inputName
+        let dir = plan.finalPath.removingLastComponent()
+        tempPath = dir.appending(".\(plan.finalPath.lastComponent!.string).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        do {
+            input = try InputFormat(url: inputFile.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
+                                    shouldAbort: { [job] in job.shouldAbort })
+        } catch { throw SpoolError.media(error, "input \(inputName)", step: "open-input", job: job) }
+    }
+
+    /// Seconds of media the output will hold (for progress).
+    var expectedDuration: Double {
+        let total = input.durationSeconds ?? 0
+        let start = plan.trim?.start ?? 0
+        return max(0.001, min(total - start, plan.trim?.duration ?? .infinity))
+    }
+
+    func run() throws(SpoolError) -> OutputRecord {
+        defer { try? Sys.unlink(tempPath) } // no partial output under any name after a failure
+        try checkLimits()
+        try setUp()
+        try pump()
+        do { try out.finish() } catch { throw mediaError(error, step: "write-output") }
+        out = nil
+        try publish()
+        return try OutputInspection.record(path: plan.finalPath, manifestPath: plan.output.path, container: plan.output.container)
+    }
+
+    private func mediaError(_ e: AVError, step: String) -> SpoolError {
+        if e == .encoderNotFound { return SpoolError(.unsupported, "this build has no encoder for the requested codec", step: step, cause: e) }
+        if step == "write-output", let n = e.posixErrno {
+            return SpoolError.io(Errno(rawValue: n), "writing \(plan.output.path)", step: step)
+        }
+        return SpoolError.media(e, "input \(inputName)", step: step, job: job)
+    }
+
+    private func checkLimits() throws(SpoolError) {
+        if let d = input.durationSeconds, d > job.limits.maxDurationSeconds {
+            throw SpoolError(.limitExceeded, "input \(inputName) lasts \(Int(d)) s; the limit is \(Int(job.limits.maxDurationSeconds)) s (limits.maxDurationSeconds)", step: "open-input")
+        }
+        if let v = input.bestStream(AVMEDIA_TYPE_VIDEO) {
+            let s = input.stream(v)
+            if s.width > job.limits.maxWidth || s.height > job.limits.maxHeight {
+                throw SpoolError(.limitExceeded, "input \(inputName) is \(s.width)x\(s.height); the limit is \(job.limits.maxWidth)x\(job.limits.maxHeight) (limits.maxWidth/maxHeight)", step: "open-input")
+            }
+        }
+    }
+
+    private func setUp() throws(SpoolError) {
+        let vIn = plan.wantVideo ? input.bestStream(AVMEDIA_TYPE_VIDEO) : nil
+        let aIn = plan.wantAudio ? input.bestStream(AVMEDIA_TYPE_AUDIO) : nil
+        guard vIn != nil || aIn != nil else {
+            throw SpoolError(.inputInvalid, "input \(inputName) has no \(plan.wantVideo ? "video or " : "")audio stream to write to \(plan.output.path)", step: "open-input")
+        }
+        do {
+            out = try OutputFile(format: Encoding.muxer(plan.output.container), path: tempPath.string, shouldAbort: { [job] in job.shouldAbort })
+        } catch { throw mediaError(error, step: "open-output") }
+        if let t = plan.trim, t.start > 0 {
+            // Keyframe at or before the start; the trim filters cut exactly.
+            try? input.seek(stream: vIn ?? aIn!, to: t.start)
+        }
+        if let v = vIn { try addVideo(v) }
+        if let a = aIn { try addAudio(a) }
+        do { try out.writeHeader(fastStart: [.mp4, .m4v, .mov, .m4a].contains(plan.output.container)) } catch {
+            throw mediaError(error, step: "write-output")
+        }
+    }
+
+    private func addVideo(_ idx: Int) throws(SpoolError) {
+        let s = input.stream(idx)
+        let v = plan.output.video
+        if v.codec == .copy {
+            if v.width != nil || v.height != nil || v.fps != nil {
+                throw SpoolError(.unsupported, "output.video: \"copy\" cannot be combined with width, height or fps; pick a codec to re-encode", step: "open-output")
+            }
+            do { lanes.append(.copy(input: idx, output: try out.addStream(copying: s), inTB: s.timeBase)) } catch { throw mediaError(error, step: "open-output") }
+            return
+        }
+        do throws(AVError) {
+            let dec = try Decoder(s)
+            job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-video"])
+            let chain = FilterText.videoChain(trim: plan.trim, width: v.width, height: v.height, fps: v.fps,
+                                              pixelFormat: Encoding.pixelFormat(v.pixelFormat))
+            let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
+                                        sources: [.video(width: s.width, height: s.height, pixelFormat: dec.ctx.pointee.pix_fmt,
+                                                         timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
+                                        sinks: [.video])
+            guard let name = Encoding.videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
+            let enc = try Encoder(name: name)
+            let fr = graph.frameRate()
+            enc.ctx.pointee.width = Int32(graph.width())
+            enc.ctx.pointee.height = Int32(graph.height())
+            enc.ctx.pointee.pix_fmt = graph.pixelFormat()
+            enc.ctx.pointee.sample_aspect_ratio = graph.sampleAspect()
+            enc.ctx.pointee.time_base = fr.num > 0 ? av_inv_q(fr) : graph.timeBase()
+            if fr.num > 0 { enc.ctx.pointee.framerate = fr }
+            Encoding.configure(video: enc, codec: v.codec ?? .h264, settings: v)
+            try enc.open(globalHeader: out.needsGlobalHeader)
+            let o = try out.addStream(from: enc)
+            lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
+        } catch { throw mediaError(error, step: "open-video") }
+    }
+
+    private func addAudio(_ idx: Int) throws(SpoolError) {
+        let s = input.stream(idx)
+        let a = plan.output.audio
+        let container = plan.output.container
+        if a.codec == .copy && container != .wav && container != .flac && plan.audioFilters.isEmpty && a.sampleRate == nil && a.channels == nil {
+            do { lanes.append(.copy(input: idx, output: try out.addStream(copying: s), inTB: s.timeBase)) } catch { throw mediaError(error, step: "open-output") }
+            return
+        }
+        do throws(AVError) {
+            let dec = try Decoder(s)
+            job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-audio"])
+            guard let name = Encoding.audioEncoder(a.codec == .copy ? .aac : (a.codec ?? .aac), container: container) else { throw AVError.encoderNotFound }
+            let enc = try Encoder(name: name)
+            let rate = Encoding.sampleRate(a.sampleRate ?? s.sampleRate, encoder: name)
+            let channels = a.channels ?? min(2, max(1, s.channels))
+            let fmt = enc.preferredSampleFormat
+            let chain = FilterText.audioChain(trim: plan.trim, extra: plan.audioFilters, sampleRate: rate,
+                                              sampleFormat: String(cString: av_get_sample_fmt_name(fmt)), channels: channels)
+            let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
+                                        sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
+                                                         layout: s.layoutDescription, timeBase: AVRational(num: 1, den: Int32(s.sampleRate)))],
+                                        sinks: [.audio])
+            enc.ctx.pointee.sample_rate = Int32(rate)
+            enc.ctx.pointee.sample_fmt = fmt
+            av_channel_layout_default(&enc.ctx.pointee.ch_layout, Int32(channels))
+            enc.ctx.pointee.time_base = AVRational(num: 1, den: Int32(rate))
+            if let b = a.bitrateKbps { enc.ctx.pointee.bit_rate = Int64(b) * 1000 }
+            else if name == "aac" || name == "libmp3lame" { enc.ctx.pointee.bit_rate = 128_000 }
+            try enc.open(globalHeader: out.needsGlobalHeader)
+            if enc.frameSize > 0 && enc.ctx.pointee.codec.pointee.capabilities & Int32(AV_CODEC_CAP_VARIABLE_FRAME_SIZE) == 0 {
+                graph.setFrameSize(enc.frameSize)
+            }
+            let o = try out.addStream(from: enc)
+            lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: false))
+        } catch { throw mediaError(error, step: "open-audio") }
+    }
+
+    /// Reads every packet and drives each lane; then drains them.
+    private func pump() throws(SpoolError) {
+        let pkt = Packet(), frame = Frame(), filtered = Frame(), encoded = Packet()
+        let byInput = Dictionary(uniqueKeysWithValues: lanes.enumerated().map { (laneInput($0.element), $0.offset) })
+        let endSeconds = plan.trim.flatMap { t in t.duration.map { t.start + $0 } }
+        var finished = Set<Int>()
+        var lastProgress = Date.distantPast
+        while true {
+            try job.checkCancelled(step: "transcode")
+            let more: Bool
+            do { more = try input.read(into: pkt) } catch {
+                if error == .exit { try job.checkCancelled(step: "transcode") }
+                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "demux") }; continue }
+                throw mediaError(error, step: "demux")
+            }
+            if !more { break }
+            guard let li = byInput[pkt.streamIndex], !finished.contains(li) else { continue }
+            let tb = input.stream(pkt.streamIndex).timeBase
+            if let end = endSeconds, let ts = pkt.dts ?? pkt.pts, Double(ts) * av_q2d(tb) > end + 1 {
+                finished.insert(li)
+                if finished.count == lanes.count { break }
+                continue
+            }
+            if Date().timeIntervalSince(lastProgress) > 0.25, let ts = pkt.pts {
+                lastProgress = Date()
+                job.progress(step: "transcode", fraction: (Double(ts) * av_q2d(tb) - (plan.trim?.start ?? 0)) / expectedDuration)
+            }
+            try feed(lane: li, packet: pkt, frame: frame, filtered: filtered, encoded: encoded)
+        }
+        for li in lanes.indices { try drain(lane: li, frame: frame, filtered: filtered, encoded: encoded) }
+        if !decodedAny && lanes.contains(where: { if case .encode = $0 { true } else { false } }) {
+            throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded; the file is corrupt or truncated", step: "decode")
+        }
+    }
+
+    private func laneInput(_ l: Lane) -> Int {
+        switch l { case .copy(let i, _, _): i; case .encode(let i, _, _, _, _, _): i }
+    }
+
+    private func feed(lane li: Int, packet: Packet, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
+        switch lanes[li] {
+        case let .copy(_, o, inTB):
+            // Timestamps start at zero on the output (the seek may start mid-file).
+            let first = firstCopyDTS[li] ?? (packet.dts ?? packet.pts ?? 0)
+            firstCopyDTS[li] = first
+            if packet.raw.pointee.pts != ms_nopts_value() { packet.raw.pointee.pts -= first }
+            if packet.raw.pointee.dts != ms_nopts_value() { packet.raw.pointee.dts -= first }
+            packet.rescaleTimestamps(from: inTB, to: out.timeBase(o))
+            packet.raw.pointee.pos = -1
+            packet.streamIndex = o
+            do { try out.write(packet) } catch { throw mediaError(error, step: "write-output") }
+        case let .encode(_, _, dec, _, _, _):
+            do { try dec.send(packet) } catch {
+                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "decode") }; return }
+                throw mediaError(error, step: "decode")
+            }
+            try decodeLoop(li, frame: frame, filtered: filtered, encoded: encoded)
+        }
+    }
+
+    private func decodeLoop(_ li: Int, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
+        guard case let .encode(_, _, dec, graph, _, _) = lanes[li] else { return }
+        while true {
+            let r: CodecResult
+            do { r = try dec.receive(into: frame) } catch {
+                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "decode") }; continue }
+                throw mediaError(error, step: "decode")
+            }
+            guard r == .frame else { return }
+            decodedAny = true
+            frame.pts = frame.bestEffortTimestamp
+            do { try graph.push(frame) } catch { throw mediaError(error, step: "filter") }
+            frame.unref()
+            try filterLoop(li, filtered: filtered, encoded: encoded)
+        }
+    }
+
+    private func filterLoop(_ li: Int, filtered: Frame, encoded: Packet) throws(SpoolError) {
+        guard case let .encode(_, _, _, graph, enc, isVideo) = lanes[li] else { return }
+        while true {
+            let r: CodecResult
+            do { r = try graph.pull(into: filtered) } catch { throw mediaError(error, step: "filter") }
+            guard r == .frame else { return }
+            if let p = filtered.pts { filtered.pts = av_rescale_q(p, graph.timeBase(), enc.timeBase) }
+            if isVideo { filtered.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+            do { try enc.send(filtered) } catch { throw mediaError(error, step: "encode") }
+            filtered.unref()
+            try encodeLoop(li, encoded: encoded)
+        }
+    }
+
+    private func encodeLoop(_ li: Int, encoded: Packet) throws(SpoolError) {
+        guard case let .encode(_, o, _, _, enc, isVideo) = lanes[li] else { return }
+        while true {
+            let r: CodecResult
+            do { r = try enc.receive(into: encoded) } catch { throw mediaError(error, step: "encode") }
+            guard r == .packet else { return }
+            // Video encoders leave durations at 0; mp4 then cuts the last
+            // frame with its edit list. One frame's duration, as ffmpeg sets it.
+            let fr = enc.ctx.pointee.framerate
+            if isVideo && encoded.raw.pointee.duration == 0 && fr.num > 0 {
+                encoded.raw.pointee.duration = av_rescale_q(1, av_inv_q(fr), enc.timeBase)
+            }
+            encoded.rescaleTimestamps(from: enc.timeBase, to: out.timeBase(o))
+            encoded.streamIndex = o
+            do { try out.write(encoded) } catch { throw mediaError(error, step: "write-output") }
+        }
+    }
+
+    private func drain(lane li: Int, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
+        guard case let .encode(_, _, dec, graph, enc, _) = lanes[li] else { return }
+        do { try dec.send(nil) } catch { throw mediaError(error, step: "decode") }
+        try decodeLoop(li, frame: frame, filtered: filtered, encoded: encoded)
+        do { try graph.push(nil) } catch { throw mediaError(error, step: "filter") }
+        try filterLoop(li, filtered: filtered, encoded: encoded)
+        do { try enc.send(nil) } catch { throw mediaError(error, step: "encode") }
+        try encodeLoop(li, encoded: encoded)
+    }
+
+    /// fsync the temporary file, rename it over the final name, fsync the directory.
+    private func publish() throws(SpoolError) {
+        do {
+            let fd = try Sys.open(tempPath, .readOnly)
+            defer { try? fd.close() }
+            try Sys.fsync(fd)
+        } catch { throw SpoolError.io(error, "syncing \(plan.output.path)", step: "publish-output") }
+        try Durable.move(tempPath, plan.finalPath, step: "publish-output")
+    }
+}
+
+/// The facts of a finished output file, for the result record.
+enum OutputInspection {
+    static func record(path: FilePath, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
+        do {
+            let f = try InputFormat(url: path.string, shouldAbort: { false })
+            let info = f.info()
+            let v = info.streams.first { $0.kind == .video }, a = info.streams.first { $0.kind == .audio }
+            let size = (try? Sys.stat(path).st_size).map(Int64.init) ?? 0
+            let sha = (try? sha256Hex(ofFile: path.string)) ?? ""
+            return OutputRecord(path: manifestPath, format: container.rawValue, sizeBytes: size,
+                                durationSeconds: info.durationSeconds.map { ($0 * 1000).rounded() / 1000 },
+                                width: v?.width, height: v?.height, videoCodec: v?.codec, audioCodec: a?.codec, sha256: sha)
+        } catch {
+            throw SpoolError(.internal, "the output \(manifestPath) was written but cannot be read back (\(error)); this is a bug", step: "inspect-output")
+        }
+    }
+}
