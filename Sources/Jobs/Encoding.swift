@@ -73,6 +73,14 @@ enum Encoding {
     }
 
     static func pixelFormat(_ p: PixelFormat?) -> String { (p ?? .yuv420p).rawValue }
+
+    /// The encoder, sample rate and channel count an audio output gets
+    /// (more than two channels are downmixed to stereo).
+    static func audioTarget(_ a: AudioSettings, container: Container, inputRate: Int, inputChannels: Int) -> (encoder: String?, rate: Int, channels: Int) {
+        let name = audioEncoder(a.codec == .copy ? .aac : (a.codec ?? .aac), container: container)
+        let rate = name.map { sampleRate(a.sampleRate ?? inputRate, encoder: $0) } ?? inputRate
+        return (name, rate, a.channels ?? min(2, max(1, inputChannels)))
+    }
 }
 
 /// Filter chains as text built only from typed values (numbers are
@@ -100,15 +108,23 @@ enum FilterText {
         return f.joined(separator: ",")
     }
 
+    /// trim, resample and downmix, then `extra` (gain, limiter) on the
+    /// final signal, then the encoder's sample format.
     static func audioChain(trim: Trim?, extra: [String], sampleRate: Int, sampleFormat: String, channels: Int) -> String {
         var f: [String] = []
         if let t = trim {
             f.append("atrim=start=\(num(t.start))" + (t.duration.map { ":duration=\(num($0))" } ?? ""))
             f.append("asetpts=PTS-STARTPTS")
         }
+        f.append(resampleAndDownmix(sampleRate: sampleRate, channels: channels))
         f += extra
-        f.append("aresample=\(sampleRate)")
-        f.append("aformat=sample_fmts=\(sampleFormat):channel_layouts=\(channels == 1 ? "mono" : "stereo")")
+        f.append("aformat=sample_fmts=\(sampleFormat):channel_layouts=\(layout(channels))")
         return f.joined(separator: ",")
     }
+
+    static func resampleAndDownmix(sampleRate: Int, channels: Int) -> String {
+        "aresample=\(sampleRate),aformat=channel_layouts=\(layout(channels))"
+    }
+
+    static func layout(_ channels: Int) -> String { channels == 1 ? "mono" : "stereo" }
 }

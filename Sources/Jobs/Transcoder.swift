@@ -152,10 +152,10 @@ final class Transcoder {
         do throws(AVError) {
             let dec = try Decoder(s)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-audio"])
-            guard let name = Encoding.audioEncoder(a.codec == .copy ? .aac : (a.codec ?? .aac), container: container) else { throw AVError.encoderNotFound }
+            let target = Encoding.audioTarget(a, container: container, inputRate: s.sampleRate, inputChannels: s.channels)
+            guard let name = target.encoder else { throw AVError.encoderNotFound }
             let enc = try Encoder(name: name)
-            let rate = Encoding.sampleRate(a.sampleRate ?? s.sampleRate, encoder: name)
-            let channels = a.channels ?? min(2, max(1, s.channels))
+            let rate = target.rate, channels = target.channels
             let fmt = enc.preferredSampleFormat
             let chain = FilterText.audioChain(trim: plan.trim, extra: plan.audioFilters, sampleRate: rate,
                                               sampleFormat: String(cString: av_get_sample_fmt_name(fmt)), channels: channels)
