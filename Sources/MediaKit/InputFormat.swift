@@ -23,12 +23,15 @@ public final class InputFormat {
 
     /// Opens `url` (a plain file path) with the file protocol only and the
     /// allowed demuxers, and reads stream information.
-    public init(url: String, limits: OpenLimits = OpenLimits(), shouldAbort: @escaping @Sendable () -> Bool) throws(AVError) {
+    /// `demuxers` is the allow-list; only mediaspool's own outputs are read
+    /// with more (image2, for reading back a written .jpg).
+    public init(url: String, limits: OpenLimits = OpenLimits(), demuxers: String = allowedDemuxers,
+                shouldAbort: @escaping @Sendable () -> Bool) throws(AVError) {
         interrupt = InterruptHandler(shouldAbort)
         guard let ctx = avformat_alloc_context() else { throw .noMemory }
         interrupt.install(on: ctx)
         ctx.pointee.max_streams = Int32(clamping: limits.maxStreams + 1)
-        let opts = AVOptions([("protocol_whitelist", "file"), ("format_whitelist", allowedDemuxers)])
+        let opts = AVOptions([("protocol_whitelist", "file"), ("format_whitelist", demuxers)])
         var c: UnsafeMutablePointer<AVFormatContext>? = ctx
         let r = avformat_open_input(&c, url, nil, &opts.raw) // frees ctx on failure
         guard r >= 0, let opened = c else { throw AVError(r) }

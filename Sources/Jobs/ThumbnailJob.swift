@@ -1,0 +1,187 @@
+import CFFmpeg
+import Foundation
+import MediaKit
+import SpoolKit
+import SystemPackage
+
+/// `thumbnail`: still images at given times (or evenly spaced), as numbered
+/// files or one contact sheet. Each time is reached by seeking to the
+/// keyframe before it and decoding forward, never from the start.
+public struct ThumbnailJob: JobRunner {
+    public init() {}
+
+    public func run(_ job: JobContext) throws(SpoolError) -> JobOutcome {
+        guard case .thumbnail(let t) = job.manifest.job else { preconditionFailure("ThumbnailJob given a \(job.manifest.type) job") }
+        let t0 = Date()
+        job.progress(step: "check-paths", fraction: 0)
+        let input = try job.policy.openInput(t.input)
+        let grabber = try FrameGrabber(job: job, input: input, inputName: t.input)
+        let duration = grabber.duration
+        let times: [Double] = switch t.times {
+        case .at(let a): a
+        case .count(let n): (0..<n).map { duration * (Double($0) + 0.5) / Double(n) }
+        }
+        for time in times where duration > 0 && time > duration + 0.5 {
+            throw SpoolError(.inputInvalid, "thumbnail at \(FilterText.num(time)) s is past the end of \(t.input) (\(FilterText.num((duration * 100).rounded() / 100)) s)", step: "seek")
+        }
+        // Decoded frames, scaled (and for a sheet, tiled), in output pixels.
+        var images: [Frame] = []
+        for (i, time) in times.enumerated() {
+            try job.checkCancelled(step: "seek")
+            images.append(try grabber.frame(at: time))
+            job.progress(step: "decode", fraction: Double(i + 1) / Double(times.count) * 0.8)
+        }
+        let encoded = try grabber.render(images, width: t.width, height: t.height, format: t.format, sheetColumns: t.sheetColumns)
+        var outputs: [OutputRecord] = []
+        for (i, bytes) in encoded.enumerated() {
+            let rel = encoded.count > 1 || Manifest.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
+            let path = try job.policy.prepareOutput(rel)
+            try Durable.write(bytes, to: path, step: "write-output")
+            var rec = try OutputInspection.record(path: path, manifestPath: rel, container: .mp4)
+            rec.format = t.format.rawValue
+            rec.durationSeconds = nil
+            outputs.append(rec)
+        }
+        return JobOutcome(outputs: outputs, steps: [StepTiming(name: "seek+decode+encode", durationMs: Int(Date().timeIntervalSince(t0) * 1000))])
+    }
+}
+
+/// Seeks and decodes single frames of the best video stream.
+final class FrameGrabber {
+    let job: JobContext
+    let inputName: String
+    private let fmt: InputFormat
+    private let dec: Decoder
+    private let stream: StreamRef
+    /// Frames decoded in all (the log shows it: seeking keeps it small).
+    private(set) var decodedFrames = 0
+
+    init(job: JobContext, input: InputFile, inputName: String) throws(SpoolError) {
+        self.job = job
+        self.inputName = inputName
+        do throws(AVError) {
+            fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams), shouldAbort: { [job] in job.shouldAbort })
+            guard let v = fmt.bestStream(AVMEDIA_TYPE_VIDEO) else { throw AVError.invalidData }
+            stream = fmt.stream(v)
+            if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {
+                throw AVError.errno(E2BIG)
+            }
+            dec = try Decoder(stream)
+        } catch {
+            if error == .invalidData { throw SpoolError(.inputInvalid, "input \(inputName) has no video stream to take stills from", step: "open-input", cause: error) }
+            if error.posixErrno == E2BIG { throw SpoolError(.limitExceeded, "input \(inputName) is larger than the configured limits (limits.maxWidth/maxHeight/maxStreams)", step: "open-input") }
+            throw SpoolError.media(error, "input \(inputName)", step: "open-input", job: job)
+        }
+    }
+
+    var duration: Double { fmt.durationSeconds ?? stream.durationSeconds ?? 0 }
+
+    /// The first frame at or after `time` (the last one if the stream ends first).
+    func frame(at time: Double) throws(SpoolError) -> Frame {
+        let tb = stream.timeBase
+        let pkt = Packet()
+        var last: Frame?
+        var decodedHere = 0
+        do throws(AVError) {
+            try fmt.seek(stream: stream.index, to: time)
+            dec.flush()
+            var draining = false
+            while true {
+                if !draining {
+                    if try fmt.read(into: pkt) {
+                        guard pkt.streamIndex == stream.index else { continue }
+                        do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
+                    } else {
+                        try dec.send(nil)
+                        draining = true
+                    }
+                }
+                while true {
+                    let f = Frame()
+                    let r: CodecResult
+                    do { r = try dec.receive(into: f) } catch { if error == .invalidData { continue }; throw error }
+                    if r == .endOfStream {
+                        guard let last else { throw AVError.invalidData }
+                        job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s (end of stream)", metadata: ["STEP": "decode"])
+                        return last
+                    }
+                    guard r == .frame else { break }
+                    decodedHere += 1; decodedFrames += 1
+                    let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
+                    if ts + 0.5 * (1 / max(1, stream.fps ?? 25)) >= time {
+                        job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
+                        return f
+                    }
+                    last = f
+                }
+                if job.shouldAbort { throw AVError.exit }
+            }
+        } catch {
+            if error == .invalidData {
+                throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(time)) s", step: "decode", cause: error)
+            }
+            throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
+        }
+    }
+
+    /// Scales (and tiles, for a sheet) the frames and encodes each image.
+    func render(_ frames: [Frame], width: Int?, height: Int?, format: ImageFormat, sheetColumns: Int?) throws(SpoolError) -> [[UInt8]] {
+        guard let first = frames.first else { return [] }
+        let (encoderName, pix) = switch format {
+        case .jpg: ("mjpeg", "yuvj420p")
+        case .png: ("png", "rgb24")
+        case .webp: ("libwebp", "yuv420p")
+        }
+        var chain: [String] = []
+        switch (width, height) {
+        case let (w?, h?): chain.append("scale=\(w):\(h)")
+        case let (w?, nil): chain.append("scale=\(w):-2")
+        case let (nil, h?): chain.append("scale=-2:\(h)")
+        case (nil, nil): break
+        }
+        chain.append("setsar=1")
+        if let c = sheetColumns {
+            let rows = (frames.count + c - 1) / c
+            chain.append("tile=\(c)x\(rows):padding=4:margin=4")
+        }
+        chain.append("format=\(pix)")
+        do throws(AVError) {
+            let graph = try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
+                                        sources: [.video(width: first.width, height: first.height,
+                                                         pixelFormat: AVPixelFormat(rawValue: first.raw.pointee.format),
+                                                         timeBase: AVRational(num: 1, den: 1), sampleAspect: first.raw.pointee.sample_aspect_ratio, frameRate: nil)],
+                                        sinks: [.video])
+            var out: [[UInt8]] = []
+            let f = Frame(), pkt = Packet()
+            func drainGraph() throws(AVError) {
+                while try graph.pull(into: f) == .frame {
+                    let enc = try Encoder(name: encoderName)
+                    enc.ctx.pointee.width = f.raw.pointee.width
+                    enc.ctx.pointee.height = f.raw.pointee.height
+                    enc.ctx.pointee.pix_fmt = AVPixelFormat(rawValue: f.raw.pointee.format)
+                    enc.ctx.pointee.time_base = AVRational(num: 1, den: 1)
+                    if format == .jpg { enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE); enc.ctx.pointee.global_quality = Int32(FF_QP2LAMBDA * 3) }
+                    try enc.open(globalHeader: false)
+                    f.pts = 0
+                    if format == .jpg { f.raw.pointee.quality = enc.ctx.pointee.global_quality }
+                    try enc.send(f)
+                    try enc.send(nil)
+                    while try enc.receive(into: pkt) == .packet { out.append(Array(pkt.bytes)) }
+                    f.unref()
+                }
+            }
+            for (i, frame) in frames.enumerated() {
+                frame.pts = Int64(i)
+                frame.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE
+                try graph.push(frame)
+                try drainGraph()
+            }
+            try graph.push(nil)
+            try drainGraph()
+            return out
+        } catch {
+            if error == .encoderNotFound { throw SpoolError(.unsupported, "this build has no \(encoderName) encoder for .\(format.rawValue)", step: "encode") }
+            throw SpoolError.media(error, "input \(inputName)", step: "encode", job: job)
+        }
+    }
+}
