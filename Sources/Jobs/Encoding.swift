@@ -74,6 +74,38 @@ enum Encoding {
 
     static func pixelFormat(_ p: PixelFormat?) -> String { (p ?? .yuv420p).rawValue }
 
+    /// A video encoder for what a graph's sink delivers, opened, with its
+    /// stream not yet added.
+    static func videoEncoder(for graph: FilterGraph, sink: Int, settings v: VideoSettings, output: OutputFile) throws(AVError) -> Encoder {
+        guard let name = videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
+        let enc = try Encoder(name: name)
+        let fr = graph.frameRate(sink: sink)
+        enc.ctx.pointee.width = Int32(graph.width(sink: sink))
+        enc.ctx.pointee.height = Int32(graph.height(sink: sink))
+        enc.ctx.pointee.pix_fmt = graph.pixelFormat(sink: sink)
+        enc.ctx.pointee.sample_aspect_ratio = graph.sampleAspect(sink: sink)
+        enc.ctx.pointee.time_base = fr.num > 0 ? av_inv_q(fr) : graph.timeBase(sink: sink)
+        if fr.num > 0 { enc.ctx.pointee.framerate = fr }
+        configure(video: enc, codec: v.codec ?? .h264, settings: v)
+        try enc.open(globalHeader: output.needsGlobalHeader)
+        return enc
+    }
+
+    /// Configures and opens an audio encoder, and sets the sink's frame size
+    /// when the encoder needs fixed-size frames.
+    static func openAudio(_ enc: Encoder, rate: Int, channels: Int, settings a: AudioSettings, graph: FilterGraph, sink: Int, output: OutputFile) throws(AVError) {
+        enc.ctx.pointee.sample_rate = Int32(rate)
+        enc.ctx.pointee.sample_fmt = enc.preferredSampleFormat
+        av_channel_layout_default(&enc.ctx.pointee.ch_layout, Int32(channels))
+        enc.ctx.pointee.time_base = AVRational(num: 1, den: Int32(rate))
+        if let b = a.bitrateKbps { enc.ctx.pointee.bit_rate = Int64(b) * 1000 }
+        else if ["aac", "libmp3lame"].contains(String(cString: enc.ctx.pointee.codec.pointee.name)) { enc.ctx.pointee.bit_rate = 128_000 }
+        try enc.open(globalHeader: output.needsGlobalHeader)
+        if enc.frameSize > 0 && enc.ctx.pointee.codec.pointee.capabilities & Int32(AV_CODEC_CAP_VARIABLE_FRAME_SIZE) == 0 {
+            graph.setFrameSize(enc.frameSize, sink: sink)
+        }
+    }
+
     /// The encoder, sample rate and channel count an audio output gets
     /// (more than two channels are downmixed to stereo).
     static func audioTarget(_ a: AudioSettings, container: Container, inputRate: Int, inputChannels: Int) -> (encoder: String?, rate: Int, channels: Int) {

@@ -40,5 +40,5 @@ extension ProbeRecord {
 
 /// The runners this build has, by job type.
 public enum JobTypes {
-    public static var all: [JobType: any JobRunner] { [.probe: ProbeJob(), .transcode: TranscodeJob(), .audio: AudioJobRunner(), .thumbnail: ThumbnailJob()] }
+    public static var all: [JobType: any JobRunner] { [.probe: ProbeJob(), .transcode: TranscodeJob(), .audio: AudioJobRunner(), .thumbnail: ThumbnailJob(), .compose: ComposeJob()] }
 }

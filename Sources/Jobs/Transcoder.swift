@@ -40,8 +40,7 @@ final class Transcoder {
         self.job = job
         self.plan = plan
         self.inputName = inputName
-        let dir = plan.finalPath.removingLastComponent()
-        tempPath = dir.appending(".\(plan.finalPath.lastComponent!.string).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        tempPath = OutputPublishing.temporaryPath(for: plan.finalPath)
         do {
             input = try InputFormat(url: inputFile.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                     shouldAbort: { [job] in job.shouldAbort })
@@ -62,7 +61,7 @@ final class Transcoder {
         try pump()
         do { try out.finish() } catch { throw mediaError(error, step: "write-output") }
         out = nil
-        try publish()
+        try OutputPublishing.publish(tempPath, as: plan.finalPath, manifestPath: plan.output.path)
         return try OutputInspection.record(path: plan.finalPath, manifestPath: plan.output.path, container: plan.output.container)
     }
 
@@ -125,17 +124,7 @@ final class Transcoder {
                                         sources: [.video(width: s.width, height: s.height, pixelFormat: dec.ctx.pointee.pix_fmt,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
                                         sinks: [.video])
-            guard let name = Encoding.videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
-            let enc = try Encoder(name: name)
-            let fr = graph.frameRate()
-            enc.ctx.pointee.width = Int32(graph.width())
-            enc.ctx.pointee.height = Int32(graph.height())
-            enc.ctx.pointee.pix_fmt = graph.pixelFormat()
-            enc.ctx.pointee.sample_aspect_ratio = graph.sampleAspect()
-            enc.ctx.pointee.time_base = fr.num > 0 ? av_inv_q(fr) : graph.timeBase()
-            if fr.num > 0 { enc.ctx.pointee.framerate = fr }
-            Encoding.configure(video: enc, codec: v.codec ?? .h264, settings: v)
-            try enc.open(globalHeader: out.needsGlobalHeader)
+            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out)
             let o = try out.addStream(from: enc)
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
         } catch { throw mediaError(error, step: "open-video") }
@@ -163,16 +152,7 @@ final class Transcoder {
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
                                                          layout: s.layoutDescription, timeBase: AVRational(num: 1, den: Int32(s.sampleRate)))],
                                         sinks: [.audio])
-            enc.ctx.pointee.sample_rate = Int32(rate)
-            enc.ctx.pointee.sample_fmt = fmt
-            av_channel_layout_default(&enc.ctx.pointee.ch_layout, Int32(channels))
-            enc.ctx.pointee.time_base = AVRational(num: 1, den: Int32(rate))
-            if let b = a.bitrateKbps { enc.ctx.pointee.bit_rate = Int64(b) * 1000 }
-            else if name == "aac" || name == "libmp3lame" { enc.ctx.pointee.bit_rate = 128_000 }
-            try enc.open(globalHeader: out.needsGlobalHeader)
-            if enc.frameSize > 0 && enc.ctx.pointee.codec.pointee.capabilities & Int32(AV_CODEC_CAP_VARIABLE_FRAME_SIZE) == 0 {
-                graph.setFrameSize(enc.frameSize)
-            }
+            try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
             let o = try out.addStream(from: enc)
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: false))
         } catch { throw mediaError(error, step: "open-audio") }
@@ -296,15 +276,22 @@ final class Transcoder {
         do { try enc.send(nil) } catch { throw mediaError(error, step: "encode") }
         try encodeLoop(li, encoded: encoded)
     }
+}
 
-    /// fsync the temporary file, rename it over the final name, fsync the directory.
-    private func publish() throws(SpoolError) {
+/// Outputs are written under a temporary name in their directory, then
+/// fsynced and renamed into place (the directory fsynced after).
+enum OutputPublishing {
+    static func temporaryPath(for final: FilePath) -> FilePath {
+        final.removingLastComponent().appending(".\(final.lastComponent!.string).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    static func publish(_ temp: FilePath, as final: FilePath, manifestPath: String) throws(SpoolError) {
         do {
-            let fd = try Sys.open(tempPath, .readOnly)
+            let fd = try Sys.open(temp, .readOnly)
             defer { try? fd.close() }
             try Sys.fsync(fd)
-        } catch { throw SpoolError.io(error, "syncing \(plan.output.path)", step: "publish-output") }
-        try Durable.move(tempPath, plan.finalPath, step: "publish-output")
+        } catch { throw SpoolError.io(error, "syncing \(manifestPath)", step: "publish-output") }
+        try Durable.move(temp, final, step: "publish-output")
     }
 }
 

@@ -77,6 +77,10 @@ public final class FilterGraph {
         return .frame
     }
 
+    /// How often the graph asked this source for a frame it did not have:
+    /// the source to feed next (ffmpeg's own scheduling rule).
+    public func failedRequests(source: Int) -> UInt32 { av_buffersrc_get_nb_failed_requests(sources[source]) }
+
     /// Audio sinks: frames of exactly this many samples (for encoders with a frame size).
     public func setFrameSize(_ n: Int, sink: Int = 0) { av_buffersink_set_frame_size(sinks[sink], UInt32(n)) }
 

@@ -27,7 +27,8 @@ enum Fixtures {
         Media(name: "sound/a1.wav", video: nil, audio: ("pcm_s16le", 44100, 1), duration: 3),
     ]
     /// Further media for the pipeline tests (not probed in bulk).
-    static let extra: [String] = ["sound/six.m4a", "clips/long.mp4", "clips/garbage.mp4", "clips/truncated.mp4"]
+    static let extra: [String] = ["sound/six.m4a", "clips/long.mp4", "clips/garbage.mp4", "clips/truncated.mp4",
+                                  "clips/six.mp4", "stills/portrait.png", "music/theme.mp3"]
 
     static let dir: URL = {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-fixtures-\(getpid())")
@@ -42,6 +43,14 @@ enum Fixtures {
                 "-t", "2", "-c:a", "aac", d.appendingPathComponent("sound/six.m4a").path])
         ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast",
                 d.appendingPathComponent("clips/long.mp4").path])
+        // 5.1 at 44.1 kHz, yuv444p at 30 fps, 256x144: everything unlike v1.mp4.
+        ffmpeg(["-f", "lavfi", "-i", "testsrc=size=256x144:rate=30", "-f", "lavfi", "-i", "sine=frequency=700:sample_rate=44100",
+                "-filter_complex", "[1:a]pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0[a]", "-map", "0:v", "-map", "[a]",
+                "-t", "1.5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", "-c:a", "aac", d.appendingPathComponent("clips/six.mp4").path])
+        try! FileManager.default.createDirectory(at: d.appendingPathComponent("stills"), withIntermediateDirectories: true)
+        try! FileManager.default.createDirectory(at: d.appendingPathComponent("music"), withIntermediateDirectories: true)
+        ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=200x300", "-frames:v", "1", d.appendingPathComponent("stills/portrait.png").path])
+        ffmpeg(["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100", "-t", "2", "-ac", "2", "-c:a", "libmp3lame", d.appendingPathComponent("music/theme.mp3").path])
         var garbage = [UInt8](repeating: 0, count: 64 * 1024)
         for i in garbage.indices { garbage[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 13) }
         try! Data(garbage).write(to: d.appendingPathComponent("clips/garbage.mp4"))

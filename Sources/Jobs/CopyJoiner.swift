@@ -1,0 +1,109 @@
+import CFFmpeg
+import Foundation
+import MediaKit
+import SpoolKit
+import SystemPackage
+
+/// compose without re-encoding: when every clip is a video file with the
+/// same codecs and parameters and nothing asks for a transition, a music
+/// track, a cut or a change of size, rate or codec, the clips' packets are
+/// written one after the other, timestamps shifted (a concat demuxer with
+/// -c copy). No decoder is opened.
+struct CopyJoiner {
+    let job: JobContext
+    let compose: Compose
+    let clips: [ClipInput]
+    let finalPath: FilePath
+
+    static func applies(_ c: Compose, clips: [ClipInput]) -> Bool {
+        guard c.transition == .none, c.audio == nil, c.clips.allSatisfy({ $0.start == nil && $0.duration == nil && $0.motion == .none }),
+              clips.allSatisfy({ !$0.isStill && $0.video != nil }) else { return false }
+        let v = c.output.video, a = c.output.audio
+        guard v.crf == nil, v.bitrateKbps == nil, v.preset == nil, v.pixelFormat == nil,
+              a.bitrateKbps == nil, a.sampleRate == nil, a.channels == nil else { return false }
+        let first = clips[0]
+        let fv = first.fmt.stream(first.video!)
+        func sameVideo(_ s: StreamRef) -> Bool {
+            let p = s.codecParameters.pointee, q = fv.codecParameters.pointee
+            return p.codec_id == q.codec_id && p.width == q.width && p.height == q.height && p.format == q.format
+                && p.extradata_size == q.extradata_size
+                && (p.extradata_size == 0 || memcmp(p.extradata, q.extradata, Int(p.extradata_size)) == 0)
+        }
+        guard clips.allSatisfy({ sameVideo($0.fmt.stream($0.video!)) }) else { return false }
+        let wantW = c.width ?? v.width, wantH = c.height ?? v.height
+        if let w = wantW, w != fv.width { return false }
+        if let h = wantH, h != fv.height { return false }
+        if let f = c.fps ?? v.fps, let have = fv.fps, abs(f - have) > 0.01 { return false }
+        // The output codec must be what the clips have (or "copy").
+        let codecName = fv.codecName
+        guard v.codec == .copy || Encoding.videoEncoder(v.codec ?? .h264).map({ ffCodec($0) == codecName }) == true else { return false }
+        guard c.output.container.allows(video: v.codec == .copy ? .h264 : (v.codec ?? .h264)) || v.codec == .copy else { return false }
+        // Audio: all clips without, or all with the same parameters and a matching codec.
+        let audios = clips.map { $0.audio.map { $0 } }
+        if a.codec != AudioCodec.none && audios.contains(where: { $0 != nil }) {
+            guard audios.allSatisfy({ $0 != nil }) else { return false }
+            let fa = first.fmt.stream(first.audio!)
+            for cl in clips {
+                let s = cl.fmt.stream(cl.audio!)
+                guard s.codecParameters.pointee.codec_id == fa.codecParameters.pointee.codec_id,
+                      s.sampleRate == fa.sampleRate, s.channels == fa.channels else { return false }
+            }
+            guard a.codec == .copy || Encoding.audioEncoder(a.codec ?? .aac, container: c.output.container).map({ ffCodec($0) == fa.codecName }) == true else { return false }
+        }
+        return true
+    }
+
+    /// FFmpeg codec name an encoder produces.
+    static func ffCodec(_ encoder: String) -> String {
+        switch encoder {
+        case "libx264": "h264"; case "libx265": "hevc"; case "libvpx-vp9": "vp9"; case "libsvtav1": "av1"
+        case "libopus": "opus"; case "libmp3lame": "mp3"; default: encoder
+        }
+    }
+
+    func run() throws(SpoolError) -> OutputRecord {
+        let temp = OutputPublishing.temporaryPath(for: finalPath)
+        defer { try? Sys.unlink(temp) }
+        do throws(AVError) {
+            let out = try OutputFile(format: Encoding.muxer(compose.output.container), path: temp.string, shouldAbort: { [job] in job.shouldAbort })
+            let first = clips[0]
+            let withAudio = compose.output.audio.codec != AudioCodec.none && first.audio != nil
+            let vo = try out.addStream(copying: first.fmt.stream(first.video!))
+            let ao = withAudio ? try out.addStream(copying: first.fmt.stream(first.audio!)) : nil
+            try out.writeHeader(fastStart: [.mp4, .m4v, .mov].contains(compose.output.container))
+            let pkt = Packet()
+            var offset = 0.0   // seconds where the current clip starts in the output
+            let total = clips.map(\.duration).reduce(0, +)
+            for (i, clip) in clips.enumerated() {
+                var firstTS: [Int: Int64] = [:]
+                var clipEnd = 0.0
+                let map: [Int: Int] = [clip.video!: vo].merging(withAudio ? [clip.audio!: ao!] : [:]) { a, _ in a }
+                while try clip.fmt.read(into: pkt) {
+                    if job.shouldAbort { throw AVError.exit }
+                    guard let o = map[pkt.streamIndex] else { continue }
+                    let tb = clip.fmt.stream(pkt.streamIndex).timeBase
+                    let base = firstTS[pkt.streamIndex] ?? (pkt.dts ?? pkt.pts ?? 0)
+                    firstTS[pkt.streamIndex] = base
+                    let shift = Int64((offset / av_q2d(tb)).rounded()) - base
+                    if pkt.raw.pointee.pts != ms_nopts_value() { pkt.raw.pointee.pts += shift }
+                    if pkt.raw.pointee.dts != ms_nopts_value() { pkt.raw.pointee.dts += shift }
+                    let end = Double((pkt.pts ?? pkt.dts ?? 0) + pkt.raw.pointee.duration) * av_q2d(tb)
+                    clipEnd = max(clipEnd, end)
+                    pkt.rescaleTimestamps(from: tb, to: out.timeBase(o))
+                    pkt.raw.pointee.pos = -1
+                    pkt.streamIndex = o
+                    try out.write(pkt)
+                }
+                job.logger.debug("joined clip \(i) by stream copy at \(FilterText.num(offset)) s", metadata: ["STEP": "join"])
+                offset = max(clipEnd, offset + clip.duration)
+                job.progress(step: "join", fraction: min(1, offset / max(0.001, total)))
+            }
+            try out.finish()
+        } catch {
+            if let n = error.posixErrno, [ENOSPC, EDQUOT, EIO].contains(n) { throw SpoolError.io(Errno(rawValue: n), "writing \(compose.output.path)", step: "write-output") }
+            throw SpoolError.media(error, "compose", step: "join", job: job)
+        }
+        try OutputPublishing.publish(temp, as: finalPath, manifestPath: compose.output.path)
+        return try OutputInspection.record(path: finalPath, manifestPath: compose.output.path, container: compose.output.container)
+    }
+}
