@@ -39,7 +39,7 @@ done
 cp spool-example/jobs/bad/*.json "$SPOOL/inbox/"
 
 total=$(ls spool-example/jobs/*.json spool-example/jobs/bad/*.json | wc -l)
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   n=$(( $(ls "$SPOOL/done" | grep -vc '\.result\.json$' || true) + $(ls "$SPOOL/failed" | grep -vc '\.error\.json$' || true) ))
   [ "$n" -ge "$total" ] && break
   sleep 0.2
@@ -49,8 +49,10 @@ echo "== status"
 "$BIN" status --spool "$SPOOL" || true
 echo "== jobs"
 "$BIN" list --spool "$SPOOL"
-echo "== one result: done/probe-intro.result.json"
-cat "$SPOOL/done/probe-intro.result.json"
+echo "== outputs written under $MEDIA"
+( cd "$MEDIA" && find out thumbs talks/episode-12.m4a -type f | sort | xargs ls -la )
+echo "== one result: done/transcode-intro-480p.result.json"
+cat "$SPOOL/done/transcode-intro-480p.result.json"
 echo "== one failure: failed/refused-url.error.json"
 cat "$SPOOL/failed/refused-url.error.json"
 echo "== daemon log ($SPOOL/daemon.log)"

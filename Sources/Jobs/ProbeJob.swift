@@ -38,6 +38,13 @@ extension ProbeRecord {
     }
 }
 
+/// Process-wide FFmpeg settings from the config: the largest single
+/// allocation FFmpeg may make (av_max_alloc), so a file declaring huge
+/// dimensions fails with ENOMEM (LIMIT_EXCEEDED) instead of exhausting memory.
+public func applyProcessLimits(_ limits: MediaLimits) {
+    MediaKit.setMaxAllocation(limits.maxAllocBytes)
+}
+
 /// The runners this build has, by job type.
 public enum JobTypes {
     public static var all: [JobType: any JobRunner] { [.probe: ProbeJob(), .transcode: TranscodeJob(), .audio: AudioJobRunner(), .thumbnail: ThumbnailJob(), .compose: ComposeJob()] }

@@ -35,3 +35,6 @@ func check(_ r: Int32) throws(AVError) -> Int32 {
     if r < 0 { throw AVError(r) }
     return r
 }
+
+/// av_max_alloc: the largest block FFmpeg's allocator hands out.
+public func setMaxAllocation(_ bytes: Int) { av_max_alloc(bytes) }

@@ -108,7 +108,12 @@ public struct Inspector: Sendable {
     public func list(states: [State], label: (String, String)?, tenant: String?, limit: Int, cursor: String?) -> Page {
         var all: [(t: Int64, id: String, state: State)] = []
         for s in states {
-            forEachJob(s) { id, st in all.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), id, s)) }
+            forEachJob(s) { id, st in
+                // Done and failed jobs by completion: their record's time.
+                let record = s == .done ? layout.result(id) : s == .failed ? layout.errorRecord(id) : nil
+                let t = record.flatMap { try? Sys.stat($0) }?.st_mtim ?? st.st_mtim
+                all.append((Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec), id, s))
+            }
         }
         all.sort { ($0.t, $0.id) > ($1.t, $1.id) }
         var start = 0

@@ -38,6 +38,7 @@ struct Run: AsyncParsableCommand {
         LoggingSystem.bootstrapForDaemon(level: level)
         let logger = Logger(label: "mediaspool")
         let cfg = try config()
+        Jobs.applyProcessLimits(cfg.limits)
         let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)
         let service = DaemonService(engine: engine, notifier: Notifier(), logger: logger, reloadConfig: { try self.config() })
         let group = ServiceGroup(configuration: .init(
