@@ -212,6 +212,22 @@ final class SystemdUnitTests: XCTestCase {
             let size = (try? FileManager.default.attributesOfItem(atPath: sd.spool + "/media/\(name)"))?[.size] as? Int ?? 0
             XCTAssertGreaterThan(size, 1000, "\(name) written")
         }
+        // And the daemon itself, in-process, under the unit: every job type.
+        sd.installMedia()
+        XCTAssertEqual(sd.systemctl("start", "mediaspool.service").code, 0)
+        let (result, error, _) = records(sd)
+        let jobs: [(String, String)] = [
+            ("x264", #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/d-x264.mp4","video":{"preset":"veryfast"}}}"#),
+            ("x265", #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/d-x265.mp4","video":{"codec":"hevc","preset":"ultrafast"}}}"#),
+            ("vp9", #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/d-vp9.webm"}}"#),
+            ("av1", #"{"version":1,"type":"transcode","input":"clips/v2.mkv","output":{"path":"out/d-av1.mkv","video":{"codec":"av1"}}}"#),
+            ("thumb", #"{"version":1,"type":"thumbnail","input":"clips/v1.mp4","count":2,"output":{"path":"out/d-%d.webp"}}"#),
+            ("audio", #"{"version":1,"type":"audio","input":"clips/v1.mp4","loudness":{"targetLufs":-16},"output":{"path":"out/d.m4a"}}"#),
+            ("compose", #"{"version":1,"type":"compose","clips":[{"path":"clips/v1.mp4"},{"path":"stills/portrait.png","duration":1,"motion":"zoom-in"}],"transition":{"type":"crossfade","duration":0.5},"output":{"path":"out/d-compose.mp4"}}"#),
+        ]
+        for (id, body) in jobs { sd.submit(id, body) }
+        eventually(120, "every job type done under the sandbox") { jobs.allSatisfy { result($0.0) != nil || error($0.0) != nil } }
+        for (id, _) in jobs { XCTAssertNotNil(result(id), "\(id) under the sandbox: \(error(id)?.message ?? "")") }
         // And the sandbox does bite: creating a namespace is refused.
         sd.writeInside("/etc/systemd/system/enc-ns.service", try sandboxedUnit("/usr/bin/unshare --user true"))
         sd.systemctl("daemon-reload")
