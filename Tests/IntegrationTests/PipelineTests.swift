@@ -61,8 +61,11 @@ final class PipelineTests: XCTestCase {
             ("remux", transcode("clips/v1.mp4", "out/remux.mkv", video: #""codec":"copy""#, audio: #""codec":"copy""#)),
             ("downmix", transcode("sound/six.m4a", "out/stereo.m4a")),
             ("mono-mp3", transcode("clips/v1.mp4", "out/mono.mp3", audio: #""channels":1,"sampleRate":22050"#)),
+            ("mov", transcode("clips/v2.mkv", "out/a.mov", video: #""codec":"h264","bitrateKbps":300,"pixelFormat":"yuv422p","preset":"ultrafast""#)),
+            ("m4v", transcode("clips/v1.mp4", "out/a.m4v", video: #""fps":5,"preset":"ultrafast""#)),
+            ("ogg", transcode("clips/v1.mp4", "out/a.ogg")),
         ])
-        for id in ["h264", "webm", "hevc", "av1", "remux", "downmix", "mono-mp3"] {
+        for id in ["h264", "webm", "hevc", "av1", "remux", "downmix", "mono-mp3", "mov", "m4v", "ogg"] {
             XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")")
         }
         let media = h.media.string
@@ -101,6 +104,12 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(d.audio?.channels, 2); XCTAssertEqual(d.duration, 2.0, accuracy: 0.1); XCTAssertNil(d.video)
         let m = try XCTUnwrap(Probed(media + "/out/mono.mp3"))
         XCTAssertEqual(m.audio?.codec, "mp3"); XCTAssertEqual(m.audio?.channels, 1); XCTAssertEqual(m.audio?.rate, 22050)
+        let mov = try XCTUnwrap(Probed(media + "/out/a.mov"))
+        XCTAssertEqual(mov.video?.codec, "h264"); XCTAssertEqual(mov.video?.frames, 10); XCTAssertEqual(mov.video?.width, 160)
+        let m4v = try XCTUnwrap(Probed(media + "/out/a.m4v"))
+        XCTAssertEqual(m4v.video?.frames, 10, "2 s at 5 fps"); XCTAssertEqual(m4v.audio?.codec, "aac")
+        let ogg = try XCTUnwrap(Probed(media + "/out/a.ogg"))
+        XCTAssertEqual(ogg.audio?.codec, "opus"); XCTAssertNil(ogg.video); XCTAssertEqual(ogg.duration, 2, accuracy: 0.1)
         h.stopAll()
         XCTAssertEqual(h.temporaryFiles, [])
     }
