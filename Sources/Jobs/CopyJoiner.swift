@@ -74,28 +74,35 @@ struct CopyJoiner {
             let pkt = Packet()
             var offset = 0.0   // seconds where the current clip starts in the output
             let total = clips.map(\.duration).reduce(0, +)
+            var lastDTS: [Int: Int64] = [:]   // per output stream, in its time base
             for (i, clip) in clips.enumerated() {
-                var firstTS: [Int: Int64] = [:]
-                var clipEnd = 0.0
+                // One shift for the whole clip (its container start), as
+                // FFmpeg's concat demuxer does: shifting each stream by its own
+                // first timestamp would move AAC's priming against the video.
+                let start = clip.fmt.startSeconds
                 let map: [Int: Int] = [clip.video!: vo].merging(withAudio ? [clip.audio!: ao!] : [:]) { a, _ in a }
                 while try clip.fmt.read(into: pkt) {
                     if job.shouldAbort { throw AVError.exit }
                     guard let o = map[pkt.streamIndex] else { continue }
                     let tb = clip.fmt.stream(pkt.streamIndex).timeBase
-                    let base = firstTS[pkt.streamIndex] ?? (pkt.dts ?? pkt.pts ?? 0)
-                    firstTS[pkt.streamIndex] = base
-                    let shift = Int64((offset / av_q2d(tb)).rounded()) - base
+                    let shift = Int64(((offset - start) / av_q2d(tb)).rounded())
                     if pkt.raw.pointee.pts != ms_nopts_value() { pkt.raw.pointee.pts += shift }
                     if pkt.raw.pointee.dts != ms_nopts_value() { pkt.raw.pointee.dts += shift }
-                    let end = Double((pkt.pts ?? pkt.dts ?? 0) + pkt.raw.pointee.duration) * av_q2d(tb)
-                    clipEnd = max(clipEnd, end)
                     pkt.rescaleTimestamps(from: tb, to: out.timeBase(o))
+                    // A tail of the previous clip (audio past its container
+                    // end) may overlap: keep DTS increasing, as muxers require.
+                    if let last = lastDTS[o], pkt.raw.pointee.dts != ms_nopts_value(), pkt.raw.pointee.dts <= last {
+                        let d = last + 1 - pkt.raw.pointee.dts
+                        pkt.raw.pointee.dts += d
+                        if pkt.raw.pointee.pts != ms_nopts_value() { pkt.raw.pointee.pts = max(pkt.raw.pointee.pts, pkt.raw.pointee.dts) }
+                    }
+                    if pkt.raw.pointee.dts != ms_nopts_value() { lastDTS[o] = pkt.raw.pointee.dts }
                     pkt.raw.pointee.pos = -1
                     pkt.streamIndex = o
                     try out.write(pkt)
                 }
                 job.logger.debug("joined clip \(i) by stream copy at \(FilterText.num(offset)) s", metadata: ["STEP": "join"])
-                offset = max(clipEnd, offset + clip.duration)
+                offset += max(0.04, (clip.fmt.durationSeconds ?? clip.duration) - 0)
                 job.progress(step: "join", fraction: min(1, offset / max(0.001, total)))
             }
             try out.finish()

@@ -56,6 +56,12 @@ public final class InputFormat {
 
     public var bitRate: Int64? { ctx.pointee.bit_rate > 0 ? ctx.pointee.bit_rate : nil }
 
+    /// The container's start time in seconds (0 when unknown).
+    public var startSeconds: Double {
+        let s = ctx.pointee.start_time
+        return s == ms_nopts_value() ? 0 : Double(s) / Double(ms_time_base())
+    }
+
     public var streamCount: Int { Int(ctx.pointee.nb_streams) }
 
     public func stream(_ i: Int) -> StreamRef {

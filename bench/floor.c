@@ -1,0 +1,59 @@
+// (gcc -O2 -Wno-format-truncation)
+// The floor for the spool overhead: a plain loop doing, per job, the file
+// operations mediaspool's durable path does (claim, state, result, publish,
+// clean-up), with the same fsyncs, on the same disk. No parsing, no media.
+//   floor SPOOLDIR N   -> prints jobs/s
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void fsync_dir(const char *d) { int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC); fsync(fd); close(fd); }
+static void write_durable(const char *dir, const char *name, const char *body) {
+    char tmp[4096], dst[4096];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%d", dir, name, getpid());
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0664);
+    if (write(fd, body, strlen(body)) < 0) perror("write");
+    fsync(fd); close(fd);
+    rename(tmp, dst);
+    fsync_dir(dir);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: floor SPOOL N\n"); return 2; }
+    const char *root = argv[1]; int n = atoi(argv[2]);
+    char d[8][4096]; const char *names[] = {"inbox", "processing", "done", "locks", "state"};
+    for (int i = 0; i < 5; i++) { snprintf(d[i], 4096, "%s/%s", root, names[i]); mkdir(d[i], 0775); }
+    const char *manifest = "{\"version\":1,\"type\":\"probe\",\"input\":\"a.wav\"}\n";
+    for (int i = 0; i < n; i++) {   // producer side, not timed
+        char p[4096]; snprintf(p, sizeof p, "%s/j%d.json", d[0], i);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0664); if (write(fd, manifest, strlen(manifest)) < 0) perror("write"); close(fd);
+    }
+    struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
+    char a[4096], b[4096], name[256], buf[4096];
+    for (int i = 0; i < n; i++) {
+        snprintf(a, sizeof a, "%s/j%d.lock", d[3], i);
+        int lk = open(a, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+        flock(lk, LOCK_EX | LOCK_NB);
+        struct stat s1, s2; fstat(lk, &s1); stat(a, &s2);
+        snprintf(b, sizeof b, "%s/j%d.json", d[2], i); if (access(b, F_OK) == 0) return 1;   // dedup check
+        snprintf(a, sizeof a, "%s/j%d.json", d[0], i); snprintf(b, sizeof b, "%s/j%d.json", d[1], i);
+        rename(a, b); fsync_dir(d[1]); fsync_dir(d[0]);
+        int mf = open(b, O_RDONLY | O_CLOEXEC); if (read(mf, buf, sizeof buf) < 0) perror("read"); close(mf);
+        snprintf(name, sizeof name, "j%d.json", i); write_durable(d[4], name, "{\"attempts\":1}\n");       // state
+        snprintf(name, sizeof name, "j%d.result.json", i); write_durable(d[2], name, "{\"status\":\"done\"}\n"); // result
+        snprintf(a, sizeof a, "%s/j%d.json", d[2], i); rename(b, a); fsync_dir(d[2]); fsync_dir(d[1]);  // publish
+        snprintf(a, sizeof a, "%s/j%d.json", d[4], i); unlink(a);
+        snprintf(a, sizeof a, "%s/j%d.lock", d[3], i); unlink(a); close(lk);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("%.1f\n", n / s);
+    return 0;
+}
