@@ -82,14 +82,24 @@ final class FrameGrabber {
         let pkt = Packet()
         var last: Frame?
         var decodedHere = 0
+        // Frames well before the target are only decoded as references:
+        // non-reference frames (B-frames) are skipped until the packets come
+        // within two frames of it. Switching skip_frame between packets is
+        // allowed; the reference chain stays whole.
+        let margin = 2 / max(1, stream.fps ?? 25)
+        defer { dec.ctx.pointee.skip_frame = AVDISCARD_DEFAULT }
         do throws(AVError) {
             try fmt.seek(stream: stream.index, to: time)
             dec.flush()
+            dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
             var draining = false
             while true {
                 if !draining {
                     if try fmt.read(into: pkt) {
                         guard pkt.streamIndex == stream.index else { continue }
+                        if dec.ctx.pointee.skip_frame != AVDISCARD_DEFAULT, let p = pkt.pts, Double(p) * av_q2d(tb) >= time - margin {
+                            dec.ctx.pointee.skip_frame = AVDISCARD_DEFAULT
+                        }
                         do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
                     } else {
                         try dec.send(nil)

@@ -80,13 +80,14 @@ public final class JobContext: @unchecked Sendable {
     public var fraction: Double { lock.lock(); defer { lock.unlock() }; return _fraction }
 
     /// Reports progress; written to processing/<id>.progress at most twice a
-    /// second for `mediaspool status` (not fsynced: it is advisory).
+    /// second for `mediaspool status` (not fsynced: it is advisory). Jobs
+    /// shorter than half a second write none: for a probe the file writes
+    /// cost more than the job.
     public func progress(step: String, fraction: Double) {
         lock.lock()
-        let changed = step != _step
         _step = step; _fraction = min(1, max(0, fraction))
         let now = Date()
-        let write = changed || now.timeIntervalSince(lastProgressWrite) >= 0.5
+        let write = now.timeIntervalSince(startedAt) >= 0.5 && now.timeIntervalSince(lastProgressWrite) >= 0.5
         if write { lastProgressWrite = now }
         lock.unlock()
         if write { writeProgress() }
