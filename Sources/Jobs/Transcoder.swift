@@ -299,7 +299,7 @@ enum OutputPublishing {
 enum OutputInspection {
     static func record(path: FilePath, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
         do {
-            let f = try InputFormat(url: path.string, demuxers: allowedDemuxers + ",image2", shouldAbort: { false })
+            let f = try InputFormat(url: path.string, limits: OpenLimits(quickStreamInfo: true), demuxers: allowedDemuxers + ",image2", shouldAbort: { false })
             let info = f.info()
             let v = info.streams.first { $0.kind == .video }, a = info.streams.first { $0.kind == .audio }
             let size = (try? Sys.stat(path).st_size).map(Int64.init) ?? 0

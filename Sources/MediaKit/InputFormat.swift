@@ -3,7 +3,9 @@ import CFFmpeg
 /// Limits applied while opening untrusted media.
 public struct OpenLimits: Sendable {
     public var maxStreams: Int
-    public init(maxStreams: Int = 64) { self.maxStreams = maxStreams }
+    /// Skip frame-rate estimation by decoding (fps_probe_size = 0).
+    public var quickStreamInfo: Bool
+    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false) { self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo }
 }
 
 /// The demuxers mediaspool lets FFmpeg use. Left out on purpose: playlist and
@@ -39,6 +41,10 @@ public final class InputFormat {
         if Int(opened.pointee.nb_streams) > limits.maxStreams {
             throw AVError.errno(E2BIG)
         }
+        // Containers that declare their frame rates (MP4, Matroska, …) need
+        // no frames decoded to estimate them; fps_probe_size 0 keeps
+        // avformat_find_stream_info to the headers and the first frames.
+        if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
         try check(avformat_find_stream_info(opened, nil))
     }
 
