@@ -87,8 +87,8 @@ final class SpoolHarness {
     private(set) var daemons: [Process] = []
     private var logs: [URL] = []
 
-    init(_ test: XCTestCase) {
-        let p = FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-it-\(UUID().uuidString.prefix(8))").path
+    init(_ test: XCTestCase, root given: FilePath? = nil) {
+        let p = given?.string ?? FileManager.default.temporaryDirectory.appendingPathComponent("mediaspool-it-\(UUID().uuidString.prefix(8))").path
         root = FilePath(p)
         layout = SpoolLayout(root: root)
         try! layout.create()
