@@ -94,7 +94,7 @@ final class SpoolHarness {
         try! layout.create()
         Fixtures.install(into: media)
         test.addTeardownBlock { [self] in
-            for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL); d.waitUntilExit() }
+            for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL); waitForExit(d) }
             try? FileManager.default.removeItem(atPath: p)
         }
     }
@@ -162,7 +162,24 @@ final class SpoolHarness {
 
     func stopAll(signal: Int32 = SIGTERM) {
         for d in daemons where d.isRunning { kill(d.processIdentifier, signal) }
-        for d in daemons { d.waitUntilExit() }
+        for d in daemons { waitForExit(d) }
+    }
+}
+
+/// Waits for a child to exit. Foundation's waitUntilExit can miss the
+/// SIGCHLD of a killed child when many come and go (the child stays a
+/// zombie and the wait never returns): poll, and reap a zombie ourselves.
+func waitForExit(_ p: Process, timeout: Double = 60) {
+    let end = Date().addingTimeInterval(timeout)
+    while p.isRunning && Date() < end {
+        let stat = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8)) ?? ""
+        if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z") {
+            var status: Int32 = 0
+            waitpid(p.processIdentifier, &status, WNOHANG)
+            return
+        }
+        if stat.isEmpty { return }
+        usleep(10_000)
     }
 }
 

@@ -80,7 +80,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(rec.width, 160); XCTAssertEqual(rec.durationSeconds ?? 0, 1.0, accuracy: 0.05)
         XCTAssertEqual(rec.sizeBytes, Int64((try FileManager.default.attributesOfItem(atPath: media + "/out/h264.mp4")[.size] as? Int) ?? -1))
         XCTAssertEqual(rec.sha256.count, 64)
-        XCTAssertEqual(rec.sha256, sha256(media + "/out/h264.mp4"))
+        XCTAssertEqual(rec.sha256, sha256File(media + "/out/h264.mp4"))
         // webm: vp9 + opus by default, 10 fps -> 20 frames in 2 s.
         let w = try XCTUnwrap(Probed(media + "/out/a.webm"))
         XCTAssertEqual(w.video?.codec, "vp9"); XCTAssertEqual(w.audio?.codec, "opus")
@@ -153,17 +153,6 @@ final class PipelineTests: XCTestCase {
         h.stopAll()
     }
 
-    func sha256(_ path: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        p.arguments = [path]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try? p.run()
-        let d = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(String(decoding: d, as: UTF8.self).prefix(64))
-    }
 }
 
 /// Integrated loudness of a file, measured by the ffmpeg command's ebur128
@@ -381,4 +370,16 @@ final class ProgressAndMemoryTests: XCTestCase {
         XCTAssertLessThan(after24 - after4, 16 * 1024, "no leak per job: FFmpeg objects are freed with their owners")
         h.stopAll()
     }
+}
+
+func sha256File(_ path: String) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+    p.arguments = [path]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try? p.run()
+    let d = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(String(decoding: d, as: UTF8.self).prefix(64))
 }
