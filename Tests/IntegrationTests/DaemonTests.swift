@@ -101,7 +101,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(r.history.first?.code, "INPUT_NOT_FOUND", "the earlier failure stays in the history")
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.layout.errorRecord("missing").string))
         h.stopAll()
-        XCTAssertEqual(h.daemons[0].terminationStatus, 0)
+        XCTAssertEqual(exitCode(h.daemons[0]), 0)
         XCTAssertEqual(h.temporaryFiles, [])
     }
 
@@ -134,7 +134,7 @@ final class DaemonTests: XCTestCase {
         for i in 0..<300 { h.submit("k\(i)", probeManifest(Fixtures.all[i % 3].name)) }
         eventually(60, "some jobs done") { h.ids(in: h.layout.done).count >= 60 }
         kill(h.daemons[0].processIdentifier, SIGKILL)
-        h.daemons[0].waitUntilExit()
+        waitForExit(h.daemons[0])
         let doneBefore = h.ids(in: h.layout.done)
         var resultsBefore: [String: [UInt8]] = [:]
         for id in doneBefore { resultsBefore[id] = h.bytes(h.layout.result(id)) }
@@ -179,7 +179,7 @@ final class DaemonTests: XCTestCase {
         let t0 = Date()
         h.stopAll(signal: SIGTERM)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "drained within the grace period")
-        XCTAssertEqual(h.daemons[0].terminationStatus, 0)
+        XCTAssertEqual(exitCode(h.daemons[0]), 0)
         XCTAssertTrue(h.ids(in: h.layout.retry).contains("long1"), "requeued")
         let s = try XCTUnwrap(RecordCoding.decode(JobState.self, h.bytes(h.layout.stateFile("long1")) ?? []))
         XCTAssertEqual(s.history.last?.code, "INTERRUPTED")
@@ -219,8 +219,8 @@ final class DaemonTests: XCTestCase {
         let h = SpoolHarness(self)
         h.submit("r1", probeManifest("clips/v1.mp4"))
         let d = h.start(workers: 1, env: ["MEDIASPOOL_FAULTS": "crash:after-result"])
-        d.waitUntilExit()
-        XCTAssertEqual(d.terminationReason, .uncaughtSignal, "aborted at the crash point")
+        waitForExit(d)
+        XCTAssertEqual(exitCode(d), 128 + SIGABRT, "aborted at the crash point")
         XCTAssertNotNil(h.bytes(h.layout.result("r1")))
         XCTAssertTrue(h.ids(in: h.layout.processing).contains("r1"))
         let record = h.bytes(h.layout.result("r1"))

@@ -21,7 +21,7 @@ final class DurabilityTests: XCTestCase {
         XCTAssertNotNil(h.result("t1")); XCTAssertEqual(h.error("bad")?.code, "INPUT_NOT_FOUND")
         // A graceful stop, so every call of the finished jobs is in the trace.
         for c in BootedSystemd.children(d.processIdentifier) { kill(c, SIGTERM) }
-        d.waitUntilExit()
+        waitForExit(d)
 
         // Per thread: ("fsync", path) and ("rename", from, to), in order.
         enum Call { case fsync(String), rename(String, String) }

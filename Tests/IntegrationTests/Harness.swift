@@ -166,21 +166,39 @@ final class SpoolHarness {
     }
 }
 
+/// Exit statuses of children reaped by `waitForExit` instead of Foundation.
+nonisolated(unsafe) private var reapedStatus: [Int32: Int32] = [:]
+private let reapedLock = NSLock()
+
 /// Waits for a child to exit. Foundation's waitUntilExit can miss the
 /// SIGCHLD of a killed child when many come and go (the child stays a
-/// zombie and the wait never returns): poll, and reap a zombie ourselves.
+/// zombie and the wait never returns): poll, and reap a zombie that
+/// Foundation has left alone for 3 s ourselves.
 func waitForExit(_ p: Process, timeout: Double = 60) {
     let end = Date().addingTimeInterval(timeout)
+    var zombieSince: Date?
     while p.isRunning && Date() < end {
         let stat = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/stat", encoding: .utf8)) ?? ""
-        if let close = stat.lastIndex(of: ")"), stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z") {
-            var status: Int32 = 0
-            waitpid(p.processIdentifier, &status, WNOHANG)
-            return
+        let zombie = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z") } ?? false
+        if zombie {
+            zombieSince = zombieSince ?? Date()
+            if Date().timeIntervalSince(zombieSince!) > 3 {
+                var status: Int32 = 0
+                if waitpid(p.processIdentifier, &status, WNOHANG) == p.processIdentifier {
+                    reapedLock.lock(); reapedStatus[p.processIdentifier] = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f); reapedLock.unlock()
+                }
+                return
+            }
         }
-        if stat.isEmpty { return }
         usleep(10_000)
     }
+}
+
+/// The exit code of a finished child (a signal as 128+N), whoever reaped it.
+func exitCode(_ p: Process) -> Int32? {
+    if !p.isRunning { return p.terminationReason == .exit ? p.terminationStatus : 128 + p.terminationStatus }
+    reapedLock.lock(); defer { reapedLock.unlock() }
+    return reapedStatus[p.processIdentifier]
 }
 
 /// Polls `cond` until it holds or `timeout` passes.

@@ -50,8 +50,8 @@ final class SystemdProtocolTests: XCTestCase {
         eventually(5, "3 workers after the reload") { sock.messages.last { $0.hasPrefix("STATUS=") }?.contains("/3,") ?? false }
         XCTAssertTrue(h.log(0).contains("configuration reloaded: 3 workers"))
         kill(d.processIdentifier, SIGTERM)
-        d.waitUntilExit()
-        XCTAssertEqual(d.terminationStatus, 0)
+        waitForExit(d)
+        XCTAssertEqual(exitCode(d), 0)
         XCTAssertTrue(sock.messages.contains { $0.contains("STOPPING=1") })
     }
 
