@@ -35,7 +35,7 @@ final class BootedSystemd {
         unshare = Process()
         unshare.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         unshare.arguments = ["--wait", "/usr/bin/unshare", "--pid", "--fork", "--mount", "--mount-proc", "--propagation", "private",
-                             Self.repo.appendingPathComponent("Tests/systemd/boot.sh").path, work]
+                             Self.repo.appendingPathComponent("Tests/systemd/boot.sh").path, work, Self.repo.path]
         let log = FileHandle(forWritingAtPath: "/dev/null")!
         unshare.standardInput = FileHandle.nullDevice
         unshare.standardOutput = log
