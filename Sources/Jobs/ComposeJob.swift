@@ -260,13 +260,7 @@ final class Composer {
         let pkt = Packet(), frame = Frame(), filtered = Frame(), encoded = Packet()
         var sinkDone = [false, audioEncoder == nil]
         func encodeOut(_ enc: Encoder, stream: Int, isVideo: Bool) throws(AVError) {
-            while try enc.receive(into: encoded) == .packet {
-                let fr = enc.ctx.pointee.framerate
-                if isVideo && encoded.raw.pointee.duration == 0 && fr.num > 0 { encoded.raw.pointee.duration = av_rescale_q(1, av_inv_q(fr), enc.timeBase) }
-                encoded.rescaleTimestamps(from: enc.timeBase, to: out.timeBase(stream))
-                encoded.streamIndex = stream
-                try out.write(encoded)
-            }
+            try out.writePackets(from: enc, stream: stream, using: encoded, isVideo: isVideo)
         }
         func pullSinks() throws(AVError) {
             for (sink, enc, stream, isVideo) in [(0, venc, vo, true)] + (audioEncoder.map { [(1, $0, ao!, false)] } ?? []) where !sinkDone[sink] {

@@ -251,19 +251,8 @@ final class Transcoder {
 
     private func encodeLoop(_ li: Int, encoded: Packet) throws(SpoolError) {
         guard case let .encode(_, o, _, _, enc, isVideo) = lanes[li] else { return }
-        while true {
-            let r: CodecResult
-            do { r = try enc.receive(into: encoded) } catch { throw mediaError(error, step: "encode") }
-            guard r == .packet else { return }
-            // Video encoders leave durations at 0; mp4 then cuts the last
-            // frame with its edit list. One frame's duration, as ffmpeg sets it.
-            let fr = enc.ctx.pointee.framerate
-            if isVideo && encoded.raw.pointee.duration == 0 && fr.num > 0 {
-                encoded.raw.pointee.duration = av_rescale_q(1, av_inv_q(fr), enc.timeBase)
-            }
-            encoded.rescaleTimestamps(from: enc.timeBase, to: out.timeBase(o))
-            encoded.streamIndex = o
-            do { try out.write(encoded) } catch { throw mediaError(error, step: "write-output") }
+        do { try out.writePackets(from: enc, stream: o, using: encoded, isVideo: isVideo) } catch {
+            throw mediaError(error, step: error.posixErrno != nil ? "write-output" : "encode")
         }
     }
 

@@ -67,6 +67,22 @@ public final class OutputFile {
         try check(av_interleaved_write_frame(ctx, p.raw))
     }
 
+    /// Writes every packet `encoder` has ready to stream `stream`. Video
+    /// encoders leave packet durations at 0, and mp4 then cuts the last frame
+    /// with its edit list: such packets get one frame's duration, as the
+    /// ffmpeg command sets it.
+    public func writePackets(from encoder: Encoder, stream: Int, using p: Packet, isVideo: Bool) throws(AVError) {
+        while try encoder.receive(into: p) == .packet {
+            let fr = encoder.ctx.pointee.framerate
+            if isVideo && p.raw.pointee.duration == 0 && fr.num > 0 {
+                p.raw.pointee.duration = av_rescale_q(1, av_inv_q(fr), encoder.timeBase)
+            }
+            p.rescaleTimestamps(from: encoder.timeBase, to: timeBase(stream))
+            p.streamIndex = stream
+            try write(p)
+        }
+    }
+
     public func finish() throws(AVError) {
         if headerWritten { try check(av_write_trailer(ctx)) }
         if opened { avio_closep(&ctx.pointee.pb); opened = false }
