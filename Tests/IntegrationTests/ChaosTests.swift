@@ -33,10 +33,12 @@ final class ChaosTests: XCTestCase {
         // Two daemon slots, restarted after every death; the first restarts
         // walk through every crash point.
         var slots: [Process?] = [nil, nil]
+        var armedUntil = [Date.distantPast, Date.distantPast]   // a crash point gets 3 s to fire before kills resume
         var crashPlan = Self.crashPoints
         var kills = 0, crashes = 0, sweeps = 0
         func launch(_ s: Int) {
             var e: [String: String] = ["MEDIASPOOL_SHUTDOWN_GRACE_SECONDS": "5"]
+            armedUntil[s] = crashPlan.isEmpty ? .distantPast : Date().addingTimeInterval(3)
             if !crashPlan.isEmpty { e["MEDIASPOOL_FAULTS"] = "crash:" + crashPlan.removeFirst() }
             slots[s] = h.start(workers: 1, env: e)
         }
@@ -47,9 +49,10 @@ final class ChaosTests: XCTestCase {
             usleep(UInt32.random(in: 100_000...400_000, using: &rng))
             for s in 0..<2 where !(slots[s]?.isRunning ?? false) { crashes += 1; launch(s) }
             switch Int.random(in: 0..<10, using: &rng) {
-            case 0...2:   // kill -9 a random daemon at a random moment
+            case 0...2:   // kill -9 a random daemon at a random moment (not one
+                          // whose crash point has yet to fire: every point fires once)
                 let s = Int.random(in: 0..<2, using: &rng)
-                if let p = slots[s], p.isRunning { kill(p.processIdentifier, SIGKILL); waitForExit(p); kills += 1; launch(s) }
+                if Date() > armedUntil[s], let p = slots[s], p.isRunning { kill(p.processIdentifier, SIGKILL); waitForExit(p); kills += 1; launch(s) }
             case 3...4:   // a sweep racing the live workers
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
