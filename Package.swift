@@ -1,5 +1,6 @@
 // swift-tools-version:6.2
 import PackageDescription
+import Foundation
 
 let package = Package(
     name: "mediaspool",
@@ -56,3 +57,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets, only when MEDIASPOOL_FUZZ is set: they link only with
+// -sanitize=fuzzer. scripts/fuzz.sh builds and runs them; docs/testing.md.
+if ProcessInfo.processInfo.environment["MEDIASPOOL_FUZZ"] != nil {
+    package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
+    for name in ["FuzzManifest", "FuzzPaths"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["SpoolKit", "CLibFuzzer"], path: "Fuzz/\(name)"))
+    }
+}

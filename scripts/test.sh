@@ -5,3 +5,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 swift build --build-tests
 swift test --skip-build "$@"
+# A short fuzzing run of the manifest parser and the path checks (the long
+# one is ./scripts/fuzz.sh alone); skipped when running a filtered subset.
+if [ $# -eq 0 ]; then FUZZ_SECONDS="${FUZZ_SECONDS:-20}" ./scripts/fuzz.sh; fi
