@@ -117,13 +117,16 @@ public enum Sys {
                 if errno != 0 { throw Errno(rawValue: errno) }
                 return
             }
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            // d_name in place: copying the 256-byte tuple (ent.pointee.d_name)
+            // reads past a short record at the end of glibc's buffer
+            // (AddressSanitizer found it).
+            let name = String(cString: (UnsafeRawPointer(ent) + direntNameOffset).assumingMemoryBound(to: CChar.self))
             if name == "." || name == ".." { continue }
             try body(name)
         }
     }
+
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
 
     public static func entries(in dir: FilePath) throws -> [String] {
         var out: [String] = []
