@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
     ],
     targets: [
         // C modules: libav* and libsystemd, each with a thin shim header for
@@ -33,6 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "HeapModule", package: "swift-collections"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // sd_notify and the journald log handler.
         .target(name: "SystemdSupport", dependencies: [
@@ -48,6 +51,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit"]),

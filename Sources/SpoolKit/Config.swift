@@ -24,6 +24,28 @@ public struct Config: Sendable, Equatable {
     public var tmpMaxAgeHours: Double = 24
     public var limits = MediaLimits()
 
+    /// `status` health: the oldest waiting job may wait this long (exit 4 past it).
+    public var healthMaxWaitingSeconds: Double = 900
+    /// `status` health: the share of failures among the jobs that ended in
+    /// the last `healthWindowSeconds` (exit 5 above it), counted once at
+    /// least `healthMinJobs` ended in the window.
+    public var healthMaxFailureRate: Double = 0.5
+    public var healthWindowSeconds: Double = 3600
+    public var healthMinJobs: Int = 10
+
+    /// Retention (sweep): done/failed jobs whose record is older are purged;
+    /// nil keeps them forever. Outputs stay unless `retentionPurgesOutputs`.
+    public var retainDoneDays: Double?
+    public var retainFailedDays: Double?
+    public var retentionPurgesOutputs = false
+
+    /// Metrics: a node_exporter textfile-collector file rewritten atomically
+    /// every `metricsIntervalSeconds`, and/or an HTTP listener
+    /// ("127.0.0.1:9464", "[::1]:9464" or "unix:/run/mediaspool/metrics.sock").
+    public var metricsTextfile: FilePath?
+    public var metricsListen: String?
+    public var metricsIntervalSeconds: Double = 15
+
     public init() {}
 
     public var effectiveMediaRoot: FilePath { mediaRoot ?? spool.appending("media") }
@@ -78,6 +100,22 @@ public struct Config: Sendable, Equatable {
         if let v = try r.number("shutdownGraceSeconds", 0...3600) { shutdownGraceSeconds = v }
         if let v = try r.number("stuckGraceSeconds", 1...3600) { stuckGraceSeconds = v }
         if let v = try r.number("tmpMaxAgeHours", 0...87600) { tmpMaxAgeHours = v }
+        if let v = try r.number("healthMaxWaitingSeconds", 1...31_536_000) { healthMaxWaitingSeconds = v }
+        if let v = try r.number("healthMaxFailureRate", 0...1) { healthMaxFailureRate = v }
+        if let v = try r.number("healthWindowSeconds", 60...31_536_000) { healthWindowSeconds = v }
+        if let v = try r.int("healthMinJobs", 1...1_000_000) { healthMinJobs = v }
+        if let v = try r.number("retainDoneDays", 0...36500) { retainDoneDays = v }
+        if let v = try r.number("retainFailedDays", 0...36500) { retainFailedDays = v }
+        if let v = try r.bool("retentionPurgesOutputs") { retentionPurgesOutputs = v }
+        if let v = try r.string("metricsTextfile") {
+            guard v.hasPrefix("/"), v.hasSuffix(".prom") else { throw ManifestError.invalid("$.metricsTextfile", "must be an absolute path ending in .prom (node_exporter reads only those)") }
+            metricsTextfile = FilePath(v)
+        }
+        if let v = try r.string("metricsListen") {
+            guard MetricsEndpoint(v) != nil else { throw ManifestError.invalid("$.metricsListen", "must be 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/PATH") }
+            metricsListen = v
+        }
+        if let v = try r.number("metricsIntervalSeconds", 1...3600) { metricsIntervalSeconds = v }
         if var l = try r.object("limits") {
             if let v = try l.int("maxWidth", 16...65536) { limits.maxWidth = v }
             if let v = try l.int("maxHeight", 16...65536) { limits.maxHeight = v }
@@ -94,7 +132,10 @@ public struct Config: Sendable, Equatable {
         let keys: [(String, Bool)] = [("spool", false), ("mediaRoot", false), ("workers", true), ("maxAttempts", true),
                                       ("timeoutSeconds", true), ("backoffInitialSeconds", true), ("backoffMaxSeconds", true),
                                       ("backoffMultiplier", true), ("rescanSeconds", true), ("shutdownGraceSeconds", true),
-                                      ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true)]
+                                      ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true),
+                                      ("healthMaxWaitingSeconds", true), ("healthMaxFailureRate", true), ("healthWindowSeconds", true),
+                                      ("healthMinJobs", true), ("retainDoneDays", true), ("retainFailedDays", true),
+                                      ("metricsTextfile", false), ("metricsListen", false), ("metricsIntervalSeconds", true)]
         for (key, numeric) in keys {
             let envName = "MEDIASPOOL_" + key.reduce(into: "") { s, c in if c.isUppercase { s += "_" }; s += c.uppercased() }
             guard let v = env[envName] else { continue }
@@ -102,6 +143,10 @@ public struct Config: Sendable, Equatable {
                 guard let d = Double(v) else { throw SpoolError(.manifestInvalid, "\(envName)=\(v) is not a number") }
                 fields[key] = .number(d)
             } else { fields[key] = .string(v) }
+        }
+        if let v = env["MEDIASPOOL_RETENTION_PURGES_OUTPUTS"] {
+            guard let b = Bool(v) else { throw SpoolError(.manifestInvalid, "MEDIASPOOL_RETENTION_PURGES_OUTPUTS=\(v) is not true or false") }
+            fields["retentionPurgesOutputs"] = .bool(b)
         }
         if let v = env["MEDIASPOOL_ALLOW_ROOTS"] {
             fields["allowRoots"] = .array(v.split(separator: ":").map { .string(String($0)) })
@@ -122,4 +167,25 @@ public struct MediaLimits: Sendable, Equatable {
     public var maxStreams = 64
     public var maxAllocBytes = 1 << 30
     public init() {}
+}
+
+/// Where the metrics listener binds: loopback TCP only, or a Unix socket.
+public enum MetricsEndpoint: Sendable, Equatable {
+    case tcp(host: String, port: UInt16)
+    case unix(FilePath)
+
+    public init?(_ s: String) {
+        if s.hasPrefix("unix:") {
+            let p = String(s.dropFirst(5))
+            guard p.hasPrefix("/"), p.utf8.count < 108 else { return nil }
+            self = .unix(FilePath(p)); return
+        }
+        guard let colon = s.lastIndex(of: ":"), let port = UInt16(s[s.index(after: colon)...]), port > 0 else { return nil }
+        let host = String(s[..<colon])
+        switch host {
+        case "127.0.0.1", "localhost": self = .tcp(host: "127.0.0.1", port: port)
+        case "[::1]": self = .tcp(host: "::1", port: port)
+        default: return nil
+        }
+    }
 }

@@ -128,19 +128,22 @@ public final class Engine: @unchecked Sendable {
             return
         }
         switch result {
-        case .claimed(let job): execute(job, worker: worker)
+        case .claimed(let job):
+            let since = max(Double(entry.arrival) / 1e9, entry.notBefore)
+            execute(job, worker: worker, waited: job.startedAt.timeIntervalSince1970 - since)
         case .busy, .gone, .deferred: return
         case .handled(let what):
             if what == "duplicate" {
                 logger.notice("duplicate of done job \(entry.id) removed from inbox/", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "duplicate"])
             } else {
                 lock.lock(); counters.failed += 1; lock.unlock()
+                SpoolMetrics.jobEnded(type: "unknown", outcome: "failed", code: ErrorCode(rawValue: what))
                 logger.warning("\(entry.id) refused at the door: \(what)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "failed", "ERROR_CODE": "\(what)"])
             }
         }
     }
 
-    func execute(_ job: ClaimedJob, worker: Int) {
+    func execute(_ job: ClaimedJob, worker: Int, waited: Double) {
         var log = logger
         log[metadataKey: "JOB_ID"] = "\(job.id)"
         log[metadataKey: "ATTEMPT"] = "\(job.state.attempts)"
@@ -156,6 +159,7 @@ public final class Engine: @unchecked Sendable {
             return
         }
         log[metadataKey: "JOB_TYPE"] = "\(manifest.type.rawValue)"
+        if job.state.attempts == 1 { SpoolMetrics.queueWait(type: manifest.type.rawValue, seconds: waited) }
         let timeout = manifest.timeoutSeconds ?? cfg.timeoutSeconds
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
                              limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
@@ -183,6 +187,8 @@ public final class Engine: @unchecked Sendable {
         do {
             let record = try finisher.complete(job, manifest: manifest, outcome: outcome)
             lock.lock(); counters.done += 1; lock.unlock()
+            SpoolMetrics.jobEnded(type: manifest.type.rawValue, outcome: "done", code: nil)
+            SpoolMetrics.jobDuration(type: manifest.type.rawValue, seconds: Double(record.durationMs) / 1000)
             log.info("done \(job.id) in \(record.durationMs) ms", metadata: ["STEP": "done", "STATUS": "done", "DURATION_MS": "\(record.durationMs)"])
         } catch {
             // The result could not be published (disk full?): the job stays in
@@ -202,6 +208,7 @@ public final class Engine: @unchecked Sendable {
             do {
                 let due = try finisher.retry(id: job.id, state: job.state, error: error, delay: delay, countAttempt: !shutdown)
                 lock.lock(); counters.retried += 1; lock.unlock()
+                SpoolMetrics.jobEnded(type: manifest.type.rawValue, outcome: "retry", code: error.code)
                 log.warning("\(job.id) attempt \(job.state.attempts) failed with \(error.code.rawValue): \(error.message); \(shutdown ? "requeued for the next start" : "retry at \(RFC3339.string(due))")",
                             metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
             } catch let e {
@@ -217,6 +224,8 @@ public final class Engine: @unchecked Sendable {
         do {
             _ = try finisher.fail(id: job.id, state: job.state, manifest: manifest, error: error)
             lock.lock(); counters.failed += 1; lock.unlock()
+            SpoolMetrics.jobEnded(type: manifest?.type.rawValue ?? "unknown", outcome: "failed", code: error.code)
+            SpoolMetrics.jobDuration(type: manifest?.type.rawValue ?? "unknown", seconds: Double(ms) / 1000)
             log.error("failed \(job.id) with \(error.code.rawValue): \(error.message)",
                       metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "failed", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
         } catch let e {
@@ -230,6 +239,14 @@ public final class Engine: @unchecked Sendable {
         var r = Recovery.Report()
         Recovery(config: config, logger: logger).recoverStaleJobs(&r)
         if r.recovered + r.finished + r.failed > 0 { scanner.fullScan() }
+    }
+
+    /// Sets the gauges (queue depth, oldest wait, workers) before an export.
+    public func updateGauges() {
+        lock.lock(); let busy = running.count, workers = config.workers; lock.unlock()
+        let c = queue.countsBySource
+        SpoolMetrics.gauges(inbox: c[.inbox] ?? 0, retry: c[.retry] ?? 0, processing: busy,
+                            oldestWaiting: queue.oldestInboxWait(now: Date().timeIntervalSince1970), busy: busy, workers: workers)
     }
 
     /// Called about once a second by the supervisor.

@@ -45,8 +45,31 @@ public struct Inspector: Sendable {
         public var counts: [String: Int]
         public var oldestWaitingSeconds: Double?
         public var running: [RunningJob]
+        /// Jobs that ended within the health window, and the failed share.
+        public var recentDone: Int
+        public var recentFailed: Int
+        public var failureRate: Double?
         public var healthy: Bool
+        /// What `status` exits with: see `Health`.
+        public var exitCode: Int32
         public var problems: [String]
+    }
+
+    /// The health check's verdicts, as `mediaspool status` exit codes
+    /// (docs/operations.md). When several apply, the lowest code wins.
+    public enum Health: Int32, Sendable {
+        case healthy = 0
+        case noDaemon = 3
+        case backlog = 4
+        case failing = 5
+    }
+
+    public struct HealthPolicy: Sendable {
+        public var maxWaitingSeconds: Double, maxFailureRate: Double, windowSeconds: Double, minJobs: Int
+        public init(_ c: Config) {
+            maxWaitingSeconds = c.healthMaxWaitingSeconds; maxFailureRate = c.healthMaxFailureRate
+            windowSeconds = c.healthWindowSeconds; minJobs = c.healthMinJobs
+        }
     }
 
     /// Whether a daemon holds its shared lock on locks/.daemon.
@@ -56,18 +79,19 @@ public struct Inspector: Sendable {
         return flock(fd.rawValue, LOCK_EX | LOCK_NB) != 0
     }
 
-    public func status() -> Status {
+    public func status(health policy: HealthPolicy) -> Status {
         var counts: [String: Int] = [:]
         var oldest: Double?
+        var recent = [State.done: 0, .failed: 0]
         let now = Date().timeIntervalSince1970
         for s in State.allCases {
             var n = 0
             forEachJob(s) { _, st in
                 n += 1
-                if s == .inbox {
-                    let age = now - Double(st.st_ctim.tv_sec)
-                    oldest = max(oldest ?? 0, age)
-                }
+                // ctime is when the manifest was renamed into its directory.
+                let age = now - Double(st.st_ctim.tv_sec)
+                if s == .inbox { oldest = max(oldest ?? 0, age) }
+                if (s == .done || s == .failed) && age <= policy.windowSeconds { recent[s, default: 0] += 1 }
             }
             counts[s.rawValue] = n
         }
@@ -82,9 +106,26 @@ public struct Inspector: Sendable {
         }
         let alive = daemonAlive
         var problems: [String] = []
-        if !alive { problems.append("no daemon is running on this spool (systemctl status mediaspool)") }
+        var verdicts: [Health] = []
+        if !alive {
+            verdicts.append(.noDaemon)
+            problems.append("no daemon is running on this spool: systemctl status mediaspool; journalctl -u mediaspool -n 50")
+        }
+        if let oldest, oldest > policy.maxWaitingSeconds {
+            verdicts.append(.backlog)
+            problems.append("the oldest job has waited \(Int(oldest)) s in inbox/, over healthMaxWaitingSeconds (\(Int(policy.maxWaitingSeconds)) s): add workers or look for a stuck job (mediaspool watch)")
+        }
+        let ended = recent[.done, default: 0] + recent[.failed, default: 0]
+        let rate = ended > 0 ? Double(recent[.failed, default: 0]) / Double(ended) : nil
+        if let rate, ended >= policy.minJobs, rate > policy.maxFailureRate {
+            verdicts.append(.failing)
+            problems.append("\(recent[.failed, default: 0]) of the \(ended) jobs that ended in the last \(Int(policy.windowSeconds)) s failed (\(Int(rate * 100))%, over healthMaxFailureRate \(Int(policy.maxFailureRate * 100))%): mediaspool list --state failed")
+        }
+        let verdict = verdicts.map(\.rawValue).min() ?? Health.healthy.rawValue
         return Status(spool: layout.root.string, daemonAlive: alive, counts: counts, oldestWaitingSeconds: oldest,
-                      running: running.sorted { $0.id < $1.id }, healthy: problems.isEmpty, problems: problems)
+                      running: running.sorted { $0.id < $1.id }, recentDone: recent[.done, default: 0],
+                      recentFailed: recent[.failed, default: 0], failureRate: rate,
+                      healthy: verdicts.isEmpty, exitCode: verdict, problems: problems)
     }
 
     public struct Item: Codable, Sendable {

@@ -57,6 +57,14 @@ public final class JobQueue: @unchecked Sendable {
         for (_, p) in pending { c[p.entry.source, default: 0] += 1 }
         return c
     }
+    /// Seconds since the longest-waiting inbox entry arrived (0 when none).
+    public func oldestInboxWait(now: Double) -> Double {
+        cond.lock(); defer { cond.unlock() }
+        var oldest = Int64.max
+        for (_, p) in pending where p.entry.source == .inbox { oldest = min(oldest, p.entry.arrival) }
+        return oldest == .max ? 0 : max(0, now - Double(oldest) / 1e9)
+    }
+
     public var runningCount: Int { cond.lock(); defer { cond.unlock() }; return inFlight.count }
 
     public func entry(_ id: String) -> QueueEntry? { cond.lock(); defer { cond.unlock() }; return pending[id]?.entry }

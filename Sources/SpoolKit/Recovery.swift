@@ -19,16 +19,20 @@ public struct Recovery: Sendable {
     public struct Report: Sendable, Codable, Equatable {
         public var recovered = 0, finished = 0, failed = 0, tempFilesRemoved = 0
         public var producerFilesRemoved = 0, strayFilesRemoved = 0
+        /// Retention: jobs purged, and their outputs removed.
+        public var purged = 0, outputsPurged = 0
         public init() {}
     }
 
-    /// Everything: stale jobs, temporary files, strays.
-    public func run() -> Report {
+    /// Everything: stale jobs, temporary files, strays; with `retention`,
+    /// the purge of old done/failed jobs too (the sweep; not the daemon's start).
+    public func run(retention: Bool = false) -> Report {
         var report = Report()
         recoverStaleJobs(&report)
         removeTemporaries(&report)
         removeStrays(&report)
         removeOldProducerFiles(&report)
+        if retention { Retention(config: config, logger: logger).run(&report) }
         return report
     }
 

@@ -28,6 +28,8 @@ public struct SpoolLayout: Sendable {
     public func lock(_ id: String) -> FilePath { locks.appending(id + ".lock") }
     public func result(_ id: String) -> FilePath { done.appending(id + ".result.json") }
     public func errorRecord(_ id: String) -> FilePath { failed.appending(id + ".error.json") }
+    /// The gallery poster of a done job with video output (a JPEG beside its result).
+    public func poster(_ id: String) -> FilePath { done.appending(id + ".poster.jpg") }
     public func stateFile(_ id: String) -> FilePath { state.appending(id + ".json") }
     public func progress(_ id: String) -> FilePath { processing.appending(id + ".progress") }
 

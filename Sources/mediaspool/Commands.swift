@@ -71,23 +71,39 @@ struct Validate: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Counts per state, oldest waiting age, running jobs, daemon liveness. Exit 0 healthy, 3 no daemon.")
+    static let configuration = CommandConfiguration(
+        abstract: "Counts per state, oldest waiting age, running jobs, daemon liveness: a health check.",
+        discussion: """
+        Exit status: 0 healthy; 3 no daemon holds the spool; 4 the oldest waiting job is older \
+        than healthMaxWaitingSeconds; 5 more than healthMaxFailureRate of the jobs that ended \
+        in the last healthWindowSeconds failed. When several apply, the lowest code wins.
+        """)
     @OptionGroup var global: GlobalOptions
-    @Flag var json = false
+    @Option(help: "Unhealthy (exit 4) when a job has waited longer (seconds; config healthMaxWaitingSeconds).") var maxWaiting: Double?
+    @Option(help: "Unhealthy (exit 5) above this failed share, 0-1 (config healthMaxFailureRate).") var maxFailureRate: Double?
+    @Flag(help: "One JSON object (exitCode, problems, counts, running...).") var json = false
 
     func run() throws {
-        let s = Inspector(layout: try global.load().layout).status()
+        let cfg = try global.load()
+        var policy = Inspector.HealthPolicy(cfg)
+        if let maxWaiting { policy.maxWaitingSeconds = maxWaiting }
+        if let maxFailureRate {
+            guard (0...1).contains(maxFailureRate) else { throw ValidationError("--max-failure-rate is a share between 0 and 1") }
+            policy.maxFailureRate = maxFailureRate
+        }
+        let s = Inspector(layout: cfg.layout).status(health: policy)
         if json { printJSON(s) } else {
-            print("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running")")
+            print("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running"), \(s.healthy ? "healthy" : "UNHEALTHY")")
             for k in ["inbox", "retry", "processing", "done", "failed"] { print("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
             if let o = s.oldestWaitingSeconds { print("  oldest waiting \(Int(o)) s") }
+            if let r = s.failureRate { print("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }
             for r in s.running {
                 let pct = r.fraction.map { "\(Int($0 * 100))%" } ?? "?"
                 print("  running \(r.id) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")")
             }
             for p in s.problems { print("problem: \(p)") }
         }
-        if !s.daemonAlive { throw ExitCode(3) }
+        if s.exitCode != 0 { throw ExitCode(s.exitCode) }
     }
 }
 
@@ -169,7 +185,7 @@ struct Replay: ParsableCommand {
 }
 
 struct Sweep: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Recover stale jobs, remove temporary and old tmp/ files (the timer runs this).")
+    static let configuration = CommandConfiguration(abstract: "Recover stale jobs, remove temporary and old tmp/ files, purge jobs past retention (the timer runs this).")
     @OptionGroup var global: GlobalOptions
     @Flag var json = false
 
@@ -177,9 +193,9 @@ struct Sweep: ParsableCommand {
         LoggingSystem.bootstrapForDaemon()
         let cfg = try global.load()
         if let problem = cfg.layout.check().first { throw ValidationError("\(problem): is \(cfg.spool) a spool?") }
-        let r = Recovery(config: cfg, logger: Logger(label: "mediaspool.sweep")).run()
+        let r = Recovery(config: cfg, logger: Logger(label: "mediaspool.sweep")).run(retention: true)
         if json { printJSON(r) } else {
-            print("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed")
+            print("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed, \(r.purged) old jobs purged (\(r.outputsPurged) outputs)")
         }
     }
 }

@@ -39,10 +39,17 @@ struct Run: AsyncParsableCommand {
         let logger = Logger(label: "mediaspool")
         let cfg = try config()
         Jobs.applyProcessLimits(cfg.limits)
+        let registry = MetricsService.bootstrap()
         let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)
         let service = DaemonService(engine: engine, notifier: Notifier(), logger: logger, reloadConfig: { try self.config() })
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        if cfg.metricsTextfile != nil || cfg.metricsListen != nil {
+            // Ends with the daemon, never ends it.
+            services.append(.init(service: MetricsService(engine: engine, registry: registry, logger: logger),
+                                  successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -160,6 +160,24 @@ final class SpoolHarness {
         return out
     }
 
+    /// Runs a mediaspool command on this spool: its exit status and stdout.
+    @discardableResult
+    func cli(_ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
+        p.arguments = args + ["--spool", root.string]
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        try! p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        waitForExit(p)
+        return (exitCode(p) ?? -1, String(decoding: out, as: UTF8.self))
+    }
+
     func stopAll(signal: Int32 = SIGTERM) {
         for d in daemons where d.isRunning { kill(d.processIdentifier, signal) }
         for d in daemons { waitForExit(d) }
