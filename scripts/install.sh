@@ -33,6 +33,13 @@ $SUDO install -D -m 0644 systemd/mediaspool.sysusers "$D/etc/sysusers.d/mediaspo
 $SUDO install -D -m 0644 systemd/mediaspool.tmpfiles "$D/etc/tmpfiles.d/mediaspool.conf"
 [ -e "$D/etc/mediaspool/config.json" ] || \
   sed 's|"allowRoots": \["/srv/media"\],|"allowRoots": [],|' config.example.json | $SUDO install -D -m 0644 /dev/stdin "$D/etc/mediaspool/config.json"
+# Man pages and shell completions, generated from the command definitions.
+DOCS="$(mktemp -d)"; trap 'rm -rf "$DOCS"' EXIT
+./scripts/gen-docs.sh "$BIN" "$DOCS" >/dev/null
+for m in "$DOCS"/man1/*.1; do $SUDO install -D -m 0644 "$m" "$D$PREFIX/share/man/man1/$(basename "$m")"; done
+$SUDO install -D -m 0644 "$DOCS/completions/mediaspool.bash" "$D$PREFIX/share/bash-completion/completions/mediaspool"
+$SUDO install -D -m 0644 "$DOCS/completions/_mediaspool" "$D$PREFIX/share/zsh/site-functions/_mediaspool"
+$SUDO install -D -m 0644 "$DOCS/completions/mediaspool.fish" "$D$PREFIX/share/fish/vendor_completions.d/mediaspool.fish"
 $SUDO install -D -m 0644 README.md "$D$PREFIX/share/doc/mediaspool/README.md"
 $SUDO install -D -m 0644 schema/manifest-v1.schema.json "$D$PREFIX/share/mediaspool/manifest-v1.schema.json"
 if [ -z "$D" ]; then

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 swift build --build-tests
+swift build --product generate-manual   # for the man page test (CommandDocsTests)
 swift test --skip-build "$@"
 # A short fuzzing run of the manifest parser and the path checks (the long
 # one is ./scripts/fuzz.sh alone); skipped when running a filtered subset.

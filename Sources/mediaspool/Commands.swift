@@ -110,7 +110,7 @@ struct Status: ParsableCommand {
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List jobs, newest first, paginated.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: "inbox, retry, processing, done or failed (default: all).") var state: String?
+    @Option(help: "Only jobs in this state (default: all).") var state: Inspector.State?
     @Option(help: "Only jobs with this label (K=V).") var label: String?
     @Option var tenant: String?
     @Option var limit: Int = 50
@@ -118,11 +118,7 @@ struct List: ParsableCommand {
     @Flag var json = false
 
     func run() throws {
-        let states: [Inspector.State]
-        if let state {
-            guard let s = Inspector.State(rawValue: state) else { throw ValidationError("--state must be one of inbox, retry, processing, done, failed") }
-            states = [s]
-        } else { states = Inspector.State.allCases }
+        let states = state.map { [$0] } ?? Inspector.State.allCases
         var lbl: (String, String)?
         if let label {
             let p = label.split(separator: "=", maxSplits: 1)
@@ -199,3 +195,6 @@ struct Sweep: ParsableCommand {
         }
     }
 }
+
+/// --state takes (and completes) inbox, retry, processing, done, failed.
+extension Inspector.State: ExpressibleByArgument {}
