@@ -128,6 +128,24 @@ public struct Inspector: Sendable {
                       healthy: verdicts.isEmpty, exitCode: verdict, problems: problems)
     }
 
+    /// Waiting jobs (inbox/ and retry/) per priority, read from their
+    /// manifests; nil when more than `limit` wait (too many files to read
+    /// for a view that refreshes).
+    public func waitingByPriority(limit: Int = 5000) -> [Int: Int]? {
+        var out: [Int: Int] = [:], n = 0
+        for s in [State.inbox, .retry] {
+            var over = false
+            forEachJob(s) { id, st in
+                n += 1
+                guard n <= limit else { over = true; return }
+                let bytes = st.isRegular ? (try? Sys.readFile(layout.manifest(id, in: dir(s)))) ?? nil : nil
+                out[bytes.map { Scanner.orderingFields($0).0 } ?? 0, default: 0] += 1
+            }
+            if over { return nil }
+        }
+        return out
+    }
+
     public struct Item: Codable, Sendable {
         public var id: String
         public var state: State

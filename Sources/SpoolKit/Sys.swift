@@ -182,3 +182,32 @@ extension Glibc.stat {
 private func c_stat(_ p: UnsafePointer<CChar>, _ s: UnsafeMutablePointer<stat>) -> Int32 { stat(p, s) }
 private func c_lstat(_ p: UnsafePointer<CChar>, _ s: UnsafeMutablePointer<stat>) -> Int32 { lstat(p, s) }
 private func c_fstat(_ fd: Int32, _ s: UnsafeMutablePointer<stat>) -> Int32 { fstat(fd, s) }
+
+extension Sys {
+    /// inotify on a few directories, for readers that only need "something
+    /// changed" (the `watch` view): every create, rename, write and delete.
+    public final class DirectoryEvents {
+        private let fd: Int32
+
+        public init(_ dirs: [FilePath]) throws(Errno) {
+            fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+            guard fd >= 0 else { throw Errno(rawValue: errno) }
+            let mask = UInt32(IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE)
+            for d in dirs where inotify_add_watch(fd, d.string, mask) < 0 {
+                let e = Errno(rawValue: errno); Glibc.close(fd); throw e
+            }
+        }
+
+        deinit { Glibc.close(fd) }
+
+        /// Blocks up to `timeout` seconds for events; true when some came
+        /// (all pending ones are consumed).
+        public func wait(timeout: Double) -> Bool {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&pfd, 1, Int32(timeout * 1000)) > 0 else { return false }
+            var buf = [UInt8](repeating: 0, count: 64 * 1024)
+            while buf.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            return true
+        }
+    }
+}

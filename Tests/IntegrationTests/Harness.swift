@@ -17,6 +17,10 @@ let mediaspoolBinary: String = {
     return dir.appendingPathComponent("mediaspool").path
 }()
 
+/// Memory bounds are multiplied by MEDIASPOOL_TEST_MEMORY_SCALE: the
+/// sanitizers' shadow memory and quarantine (scripts/sanitize.sh sets it).
+let testMemoryScale: Double = ProcessInfo.processInfo.environment["MEDIASPOOL_TEST_MEMORY_SCALE"].flatMap(Double.init) ?? 1
+
 /// Media generated once per test run with ffmpeg's lavfi sources.
 enum Fixtures {
     struct Media { let name: String; let video: (codec: String, w: Int, h: Int, fps: Double)?; let audio: (codec: String, rate: Int, channels: Int)?; let duration: Double }

@@ -37,7 +37,7 @@ final class ScaleTests: XCTestCase {
         print("scale: first claim after \(String(format: "%.2f", firstClaim)) s with \(n) waiting; RSS \(rss / 1024) MiB with \(waiting) still waiting")
         XCTAssertLessThan(firstClaim, 10, "the daemon claims before it has read the whole inbox")
         XCTAssertGreaterThan(waiting, n - 2000, "most are still waiting: the figure is for a full queue")
-        XCTAssertLessThan(rss, 150 * 1024, "RSS with 100,000 queued stays bounded (a few hundred bytes per waiting job)")
+        XCTAssertLessThan(Double(rss), 150 * 1024 * testMemoryScale, "RSS with 100,000 queued stays bounded (a few hundred bytes per waiting job)")
         // The 100 priority-5 jobs jump the queue: a few seconds after the
         // scan all of them are done, while FIFO would still be at w1000.
         eventually(30, "the 100 priority-5 jobs done") { (0..<100).allSatisfy { h.result("w\($0 * 1000)") != nil } }
@@ -91,7 +91,7 @@ final class BurstTests: XCTestCase {
         print("burst: \(n) jobs in \(Int(total)) s; jobs/s per 2000-job window \(windows.map { Int($0) }); max RSS \(maxRSS / 1024) MiB, max open fds \(maxFDs)")
         XCTAssertEqual(h.ids(in: h.layout.done).count, n, "nothing lost")
         XCTAssertTrue(h.ids(in: h.layout.failed).isEmpty)
-        XCTAssertLessThan(maxRSS, 200 * 1024, "memory bounded")
+        XCTAssertLessThan(Double(maxRSS), 200 * 1024 * testMemoryScale, "memory bounded")
         XCTAssertLessThan(maxFDs, 64, "descriptors bounded (no leak per job)")
         if let first = windows.first, let last = windows.last {
             XCTAssertGreaterThan(last, first * 0.5, "throughput steady, not degrading as done/ grows")
