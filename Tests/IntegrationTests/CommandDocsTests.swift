@@ -5,18 +5,8 @@ import XCTest
 /// definitions (scripts/gen-docs.sh, installed by scripts/install.sh).
 final class CommandDocsTests: XCTestCase {
     func sh(_ script: String) -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", script]
-        var e = ProcessInfo.processInfo.environment
-        e["MEDIASPOOL"] = mediaspoolBinary
-        p.environment = e
-        let pipe = Pipe(); p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try! p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        waitForExit(p)
-        return (exitCode(p) ?? -1, String(decoding: out, as: UTF8.self))
+        let r = runProcess("/bin/bash", ["-c", script], env: ["MEDIASPOOL": mediaspoolBinary])
+        return (r.code, r.out)
     }
 
     /// Completions for `words` (the last is being typed), from the bash script.

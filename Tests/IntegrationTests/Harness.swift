@@ -167,19 +167,7 @@ final class SpoolHarness {
     /// Runs a mediaspool command on this spool: its exit status and stdout.
     @discardableResult
     func cli(_ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: mediaspoolBinary)
-        p.arguments = args + ["--spool", root.string]
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try! p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        waitForExit(p)
-        return (exitCode(p) ?? -1, String(decoding: out, as: UTF8.self))
+        runProcess(mediaspoolBinary, args + ["--spool", root.string], env: env)
     }
 
     func stopAll(signal: Int32 = SIGTERM) {
@@ -234,6 +222,23 @@ func eventually(_ timeout: Double, _ what: String, file: StaticString = #filePat
     let ok = cond()
     if !ok { XCTFail("timed out after \(timeout) s waiting for: \(what)", file: file, line: line) }
     return ok
+}
+
+/// Runs a program to its end: exit status and stdout (stderr dropped).
+func runProcess(_ path: String, _ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = FileHandle.nullDevice
+    try! p.run()
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    waitForExit(p)
+    return (exitCode(p) ?? -1, String(decoding: out, as: UTF8.self))
 }
 
 func probeManifest(_ input: String, extra: String = "") -> String {

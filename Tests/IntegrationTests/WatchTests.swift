@@ -4,17 +4,7 @@ import XCTest
 
 /// `mediaspool watch` driven in a real terminal (tmux, 80x30) and read back.
 final class WatchTests: XCTestCase {
-    func tmux(_ args: [String]) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        p.arguments = args
-        let pipe = Pipe(); p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        try! p.run()
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        waitForExit(p)
-        return String(decoding: out, as: UTF8.self)
-    }
+    func tmux(_ args: [String]) -> String { runProcess("/usr/bin/tmux", args).out }
 
     func percent(of id: String, in screen: String) -> Int? {
         guard let line = screen.split(separator: "\n").first(where: { $0.contains(id) && $0.contains("eta") }),
