@@ -165,40 +165,64 @@ public struct Inspector: Sendable {
     /// Jobs of some states, newest first, filtered, `limit` at a time. The
     /// cursor is the position after the last item given (time and id).
     public func list(states: [State], label: (String, String)?, tenant: String?, limit: Int, cursor: String?) -> Page {
-        var all: [(t: Int64, id: String, state: State)] = []
-        for s in states {
+        // Done and failed jobs come from the finished-jobs index (a cache of
+        // the files, ListIndex.swift), newest first by their record's time;
+        // the few waiting and running ones from their directories.
+        typealias Candidate = (t: Int64, id: String, state: State, indexed: FinishedIndex.Entry?)
+        var live: [Candidate] = []
+        for s in states where s != .done && s != .failed {
             forEachJob(s) { id, st in
-                // Done and failed jobs by completion: their record's time.
-                let record = s == .done ? layout.result(id) : s == .failed ? layout.errorRecord(id) : nil
-                let t = record.flatMap { try? Sys.stat($0) }?.st_mtim ?? st.st_mtim
-                all.append((Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec), id, s))
+                live.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), id, s, nil))
             }
         }
-        all.sort { ($0.t, $0.id) > ($1.t, $1.id) }
-        var start = 0
+        live.sort { ($0.t, $0.id) > ($1.t, $1.id) }
+        var after: (Int64, String)?
         if let cursor, let sep = cursor.firstIndex(of: ":"), let t = Int64(cursor[..<sep]) {
-            let cid = String(cursor[cursor.index(after: sep)...])
-            start = all.firstIndex { ($0.t, $0.id) < (t, cid) } ?? all.count
+            after = (t, String(cursor[cursor.index(after: sep)...]))
         }
+        let plainLabel = label.map { ($0.0 + $0.1).unicodeScalars.allSatisfy { $0.value >= 0x20 && $0 != "\"" && $0 != "\\" } } ?? false
         var items: [Item] = []
-        var i = start
-        while i < all.count && items.count < limit {
-            let e = all[i]; i += 1
-            var item = Item(id: e.id, state: e.state, time: RFC3339.string(Date(timeIntervalSince1970: Double(e.t) / 1e9)))
-            let m = (try? Sys.readFile(layout.manifest(e.id, in: dir(e.state)))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
-            item.type = m?.type.rawValue; item.tenant = m?.tenant; item.labels = m?.labels
-            if e.state == .failed, let b = try? Sys.readFile(layout.errorRecord(e.id)), let r = RecordCoding.decode(ErrorRecord.self, b) {
-                item.code = r.code; item.attempts = r.attempts
-            }
-            if e.state == .done, let b = try? Sys.readFile(layout.result(e.id)), let r = RecordCoding.decode(ResultRecord.self, b) {
-                item.attempts = r.attempts
-            }
-            if let (k, v) = label, item.labels?[k] != v { continue }
-            if let tenant, item.tenant != tenant { continue }
+        var last: Candidate?
+        var more = false
+        // Takes candidates in order; false once the page is full and one more exists.
+        func take(_ c: Candidate) -> Bool {
+            if let after, (c.t, c.id) >= after { return true }
+            if items.count == limit { more = true; return false }
+            last = c
+            // Cheap pre-filter: a label that JSON writes verbatim must appear verbatim in the line.
+            if let (k, v) = label, plainLabel, let line = c.indexed?.line, !(line.contains(k) && line.contains(v)) { return true }
+            let item = c.indexed.map(FinishedIndex.item) ?? liveItem(c.id, c.state, c.t)
+            if let (k, v) = label, item.labels?[k] != v { return true }
+            if let tenant, item.tenant != tenant { return true }
             items.append(item)
+            return true
         }
-        let next = i < all.count && items.count == limit ? "\(all[i - 1].t):\(all[i - 1].id)" : nil
+        // Merge the live jobs with the index's stream, both newest first.
+        var li = 0
+        let finished = states.filter { $0 == .done || $0 == .failed }
+        var going = true
+        if !finished.isEmpty {
+            FinishedIndex(layout: layout).forEachEntry { e in
+                guard finished.contains(e.state) else { return true }
+                while li < live.count, (live[li].t, live[li].id) > (e.t, e.id) {
+                    guard take(live[li]) else { going = false; return false }
+                    li += 1
+                }
+                going = take((e.t, e.id, e.state, e))
+                return going
+            }
+        }
+        while going, li < live.count { going = take(live[li]); li += 1 }
+        let next = more ? last.map { "\($0.t):\($0.id)" } : nil
         return Page(items: items, nextCursor: next)
+    }
+
+    /// A waiting or running job's item, from its manifest.
+    private func liveItem(_ id: String, _ state: State, _ t: Int64) -> Item {
+        var item = Item(id: id, state: state, time: RFC3339.string(Date(timeIntervalSince1970: Double(t) / 1e9)))
+        let m = (try? Sys.readFile(layout.manifest(id, in: dir(state)))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
+        item.type = m?.type.rawValue; item.tenant = m?.tenant; item.labels = m?.labels
+        return item
     }
 
     public struct JobView: Codable, Sendable {

@@ -1,0 +1,136 @@
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A cache of the finished jobs (done/ and failed/) for `list`, so the
+/// newest 50 of 100,000 come without a stat of every job. The files stay the
+/// truth: the cache is `index/finished.tsv`, rebuilt from them whenever it is
+/// missing, unreadable or of another version, and brought up to date
+/// whenever done/ or failed/ changed since it was written (their directory
+/// mtimes are in its header): names that left are dropped, new names are read
+/// from their manifest and record. Delete it at any time. Writing it is best
+/// effort (a read-only operator just gets no cache), and never fsynced.
+///
+/// Format: a header `#mediaspool-finished-index 1 <done mtime ns> <failed mtime ns>`,
+/// then one line per job, newest first:
+/// `<end time ns> TAB <d|f> TAB <id> TAB <type> TAB <code> TAB <attempts> TAB <tenant JSON> TAB <labels JSON>`.
+struct FinishedIndex {
+    let layout: SpoolLayout
+    var path: FilePath { layout.root.appending("index/finished.tsv") }
+    static let magic = "#mediaspool-finished-index 1"
+
+    struct Entry {
+        var t: Int64
+        var state: Inspector.State
+        var id: String
+        var line: Substring   // the whole line, decoded lazily into an Item
+    }
+
+    private func dirMtime(_ d: FilePath) -> Int64 {
+        guard let st = try? Sys.stat(d) else { return -1 }
+        return Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+    }
+
+    /// Calls `body` with every finished job, newest first, until it returns
+    /// false. When the cache is fresh only the lines asked for are parsed
+    /// (the newest 50 of 100,000 cost 50 lines).
+    func forEachEntry(_ body: (Entry) -> Bool) {
+        let mDone = dirMtime(layout.done), mFailed = dirMtime(layout.failed)
+        let text = (try? Sys.readFile(path, limit: 1 << 30)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+        var pos = text.startIndex
+        func nextLine() -> Substring? {
+            guard pos < text.endIndex else { return nil }
+            let end = text.utf8[pos...].firstIndex(of: 10) ?? text.endIndex
+            defer { pos = end < text.endIndex ? text.utf8.index(after: end) : end }
+            return text[pos..<end]
+        }
+        var fresh = false, valid = false
+        if let head = nextLine(), head.hasPrefix(Self.magic) {
+            let f = head.split(separator: " ")
+            valid = true
+            fresh = f.count == 4 && Int64(f[2]) == mDone && Int64(f[3]) == mFailed
+        }
+        if fresh {
+            while let l = nextLine() { if let e = Self.parse(l), !body(e) { return } }
+            return
+        }
+        var old: [Entry] = []
+        if valid { while let l = nextLine() { if let e = Self.parse(l) { old.append(e) } } }
+        let entries = update(old)
+        write(entries, mDone: mDone, mFailed: mFailed)
+        for e in entries where !body(e) { return }
+    }
+
+    static func parse(_ l: Substring) -> Entry? {
+        let f = l.split(separator: "\t", maxSplits: 3, omittingEmptySubsequences: false)
+        guard f.count == 4, let t = Int64(f[0]), let s = f[1].first else { return nil }
+        return Entry(t: t, state: s == "d" ? .done : .failed, id: String(f[2]), line: l)
+    }
+
+    /// Brings `old` in line with the directories: names that left go, new
+    /// ones are read from their files.
+    private func update(_ old: [Entry]) -> [Entry] {
+        var known: [String: Entry] = [:]
+        for e in old { known[(e.state == .done ? "d" : "f") + e.id] = e }
+        var out: [Entry] = []
+        out.reserveCapacity(old.count)
+        for state in [Inspector.State.done, .failed] {
+            let dir = state == .done ? layout.done : layout.failed
+            try? Sys.forEachEntry(in: dir) { name in
+                guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error") else { return }
+                if let e = known[(state == .done ? "d" : "f") + id] { out.append(e); return }
+                if let e = read(id, state) { out.append(e) }
+            }
+        }
+        out.sort { ($0.t, $0.id) > ($1.t, $1.id) }
+        return out
+    }
+
+    /// One job's line, from its manifest and record.
+    private func read(_ id: String, _ state: Inspector.State) -> Entry? {
+        let dir = state == .done ? layout.done : layout.failed
+        let record = state == .done ? layout.result(id) : layout.errorRecord(id)
+        guard let mst = try? Sys.stat(dir.appending(id + ".json"), followSymlinks: false) else { return nil }
+        let t = (try? Sys.stat(record))?.st_mtim ?? mst.st_mtim
+        let m = (try? Sys.readFile(dir.appending(id + ".json"))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
+        var code = "", attempts = ""
+        if let b = try? Sys.readFile(record) {
+            if state == .failed, let r = RecordCoding.decode(ErrorRecord.self, b) { code = r.code; attempts = "\(r.attempts)" }
+            if state == .done, let r = RecordCoding.decode(ResultRecord.self, b) { attempts = "\(r.attempts)" }
+        }
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let tenant = m?.tenant.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        let labels = m.flatMap { try? enc.encode($0.labels) }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let ns = Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+        let line = "\(ns)\t\(state == .done ? "d" : "f")\t\(id)\t\(m?.type.rawValue ?? "")\t\(code)\t\(attempts)\t\(tenant)\t\(labels)"
+        return Entry(t: ns, state: state, id: id, line: Substring(line))
+    }
+
+    private func write(_ entries: [Entry], mDone: Int64, mFailed: Int64) {
+        var out = "\(Self.magic) \(mDone) \(mFailed)\n"
+        out.reserveCapacity(entries.count * 120)
+        for e in entries { out += e.line; out += "\n" }
+        let dir = path.removingLastComponent()
+        try? Sys.mkdirs(dir)
+        let tmp = dir.appending(".finished.tsv.tmp-\(getpid())")
+        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead]) else { return }
+        let ok = (try? Sys.writeAll(fd, Array(out.utf8))) != nil
+        try? fd.close()
+        if ok { try? Sys.rename(tmp, path) } else { try? Sys.unlink(tmp) }
+    }
+
+    /// The list item of an index line.
+    static func item(_ e: Entry) -> Inspector.Item {
+        let f = e.line.split(separator: "\t", omittingEmptySubsequences: false)
+        var item = Inspector.Item(id: e.id, state: e.state, time: RFC3339.string(Date(timeIntervalSince1970: Double(e.t) / 1e9)))
+        guard f.count == 8 else { return item }
+        item.type = f[3].isEmpty ? nil : String(f[3])
+        item.code = f[4].isEmpty ? nil : String(f[4])
+        item.attempts = Int(f[5])
+        item.tenant = try? JSONDecoder().decode(String?.self, from: Data(f[6].utf8))
+        item.labels = try? JSONDecoder().decode([String: String].self, from: Data(f[7].utf8))
+        return item
+    }
+}
