@@ -35,7 +35,8 @@ public struct ComposeJob: JobRunner {
             record = try Composer(job: job, compose: c, clips: clips, music: music, finalPath: final).run()
             step = "decode+filter+encode"
         }
-        return JobOutcome(outputs: [record], steps: [StepTiming(name: step, durationMs: Int(Date().timeIntervalSince(t0) * 1000))])
+        return JobOutcome(outputs: [record], steps: [StepTiming(name: step, durationMs: Int(Date().timeIntervalSince(t0) * 1000))],
+                          poster: Poster.make(job, output: c.output.path, record: record))
     }
 }
 

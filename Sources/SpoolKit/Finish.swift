@@ -19,6 +19,10 @@ public struct Finisher: Sendable {
             tenant: manifest.tenant, labels: manifest.labels, steps: outcome.steps,
             outputs: outcome.outputs, probe: outcome.probe,
             history: Array(history.dropLast()).filter { $0.code != nil })
+        // The poster before the record: a done job with a video output has
+        // its poster. (One left by a crash before the publish is a stray the
+        // sweep removes.)
+        if let poster = outcome.poster { try Durable.write(poster, to: layout.poster(job.id), step: "write-poster") }
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
         Fault.point("after-result")
         try publish(job.id, to: layout.done)

@@ -18,8 +18,10 @@ public struct JobOutcome: Sendable {
     public var outputs: [OutputRecord]
     public var steps: [StepTiming]
     public var probe: ProbeRecord?
-    public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil) {
-        self.outputs = outputs; self.steps = steps; self.probe = probe
+    /// A JPEG for the gallery (video outputs), kept as done/<id>.poster.jpg.
+    public var poster: [UInt8]?
+    public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil, poster: [UInt8]? = nil) {
+        self.outputs = outputs; self.steps = steps; self.probe = probe; self.poster = poster
     }
 }
 

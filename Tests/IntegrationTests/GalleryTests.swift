@@ -1,0 +1,95 @@
+import Foundation
+import SpoolKit
+import XCTest
+
+/// `mediaspool gallery` rendered by headless Chromium (Debian's chromium):
+/// the DOM after load, the load time of 50 posters, a screenshot.
+final class GalleryTests: XCTestCase {
+    let chromium = "/usr/bin/chromium"
+
+    func browse(_ page: String, _ flags: [String]) -> String {
+        runProcess(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--allow-file-access-from-files"] + flags + ["file://" + page],
+                   env: ["HOME": FileManager.default.temporaryDirectory.path]).out
+    }
+
+    func count(_ needle: String, in s: String) -> Int { s.components(separatedBy: needle).count - 1 }
+
+    func attr(_ name: String, in dom: String) -> Int? {
+        guard let r = dom.range(of: #"\#(name)="(\d+)""#, options: .regularExpression) else { return nil }
+        return Int(dom[r].split(separator: "\"")[1])
+    }
+
+    func testPagesPostersFiltersAndChromiumRendersThemFast() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 2)
+        var ids: [String] = []
+        for i in 0..<52 {
+            let id = "v\(i)"
+            let tenant = i % 2 == 0 ? #","tenant":"acme""# : ""
+            h.submit(id, #"{"version":1,"type":"transcode","input":"clips/v1.mp4","labels":{"event":"e\#(i % 4)"}\#(tenant),"output":{"path":"out/\#(id).mp4","video":{"width":160,"preset":"ultrafast"}}}"#)
+            ids.append(id)
+        }
+        h.submit("still", #"{"version":1,"type":"thumbnail","input":"clips/v1.mp4","at":[1],"output":{"path":"out/still.jpg"}}"#)
+        for i in 0..<3 { h.submit("bad\(i)", probeManifest("clips/<script>alert(\(i))</script>.mp4")) }
+        for i in 0..<4 { h.submit("p\(i)", probeManifest("clips/v1.mp4")) }
+        eventually(120, "all 60 ended") { h.finishedCount == 60 }
+        h.stopAll()
+        for id in ids { XCTAssertTrue(Sys.exists(h.layout.poster(id)), "\(id) has its poster beside its result") }
+        XCTAssertFalse(Sys.exists(h.layout.poster("p0")), "no poster without a video output")
+
+        let out = h.root.string + "/gallery"
+        var (code, text) = h.cli(["gallery", "--out", out])
+        XCTAssertEqual(code, 0, text)
+        XCTAssertTrue(text.contains("60 jobs on 2 page(s)"), text)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: out)), ["index.html", "page-2.html", "posters"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out + "/posters").count, 53, "52 posters and the thumbnail")
+
+        // Page 1 in Chromium: 50 newest, their images all loaded, fast; no
+        // script but ours (the hostile paths are text).
+        let dom = browse(out + "/index.html", ["--dump-dom", "--virtual-time-budget=5000"])
+        XCTAssertEqual(count("<article class=\"job", in: dom), 50, dom.prefix(500).description)
+        let cardsWithImages = count("<img class=\"poster\"", in: dom)
+        XCTAssertGreaterThan(cardsWithImages, 35)
+        XCTAssertEqual(attr("data-images-loaded", in: dom), cardsWithImages, "every poster decoded")
+        let loadMs = try XCTUnwrap(attr("data-load-ms", in: dom))
+        print("gallery: page of 50 with \(cardsWithImages) posters loaded in \(loadMs) ms")
+        XCTAssertLessThan(loadMs, 500)
+        XCTAssertEqual(count("<script", in: dom), 1)
+        XCTAssertTrue(dom.contains("&lt;script&gt;alert(") || !dom.contains("bad0"), "hostile text escaped")
+        XCTAssertTrue(dom.contains("rel=\"next\" href=\"page-2.html\""))
+        XCTAssertTrue(dom.contains("tenant acme") && dom.contains(">event=e1<"))
+        XCTAssertTrue(dom.contains("160×120") && dom.contains("h264+aac"), "size and codecs of the outputs")
+        // Newest first: the order of the cards follows the records' times.
+        let order = dom.components(separatedBy: "data-id=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+        let times = order.map { id -> Date in
+            let p = Sys.exists(h.layout.result(id)) ? h.layout.result(id) : h.layout.errorRecord(id)
+            return (try? FileManager.default.attributesOfItem(atPath: p.string)[.modificationDate] as? Date) ?? .distantPast
+        }
+        XCTAssertEqual(times, times.sorted(by: >), "newest first")
+
+        let dom2 = browse(out + "/page-2.html", ["--dump-dom"])
+        XCTAssertEqual(count("<article class=\"job", in: dom2), 10)
+        XCTAssertTrue(dom2.contains("rel=\"prev\" href=\"index.html\""))
+        XCTAssertTrue(dom2.contains("INPUT_NOT_FOUND") || dom.contains("INPUT_NOT_FOUND"), "failed jobs with their codes")
+
+        // A screenshot: the page drew (not blank), at the asked size.
+        let shot = h.root.string + "/gallery.png"
+        _ = browse(out + "/index.html", ["--screenshot=" + shot, "--window-size=1280,900"])
+        let probe = runProcess("/usr/bin/ffprobe", ["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0", shot])
+        XCTAssertEqual(probe.out.trimmingCharacters(in: .whitespacesAndNewlines), "1280,900")
+        let stats = runProcess("/usr/bin/ffmpeg", ["-v", "error", "-i", shot, "-vf", "signalstats,metadata=print:file=-", "-f", "null", "-"]).out
+        let ymin = stats.components(separatedBy: "lavfi.signalstats.YMIN=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+        let ymax = stats.components(separatedBy: "lavfi.signalstats.YMAX=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertGreaterThan((ymax ?? 0) - (ymin ?? 0), 150, "posters and text drawn, not a blank page")
+
+        // Selection by label and tenant.
+        (code, text) = h.cli(["gallery", "--out", out + "-e1", "--label", "event=e1", "--tenant", "acme"])
+        XCTAssertEqual(code, 0)
+        let sel = try String(contentsOfFile: out + "-e1/index.html", encoding: .utf8)
+        XCTAssertEqual(count("<article class=\"job", in: sel), 0, "e1 jobs are the odd ones, none of acme")
+        (code, text) = h.cli(["gallery", "--out", out + "-e2", "--label", "event=e2"])
+        let sel2 = try String(contentsOfFile: out + "-e2/index.html", encoding: .utf8)
+        XCTAssertEqual(count("<article class=\"job", in: sel2), 13)
+        XCTAssertEqual(count("data-tenant=\"acme\"", in: sel2), 13)
+    }
+}
