@@ -84,17 +84,20 @@ public struct Inspector: Sendable {
         var oldest: Double?
         var recent = [State.done: 0, .failed: 0]
         let now = Date().timeIntervalSince1970
-        for s in State.allCases {
+        for s in [State.inbox, .retry, .processing] {
             var n = 0
             forEachJob(s) { _, st in
                 n += 1
-                // ctime is when the manifest was renamed into its directory.
-                let age = now - Double(st.st_ctim.tv_sec)
-                if s == .inbox { oldest = max(oldest ?? 0, age) }
-                if (s == .done || s == .failed) && age <= policy.windowSeconds { recent[s, default: 0] += 1 }
+                // ctime is when the manifest was renamed into inbox/.
+                if s == .inbox { oldest = max(oldest ?? 0, now - Double(st.st_ctim.tv_sec)) }
             }
             counts[s.rawValue] = n
         }
+        // Finished jobs from the index (no stat of 100,000 files), each
+        // ended at its record's time.
+        let (finished, recentEnded) = FinishedIndex(layout: layout).counts(since: Int64((now - policy.windowSeconds) * 1e9))
+        recent = recentEnded
+        counts["done"] = finished[.done]; counts["failed"] = finished[.failed]
         var running: [RunningJob] = []
         forEachJob(.processing) { id, _ in
             var r = RunningJob(id: id)
@@ -202,7 +205,7 @@ public struct Inspector: Sendable {
         let finished = states.filter { $0 == .done || $0 == .failed }
         var going = true
         if !finished.isEmpty {
-            FinishedIndex(layout: layout).forEachEntry { e in
+            FinishedIndex(layout: layout).forEachEntry(only: finished.count == 1 ? finished[0] : nil) { e in
                 guard finished.contains(e.state) else { return true }
                 while li < live.count, (live[li].t, live[li].id) > (e.t, e.id) {
                     guard take(live[li]) else { going = false; return false }

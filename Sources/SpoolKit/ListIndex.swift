@@ -36,7 +36,10 @@ struct FinishedIndex {
     /// Calls `body` with every finished job, newest first, until it returns
     /// false. When the cache is fresh only the lines asked for are parsed
     /// (the newest 50 of 100,000 cost 50 lines).
-    func forEachEntry(_ body: (Entry) -> Bool) {
+    func forEachEntry(only state: Inspector.State? = nil, _ body: (Entry) -> Bool) {
+        // A line's state is the byte after its first tab: other states are
+        // skipped without being parsed.
+        let skipByte: UInt8? = state.map { $0 == .done ? UInt8(ascii: "f") : UInt8(ascii: "d") }
         let mDone = dirMtime(layout.done), mFailed = dirMtime(layout.failed)
         let text = (try? Sys.readFile(path, limit: 1 << 30)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
         var pos = text.startIndex
@@ -53,14 +56,51 @@ struct FinishedIndex {
             fresh = f.count == 4 && Int64(f[2]) == mDone && Int64(f[3]) == mFailed
         }
         if fresh {
-            while let l = nextLine() { if let e = Self.parse(l), !body(e) { return } }
+            while let l = nextLine() {
+                if let skipByte, let tab = l.utf8.firstIndex(of: 9), l.utf8.index(after: tab) < l.utf8.endIndex,
+                   l.utf8[l.utf8.index(after: tab)] == skipByte { continue }
+                if let e = Self.parse(l), !body(e) { return }
+            }
             return
         }
         var old: [Entry] = []
         if valid { while let l = nextLine() { if let e = Self.parse(l) { old.append(e) } } }
         let entries = update(old)
         write(entries, mDone: mDone, mFailed: mFailed)
-        for e in entries where !body(e) { return }
+        for e in entries where state == nil || e.state == state { if !body(e) { return } }
+    }
+
+    /// Finished jobs per state, and how many ended at or after `since` (ns):
+    /// on a fresh cache only the first two fields of each line are read, as
+    /// bytes (100,000 lines in a few milliseconds).
+    func counts(since: Int64) -> (total: [Inspector.State: Int], recent: [Inspector.State: Int]) {
+        var total = [Inspector.State.done: 0, .failed: 0], recent = [Inspector.State.done: 0, .failed: 0]
+        let bytes = (try? Sys.readFile(path, limit: 1 << 30)).flatMap { $0 } ?? []
+        let magic = Array(Self.magic.utf8)
+        if bytes.starts(with: magic), let nl = bytes.firstIndex(of: 10) {
+            let head = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ")
+            if head.count == 4, Int64(head[2]) == dirMtime(layout.done), Int64(head[3]) == dirMtime(layout.failed) {
+                var i = nl + 1
+                while i < bytes.count {
+                    var t: Int64 = 0
+                    while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { t = t &* 10 &+ Int64(bytes[i] - 48); i += 1 }
+                    if i + 1 < bytes.count, bytes[i] == 9 {
+                        let state: Inspector.State = bytes[i + 1] == UInt8(ascii: "d") ? .done : .failed
+                        total[state, default: 0] += 1
+                        if t >= since { recent[state, default: 0] += 1 }
+                    }
+                    while i < bytes.count, bytes[i] != 10 { i += 1 }
+                    i += 1
+                }
+                return (total, recent)
+            }
+        }
+        forEachEntry { e in
+            total[e.state, default: 0] += 1
+            if e.t >= since { recent[e.state, default: 0] += 1 }
+            return true
+        }
+        return (total, recent)
     }
 
     static func parse(_ l: Substring) -> Entry? {
