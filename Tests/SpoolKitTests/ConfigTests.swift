@@ -29,4 +29,26 @@ final class ConfigTests: XCTestCase {
         var c = Config()
         XCTAssertSpoolError(try c.apply(file: dir.appending("c.json")), .manifestInvalid, contains: "wrokers")
     }
+
+    func testOperatorKeys() throws {
+        let dir = makeTempDir(self, "cfg")
+        write(#"{"healthMaxWaitingSeconds":60,"healthMaxFailureRate":0.2,"retainDoneDays":30,"retentionPurgesOutputs":true,"metricsTextfile":"/var/lib/node/m.prom","metricsListen":"[::1]:9464"}"#, to: dir.appending("c.json"))
+        var c = Config()
+        try c.apply(file: dir.appending("c.json"))
+        XCTAssertEqual(c.healthMaxWaitingSeconds, 60); XCTAssertEqual(c.healthMaxFailureRate, 0.2)
+        XCTAssertEqual(c.retainDoneDays, 30); XCTAssertNil(c.retainFailedDays); XCTAssertTrue(c.retentionPurgesOutputs)
+        XCTAssertEqual(c.metricsTextfile, "/var/lib/node/m.prom")
+        XCTAssertEqual(MetricsEndpoint(c.metricsListen!), .tcp(host: "::1", port: 9464))
+        XCTAssertEqual(MetricsEndpoint("localhost:9100"), .tcp(host: "127.0.0.1", port: 9100))
+        XCTAssertEqual(MetricsEndpoint("unix:/run/m.sock"), .unix("/run/m.sock"))
+        for bad in ["0.0.0.0:9464", "192.168.1.5:80", "127.0.0.1:0", "127.0.0.1:99999", "unix:relative.sock", "9464"] {
+            XCTAssertNil(MetricsEndpoint(bad), "\(bad) must be refused: metrics stay on loopback")
+        }
+        write(#"{"metricsListen":"0.0.0.0:9464"}"#, to: dir.appending("d.json"))
+        XCTAssertSpoolError(try c.apply(file: dir.appending("d.json")), .manifestInvalid, contains: "metricsListen")
+        write(#"{"metricsTextfile":"/tmp/m.txt"}"#, to: dir.appending("e.json"))
+        XCTAssertSpoolError(try c.apply(file: dir.appending("e.json")), .manifestInvalid, contains: ".prom")
+        try c.apply(environment: ["MEDIASPOOL_RETAIN_FAILED_DAYS": "2.5", "MEDIASPOOL_HEALTH_MIN_JOBS": "3"])
+        XCTAssertEqual(c.retainFailedDays, 2.5); XCTAssertEqual(c.healthMinJobs, 3)
+    }
 }
