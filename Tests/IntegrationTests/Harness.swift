@@ -121,6 +121,8 @@ final class SpoolHarness {
         e["MEDIASPOOL_RESCAN_SECONDS"] = "1"
         e["MEDIASPOOL_BACKOFF_INITIAL_SECONDS"] = "0.2"
         for (k, v) in env { e[k] = v }
+        // LeakSanitizer cannot run under ptrace (a strace wrapper).
+        if !wrapper.isEmpty, let asan = e["ASAN_OPTIONS"] { e["ASAN_OPTIONS"] = asan + ":detect_leaks=0" }
         p.environment = e
         p.standardError = try! FileHandle(forWritingTo: log)
         p.standardOutput = FileHandle.nullDevice
