@@ -110,6 +110,12 @@ final class BootedSystemd {
         let r = run([Self.repo.appendingPathComponent("scripts/install.sh").path, "--binary", mediaspoolBinary])
         precondition(r.code == 0, "install failed: \(r.err)")
         if !dropIn.isEmpty { writeInside("/etc/systemd/system/mediaspool.service.d/test.conf", "[Service]\n" + dropIn) }
+        // Sanitized binaries (scripts/sanitize.sh): their options reach the units.
+        if let env = ProcessInfo.processInfo.environment["MEDIASPOOL_UNIT_ENV"] {
+            for unit in ["mediaspool.service", "mediaspool-sweep.service"] {
+                writeInside("/etc/systemd/system/\(unit).d/sanitizer.conf", "[Service]\nEnvironment=\(env)\n")
+            }
+        }
         if !timerDropIn.isEmpty { writeInside("/etc/systemd/system/mediaspool-sweep.timer.d/test.conf", timerDropIn) }
         systemctl("daemon-reload")
     }

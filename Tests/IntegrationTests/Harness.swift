@@ -17,6 +17,11 @@ let mediaspoolBinary: String = {
     return dir.appendingPathComponent("mediaspool").path
 }()
 
+/// Under scripts/sanitize.sh the test runner itself runs without leak
+/// checks (its own Process and Foundation objects are not the product);
+/// the mediaspool processes it starts get MEDIASPOOL_CHILD_ASAN_OPTIONS.
+let sanitizerChildEnvironment: [String: String] = ProcessInfo.processInfo.environment["MEDIASPOOL_CHILD_ASAN_OPTIONS"].map { ["ASAN_OPTIONS": $0] } ?? [:]
+
 /// Memory bounds are multiplied by MEDIASPOOL_TEST_MEMORY_SCALE: the
 /// sanitizers' shadow memory and quarantine (scripts/sanitize.sh sets it).
 let testMemoryScale: Double = ProcessInfo.processInfo.environment["MEDIASPOOL_TEST_MEMORY_SCALE"].flatMap(Double.init) ?? 1
@@ -121,6 +126,7 @@ final class SpoolHarness {
         e["MEDIASPOOL_RESCAN_SECONDS"] = "1"
         e["MEDIASPOOL_BACKOFF_INITIAL_SECONDS"] = "0.2"
         for (k, v) in env { e[k] = v }
+        for (k, v) in sanitizerChildEnvironment { e[k] = v }
         // LeakSanitizer cannot run under ptrace (a strace wrapper).
         if !wrapper.isEmpty, let asan = e["ASAN_OPTIONS"] { e["ASAN_OPTIONS"] = asan + ":detect_leaks=0" }
         p.environment = e
@@ -169,7 +175,7 @@ final class SpoolHarness {
     /// Runs a mediaspool command on this spool: its exit status and stdout.
     @discardableResult
     func cli(_ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
-        runProcess(mediaspoolBinary, args + ["--spool", root.string], env: env)
+        runProcess(mediaspoolBinary, args + ["--spool", root.string], env: sanitizerChildEnvironment.merging(env) { $1 })
     }
 
     func stopAll(signal: Int32 = SIGTERM) {
