@@ -19,7 +19,7 @@ LOG="$PWD/.build-$SAN/reports"; mkdir -p "$LOG"; rm -f "$LOG"/*
 # figures meaningful. Under systemd's seccomp filter LeakSanitizer cannot stop
 # the world, so the units run without leak checks (MEDIASPOOL_UNIT_ENV).
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:log_path=$LOG/asan-runner"
-export MEDIASPOOL_CHILD_ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:quarantine_size_mb=16:log_path=$LOG/asan"
+export MEDIASPOOL_CHILD_ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:quarantine_size_mb=16:${MEDIASPOOL_ASAN_EXTRA:-}log_path=$LOG/asan"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitizers/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$LOG/tsan:suppressions=$PWD/scripts/sanitizers/tsan.supp"
 export MEDIASPOOL_UNIT_ENV="ASAN_OPTIONS=detect_leaks=0 SWIFT_BACKTRACE=enable=no"

@@ -31,4 +31,18 @@ static inline int ms_averror_filter_not_found(void) { return AVERROR_FILTER_NOT_
 static inline int64_t ms_nopts_value(void) { return AV_NOPTS_VALUE; }
 static inline int ms_time_base(void) { return AV_TIME_BASE; }
 
+// FFmpeg 5.x's libx265 wrapper av_mallocs 8 bytes per frame whose
+// reordered_opaque is set (decoders set it to AV_NOPTS_VALUE) and x265 3.5
+// never hands them back: a leak per encoded frame, found by LeakSanitizer.
+// We never use reordered_opaque, so it is cleared before a frame is encoded.
+// (The field is deprecated and gone in FFmpeg 7; hence the shim.)
+static inline void ms_frame_clear_reordered_opaque(AVFrame *f) {
+#if LIBAVUTIL_VERSION_MAJOR < 59
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    if (f) f->reordered_opaque = 0;
+#pragma GCC diagnostic pop
+#endif
+}
+
 #endif

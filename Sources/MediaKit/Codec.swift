@@ -90,6 +90,7 @@ public final class Encoder {
     }
 
     public func send(_ f: Frame?) throws(AVError) {
+        ms_frame_clear_reordered_opaque(f?.raw)
         let r = avcodec_send_frame(cc.ctx, f?.raw)
         if r == AVError.eof.code { return }
         try check(r)
