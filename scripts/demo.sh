@@ -30,7 +30,7 @@ echo "== submitting the example jobs"
 # A re-run of the demo replaces earlier results.
 for f in spool-example/jobs/*.json spool-example/jobs/bad/*.json; do
   id=$(basename "$f" .json)
-  rm -f "$SPOOL"/{done,failed}/"$id".{json,result.json,error.json}
+  rm -f "$SPOOL"/{done,failed}/"$id".{json,result.json,error.json,poster.jpg}
 done
 "$BIN" submit --spool "$SPOOL" spool-example/jobs/*.json
 # These are refused by `submit` (it validates first); dropped straight into
@@ -40,13 +40,15 @@ cp spool-example/jobs/bad/*.json "$SPOOL/inbox/"
 
 total=$(ls spool-example/jobs/*.json spool-example/jobs/bad/*.json | wc -l)
 for _ in $(seq 600); do
-  n=$(( $(ls "$SPOOL/done" | grep -vc '\.result\.json$' || true) + $(ls "$SPOOL/failed" | grep -vc '\.error\.json$' || true) ))
+  n=$(( $(ls "$SPOOL/done" | grep '\.json$' | grep -vc '\.result\.json$' || true) + $(ls "$SPOOL/failed" | grep '\.json$' | grep -vc '\.error\.json$' || true) ))
   [ "$n" -ge "$total" ] && break
   sleep 0.2
 done
 
 echo "== status"
 "$BIN" status --spool "$SPOOL" || true
+echo "== the live view, one frame (mediaspool watch shows it live)"
+"$BIN" watch --once --spool "$SPOOL"
 echo "== jobs"
 "$BIN" list --spool "$SPOOL"
 echo "== outputs written under $MEDIA"
@@ -55,5 +57,7 @@ echo "== one result: done/transcode-intro-480p.result.json"
 cat "$SPOOL/done/transcode-intro-480p.result.json"
 echo "== one failure: failed/refused-url.error.json"
 cat "$SPOOL/failed/refused-url.error.json"
+echo "== gallery"
+"$BIN" gallery --spool "$SPOOL" --out "$SPOOL/gallery"
 echo "== daemon log ($SPOOL/daemon.log)"
 cat "$SPOOL/daemon.log"
