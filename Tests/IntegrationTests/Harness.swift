@@ -26,6 +26,10 @@ let sanitizerChildEnvironment: [String: String] = ProcessInfo.processInfo.enviro
 /// sanitizers' shadow memory and quarantine (scripts/sanitize.sh sets it).
 let testMemoryScale: Double = ProcessInfo.processInfo.environment["MEDIASPOOL_TEST_MEMORY_SCALE"].flatMap(Double.init) ?? 1
 
+/// The 100,000- and 10,000-manifest tests shrink by MEDIASPOOL_TEST_LOAD_SCALE
+/// under the sanitizers (10x slower daemons); their bounds still apply.
+let testLoadScale: Double = ProcessInfo.processInfo.environment["MEDIASPOOL_TEST_LOAD_SCALE"].flatMap(Double.init) ?? 1
+
 /// Media generated once per test run with ffmpeg's lavfi sources.
 enum Fixtures {
     struct Media { let name: String; let video: (codec: String, w: Int, h: Int, fps: Double)?; let audio: (codec: String, rate: Int, channels: Int)?; let duration: Double }
