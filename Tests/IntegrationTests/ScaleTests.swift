@@ -42,7 +42,7 @@ final class ScaleTests: XCTestCase {
         // scan all of them are done, while FIFO would still be at w1000.
         eventually(30, "the \(n / 1000) priority-5 jobs done") { (0..<(n / 1000)).allSatisfy { h.result("w\($0 * 1000)") != nil } }
         let done = h.ids(in: h.layout.done).count
-        print("scale: \(done) done when all 100 priority-5 jobs are")
+        print("scale: \(done) done when all \(n / 1000) priority-5 jobs are")
         XCTAssertLessThan(done, n / 5, "priority first, not arrival order")
         h.stopAll(signal: SIGKILL)
     }
