@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Chaos, reduced for CI; the full size is (docs/testing.md)
-///   CHAOS_JOBS=1000 CHAOS_KILL_PERCENT=60 CHAOS_MIN_KILLS=100 CHAOS_SECONDS=1200 \
+///   CHAOS_JOBS=1000 CHAOS_JOB_DELAY_MS=150 CHAOS_KILL_PERCENT=40 CHAOS_MIN_KILLS=100 CHAOS_SECONDS=1200 \
 ///     swift test --filter ChaosTests
 /// Mixed
 /// jobs, two daemons killed with SIGKILL at random moments and once at every
@@ -21,6 +21,9 @@ final class ChaosTests: XCTestCase {
         let n = Int(env["CHAOS_JOBS"] ?? "") ?? 160
         let killPercent = Int(env["CHAOS_KILL_PERCENT"] ?? "") ?? 30   // chance of a kill -9 every 0.1-0.4 s
         let minKills = Int(env["CHAOS_MIN_KILLS"] ?? "") ?? 0
+        // Each job also takes this long (a cancellable injected delay), so
+        // kills land mid-job and a big run lasts long enough for its kills.
+        let jobDelay = Int(env["CHAOS_JOB_DELAY_MS"] ?? "")
         let h = SpoolHarness(self)
         var manifests: [String: String] = [:]
         for i in 0..<n {
@@ -44,7 +47,9 @@ final class ChaosTests: XCTestCase {
         func launch(_ s: Int) {
             var e: [String: String] = ["MEDIASPOOL_SHUTDOWN_GRACE_SECONDS": "5"]
             armedUntil[s] = crashPlan.isEmpty ? .distantPast : Date().addingTimeInterval(3)
-            if !crashPlan.isEmpty { e["MEDIASPOOL_FAULTS"] = "crash:" + crashPlan.removeFirst() }
+            var faults: [String] = jobDelay.map { ["delay:c:\($0)"] } ?? []
+            if !crashPlan.isEmpty { faults.append("crash:" + crashPlan.removeFirst()) }
+            if !faults.isEmpty { e["MEDIASPOOL_FAULTS"] = faults.joined(separator: ",") }
             slots[s] = h.start(workers: 1, env: e)
         }
         let began = Date()
