@@ -3,7 +3,8 @@ import MediaKit
 import SpoolKit
 
 /// The gallery's poster of a video output: one JPEG, 320 pixels wide, of the
-/// frame at 10% of the duration (at most 2 s in, past a fade from black),
+/// keyframe at or before 10% of the duration (at most 2 s in, past a fade
+/// from black; one frame decoded, so a stream-copy job stays cheap),
 /// made when the job completes and kept beside its result
 /// (done/<id>.poster.jpg). A poster is an aid, not the job: failing to make
 /// one is logged and the job is done all the same.
@@ -13,7 +14,7 @@ enum Poster {
         do throws(SpoolError) {
             let input = try job.policy.openInput(rel, field: "output")
             let grabber = try FrameGrabber(job: job, input: input, inputName: rel)
-            let frame = try grabber.frame(at: min(2, d * 0.1))
+            let frame = try grabber.frame(at: min(2, d * 0.1), keyframe: true)
             return try grabber.render([frame], width: 320, height: nil, format: .jpg, sheetColumns: nil).first
         } catch {
             job.logger.warning("no poster for \(rel): \(error.message)", metadata: ["STEP": "poster"])

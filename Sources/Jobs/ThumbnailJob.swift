@@ -76,8 +76,10 @@ final class FrameGrabber {
 
     var duration: Double { fmt.durationSeconds ?? stream.durationSeconds ?? 0 }
 
-    /// The first frame at or after `time` (the last one if the stream ends first).
-    func frame(at time: Double) throws(SpoolError) -> Frame {
+    /// The first frame at or after `time` (the last one if the stream ends
+    /// first). With `keyframe`, the keyframe the seek lands on instead: one
+    /// frame decoded, for posters, where the exact time does not matter.
+    func frame(at time: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
         let tb = stream.timeBase
         let pkt = Packet()
         var last: Frame?
@@ -91,13 +93,13 @@ final class FrameGrabber {
         do throws(AVError) {
             try fmt.seek(stream: stream.index, to: time)
             dec.flush()
-            dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+            dec.ctx.pointee.skip_frame = keyframe ? AVDISCARD_NONKEY : time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
             var draining = false
             while true {
                 if !draining {
                     if try fmt.read(into: pkt) {
                         guard pkt.streamIndex == stream.index else { continue }
-                        if dec.ctx.pointee.skip_frame != AVDISCARD_DEFAULT, let p = pkt.pts, Double(p) * av_q2d(tb) >= time - margin {
+                        if !keyframe, dec.ctx.pointee.skip_frame != AVDISCARD_DEFAULT, let p = pkt.pts, Double(p) * av_q2d(tb) >= time - margin {
                             dec.ctx.pointee.skip_frame = AVDISCARD_DEFAULT
                         }
                         do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
@@ -118,7 +120,7 @@ final class FrameGrabber {
                     guard r == .frame else { break }
                     decodedHere += 1; decodedFrames += 1
                     let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
-                    if ts + 0.5 * (1 / max(1, stream.fps ?? 25)) >= time {
+                    if keyframe || ts + 0.5 * (1 / max(1, stream.fps ?? 25)) >= time {
                         job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
                         return f
                     }
