@@ -23,7 +23,9 @@ final class ChaosTests: XCTestCase {
         let minKills = Int(env["CHAOS_MIN_KILLS"] ?? "") ?? 0
         // Each job also takes this long (a cancellable injected delay), so
         // kills land mid-job and a big run lasts long enough for its kills.
-        let jobDelay = Int(env["CHAOS_JOB_DELAY_MS"] ?? "")
+        // (50 ms by default: the reduced run lasts long enough for its kills
+        // and sweeps to meet jobs in flight.)
+        let jobDelay = Int(env["CHAOS_JOB_DELAY_MS"] ?? "") ?? 50
         let h = SpoolHarness(self)
         var manifests: [String: String] = [:]
         for i in 0..<n {
@@ -47,7 +49,7 @@ final class ChaosTests: XCTestCase {
         func launch(_ s: Int) {
             var e: [String: String] = ["MEDIASPOOL_SHUTDOWN_GRACE_SECONDS": "5"]
             armedUntil[s] = crashPlan.isEmpty ? .distantPast : Date().addingTimeInterval(3)
-            var faults: [String] = jobDelay.map { ["delay:c:\($0)"] } ?? []
+            var faults: [String] = jobDelay > 0 ? ["delay:c:\(jobDelay)"] : []
             if !crashPlan.isEmpty { faults.append("crash:" + crashPlan.removeFirst()) }
             if !faults.isEmpty { e["MEDIASPOOL_FAULTS"] = faults.joined(separator: ",") }
             slots[s] = h.start(workers: 1, env: e)
