@@ -175,7 +175,7 @@ public struct Inspector: Sendable {
         var live: [Candidate] = []
         for s in states where s != .done && s != .failed {
             forEachJob(s) { id, st in
-                live.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), id, s, nil))
+                live.append((st.mtimeNanoseconds, id, s, nil))
             }
         }
         live.sort { ($0.t, $0.id) > ($1.t, $1.id) }
@@ -228,6 +228,14 @@ public struct Inspector: Sendable {
         return item
     }
 
+    /// A done job's result record, or a failed (or replayed) job's error record.
+    public func result(_ id: String) -> ResultRecord? { record(layout.result(id)) }
+    public func errorRecord(_ id: String) -> ErrorRecord? { record(layout.errorRecord(id)) }
+
+    private func record<R: Decodable>(_ p: FilePath) -> R? {
+        (try? Sys.readFile(p)).flatMap { $0 }.flatMap { RecordCoding.decode(R.self, $0) }
+    }
+
     public struct JobView: Codable, Sendable {
         public var id: String
         public var state: State
@@ -242,10 +250,10 @@ public struct Inspector: Sendable {
         for s in [State.processing, .retry, .inbox, .done, .failed] {
             guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Int.max) else { continue }
             var v = JobView(id: id, state: s, manifest: String(decoding: bytes, as: UTF8.self))
-            if s == .done { v.result = (try? Sys.readFile(layout.result(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ResultRecord.self, $0) } }
-            if s == .failed || s == .inbox { v.error = (try? Sys.readFile(layout.errorRecord(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ErrorRecord.self, $0) } }
-            v.jobState = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
-            v.progress = (try? Sys.readFile(layout.progress(id))).flatMap { $0 }.flatMap { RecordCoding.decode(ProgressRecord.self, $0) }
+            if s == .done { v.result = result(id) }
+            if s == .failed || s == .inbox { v.error = errorRecord(id) }
+            v.jobState = record(layout.stateFile(id))
+            v.progress = record(layout.progress(id))
             return v
         }
         return nil

@@ -28,10 +28,14 @@ struct FinishedIndex {
         var line: Substring   // the whole line, decoded lazily into an Item
     }
 
-    private func dirMtime(_ d: FilePath) -> Int64 {
-        guard let st = try? Sys.stat(d) else { return -1 }
-        return Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+    /// Whether a header line is this version's and names the current
+    /// mtimes of done/ and failed/ (nothing finished or left since).
+    private func isFresh(_ head: Substring) -> Bool {
+        let f = head.split(separator: " ")
+        return f.count == 4 && Int64(f[2]) == dirMtime(layout.done) && Int64(f[3]) == dirMtime(layout.failed)
     }
+
+    private func dirMtime(_ d: FilePath) -> Int64 { (try? Sys.stat(d))?.mtimeNanoseconds ?? -1 }
 
     /// Calls `body` with every finished job, newest first, until it returns
     /// false. When the cache is fresh only the lines asked for are parsed
@@ -51,9 +55,8 @@ struct FinishedIndex {
         }
         var fresh = false, valid = false
         if let head = nextLine(), head.hasPrefix(Self.magic) {
-            let f = head.split(separator: " ")
             valid = true
-            fresh = f.count == 4 && Int64(f[2]) == mDone && Int64(f[3]) == mFailed
+            fresh = isFresh(head)
         }
         if fresh {
             while let l = nextLine() {
@@ -78,8 +81,7 @@ struct FinishedIndex {
         let bytes = (try? Sys.readFile(path, limit: 1 << 30)).flatMap { $0 } ?? []
         let magic = Array(Self.magic.utf8)
         if bytes.starts(with: magic), let nl = bytes.firstIndex(of: 10) {
-            let head = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ")
-            if head.count == 4, Int64(head[2]) == dirMtime(layout.done), Int64(head[3]) == dirMtime(layout.failed) {
+            if isFresh(Substring(String(decoding: bytes[..<nl], as: UTF8.self))) {
                 var i = nl + 1
                 while i < bytes.count {
                     var t: Int64 = 0
@@ -133,7 +135,7 @@ struct FinishedIndex {
         let dir = state == .done ? layout.done : layout.failed
         let record = state == .done ? layout.result(id) : layout.errorRecord(id)
         guard let mst = try? Sys.stat(dir.appending(id + ".json"), followSymlinks: false) else { return nil }
-        let t = (try? Sys.stat(record))?.st_mtim ?? mst.st_mtim
+        let ns = (try? Sys.stat(record))?.mtimeNanoseconds ?? mst.mtimeNanoseconds
         let m = (try? Sys.readFile(dir.appending(id + ".json"))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
         var code = "", attempts = ""
         if let b = try? Sys.readFile(record) {
@@ -143,7 +145,6 @@ struct FinishedIndex {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let tenant = m?.tenant.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "null"
         let labels = m.flatMap { try? enc.encode($0.labels) }.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let ns = Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
         let line = "\(ns)\t\(state == .done ? "d" : "f")\t\(id)\t\(m?.type.rawValue ?? "")\t\(code)\t\(attempts)\t\(tenant)\t\(labels)"
         return Entry(t: ns, state: state, id: id, line: Substring(line))
     }

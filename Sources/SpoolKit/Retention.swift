@@ -45,11 +45,11 @@ struct Retention {
                 let ageOf = Sys.exists(rec) ? rec : manifest
                 guard let st = try? Sys.stat(ageOf, followSymlinks: false), st.mtimeSeconds < cutoff else { continue }
                 let outputs = config.retentionPurgesOutputs ? outputPaths(rec) : []
-                if Sys.exists(manifest) { try unlink(manifest) }
+                try unlink(manifest)
                 try syncDirectory(dir)
                 for o in outputs { if removeOutput(o) { report.outputsPurged += 1 } }
-                for extra in [layout.poster(id)] where Sys.exists(extra) { try unlink(extra) }
-                if Sys.exists(rec) { try unlink(rec) }
+                try unlink(layout.poster(id))
+                try unlink(rec)
                 try syncDirectory(dir)
                 report.purged += 1
                 logger.info("purged \(id) (retention)", metadata: ["JOB_ID": "\(id)", "STATUS": "purged"])
@@ -63,6 +63,7 @@ struct Retention {
         do { try Sys.fsyncDirectory(d) } catch { throw SpoolError.io(error, "syncing \(d)", step: "sweep") }
     }
 
+    /// Removes `p`; one already gone is fine (a purge that died half way).
     private func unlink(_ p: FilePath) throws(SpoolError) {
         do { try Sys.unlink(p) } catch {
             if error != .noSuchFileOrDirectory { throw SpoolError.io(error, "removing \(p)", step: "sweep") }

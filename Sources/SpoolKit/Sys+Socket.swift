@@ -70,8 +70,10 @@ extension Sys {
             let n: Int
             do { n = try buf.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) } } catch let e as Errno { throw e } catch { throw .ioError }
             if n == 0 { break }
+            // Only the new bytes (and the few before them) can complete the terminator.
+            let from = max(0, out.count - terminator.count + 1)
             out += buf[..<n]
-            if out.count >= terminator.count, String(decoding: out, as: UTF8.self).contains(String(decoding: terminator, as: UTF8.self)) { break }
+            if out[from...].firstRange(of: terminator) != nil { break }
         }
         return out
     }

@@ -174,6 +174,7 @@ extension Glibc.stat {
     public var isDirectory: Bool { (st_mode & S_IFMT) == S_IFDIR }
     public var isSymlink: Bool { (st_mode & S_IFMT) == S_IFLNK }
     public var ctimeNanoseconds: Int64 { Int64(st_ctim.tv_sec) * 1_000_000_000 + Int64(st_ctim.tv_nsec) }
+    public var mtimeNanoseconds: Int64 { Int64(st_mtim.tv_sec) * 1_000_000_000 + Int64(st_mtim.tv_nsec) }
     public var mtimeSeconds: Double { Double(st_mtim.tv_sec) + Double(st_mtim.tv_nsec) / 1e9 }
 }
 

@@ -119,12 +119,7 @@ struct List: ParsableCommand {
 
     func run() throws {
         let states = state.map { [$0] } ?? Inspector.State.allCases
-        var lbl: (String, String)?
-        if let label {
-            let p = label.split(separator: "=", maxSplits: 1)
-            guard p.count == 2 else { throw ValidationError("--label takes K=V") }
-            lbl = (String(p[0]), String(p[1]))
-        }
+        let lbl = try parseLabel(label)
         let page = Inspector(layout: try global.load().layout).list(states: states, label: lbl, tenant: tenant, limit: max(1, limit), cursor: cursor)
         if json { printJSON(page); return }
         for i in page.items {
@@ -194,6 +189,14 @@ struct Sweep: ParsableCommand {
             print("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed, \(r.purged) old jobs purged (\(r.outputsPurged) outputs)")
         }
     }
+}
+
+/// `--label K=V` as a key and a value (list, gallery).
+func parseLabel(_ label: String?) throws -> (String, String)? {
+    guard let label else { return nil }
+    let p = label.split(separator: "=", maxSplits: 1)
+    guard p.count == 2 else { throw ValidationError("--label takes K=V") }
+    return (String(p[0]), String(p[1]))
 }
 
 /// --state takes (and completes) inbox, retry, processing, done, failed.

@@ -21,12 +21,7 @@ struct Gallery: ParsableCommand {
 
     func run() throws {
         let cfg = try global.load()
-        var lbl: (String, String)?
-        if let label {
-            let p = label.split(separator: "=", maxSplits: 1)
-            guard p.count == 2 else { throw ValidationError("--label takes K=V") }
-            lbl = (String(p[0]), String(p[1]))
-        }
+        let lbl = try parseLabel(label)
         guard perPage > 0, limit > 0 else { throw ValidationError("--per-page and --limit must be positive") }
         let inspector = Inspector(layout: cfg.layout)
         let items = inspector.list(states: [.done, .failed], label: lbl, tenant: tenant, limit: limit, cursor: nil).items
@@ -39,14 +34,17 @@ struct Gallery: ParsableCommand {
         }
         var cards: [GalleryPage.Card] = []
         for item in items {
-            guard let view = inspector.show(item.id) else { continue }
+            // Only the record: the listing already gave state, type, tenant, labels.
+            let result = item.state == .done ? inspector.result(item.id) : nil
+            let error = item.state == .failed ? inspector.errorRecord(item.id) : nil
+            guard result != nil || error != nil else { continue }   // purged since the listing
             var card = GalleryPage.Card(id: item.id, state: item.state, type: item.type ?? "?", time: item.time,
                                         tenant: item.tenant, labels: item.labels ?? [:])
-            if let r = view.result {
+            if let r = result {
                 card.outputs = r.outputs.map { ($0.path, $0.sizeBytes, $0.durationSeconds, $0.width, $0.height, $0.videoCodec, $0.audioCodec) }
                 card.poster = copyPoster(item.id, result: r, cfg: cfg, into: dir)
             }
-            if let e = view.error { card.code = e.code; card.message = e.message }
+            if let e = error { card.code = e.code; card.message = e.message }
             cards.append(card)
         }
         let pages = stride(from: 0, to: max(cards.count, 1), by: perPage).map { Array(cards[$0..<min($0 + perPage, cards.count)]) }

@@ -90,7 +90,7 @@ struct WatchView {
         lines.append(fit("LATEST FAILURES", w))
         if failures.isEmpty { lines.append("  none") }
         for f in failures {
-            let msg = inspector.show(f.id)?.error?.message ?? ""
+            let msg = inspector.errorRecord(f.id)?.message ?? ""
             lines.append(fit("  \(f.time.dropFirst(11).prefix(8)) \(pad(f.id, 18)) \(pad(f.code ?? "?", 17)) \(msg)", w))
         }
         lines.append("")
