@@ -50,7 +50,7 @@ enum LoudnessMeter {
                 throw AVError.invalidData
             }
             let s = fmt.stream(idx)
-            let dec = try Decoder(s)
+            let dec = try Decoder(s, threads: job.codecThreads)
             let target = Encoding.audioTarget(output.audio, container: output.container, inputRate: s.sampleRate, inputChannels: s.channels)
             let chain = FilterText.resampleAndDownmix(sampleRate: target.rate, channels: target.channels)
             let graph = try FilterGraph(description: "[in0]\(chain),ebur128=metadata=1[out0]",

@@ -150,7 +150,7 @@ final class Composer {
             if clip.start > 0 { try? clip.fmt.seek(stream: clip.video!, to: clip.start) }
             // Video.
             let vs = clip.fmt.stream(clip.video!)
-            let vdec = try Decoder(vs)
+            let vdec = try Decoder(vs, threads: job.codecThreads)
             job.logger.debug("opened decoder \(vs.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
             feed.decoders[clip.video!] = (vdec, sources.count)
             let vin = "[in\(sources.count)]"
@@ -167,7 +167,7 @@ final class Composer {
             if wantAudio && !replace {
                 if let a = clip.audio, !clip.isStill {
                     let s = clip.fmt.stream(a)
-                    let adec = try Decoder(s)
+                    let adec = try Decoder(s, threads: job.codecThreads)
                     job.logger.debug("opened decoder \(s.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
                     feed.decoders[a] = (adec, sources.count)
                     let ain = "[in\(sources.count)]"
@@ -204,7 +204,7 @@ final class Composer {
         var audioOut = "[aj]"
         if wantAudio, let m = c.audio, let mi = music, let ma = mi.audio {
             let s = mi.fmt.stream(ma)
-            let mdec = try Decoder(s)
+            let mdec = try Decoder(s, threads: job.codecThreads)
             let feed = Feed(mi, stopAfter: m.loop ? nil : total + 1)
             feed.decoders[ma] = (mdec, sources.count)
             let min_ = "[in\(sources.count)]"
@@ -238,17 +238,17 @@ final class Composer {
             ? Encoding.audioTarget(c.output.audio, container: c.output.container, inputRate: 48000, inputChannels: 2)
             : (nil, 48000, 2)
         var audioEncoder: Encoder?
-        if let name = target.encoder { audioEncoder = try Encoder(name: name) }
+        if let name = target.encoder { audioEncoder = try Encoder(name: name, threads: job.codecThreads) }
         parts.append("[vj]format=\(Encoding.pixelFormat(c.output.video.pixelFormat))[out0]")
         if let ae = audioEncoder {
             parts.append("\(audioOut)aresample=\(target.rate),aformat=sample_fmts=\(String(cString: av_get_sample_fmt_name(ae.preferredSampleFormat))):channel_layouts=\(FilterText.layout(target.channels))[out1]")
         }
         let graph = try FilterGraph(description: parts.joined(separator: ";"), sources: sources,
-                                    sinks: audioEncoder == nil ? [.video] : [.video, .audio])
+                                    sinks: audioEncoder == nil ? [.video] : [.video, .audio], threads: job.codecThreads)
         let out = try OutputFile(format: Encoding.muxer(c.output.container), path: tempPath.string, shouldAbort: { [job] in job.shouldAbort })
         var v = c.output.video
         if v.codec == nil || v.codec == .copy { v.codec = c.output.container.defaultVideoCodec }
-        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out)
+        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out, threads: job.codecThreads)
         let vo = try out.addStream(from: venc)
         var ao: Int?
         if let ae = audioEncoder {

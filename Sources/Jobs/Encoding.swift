@@ -76,9 +76,9 @@ enum Encoding {
 
     /// A video encoder for what a graph's sink delivers, opened, with its
     /// stream not yet added.
-    static func videoEncoder(for graph: FilterGraph, sink: Int, settings v: VideoSettings, output: OutputFile) throws(AVError) -> Encoder {
+    static func videoEncoder(for graph: FilterGraph, sink: Int, settings v: VideoSettings, output: OutputFile, threads: Int) throws(AVError) -> Encoder {
         guard let name = videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
-        let enc = try Encoder(name: name)
+        let enc = try Encoder(name: name, threads: threads)
         let fr = graph.frameRate(sink: sink)
         enc.ctx.pointee.width = Int32(graph.width(sink: sink))
         enc.ctx.pointee.height = Int32(graph.height(sink: sink))

@@ -13,7 +13,7 @@ enum Poster {
         guard record.videoCodec != nil, let d = record.durationSeconds, d > 0 else { return nil }
         do throws(SpoolError) {
             let input = try job.policy.openInput(rel, field: "output")
-            let grabber = try FrameGrabber(job: job, input: input, inputName: rel)
+            let grabber = try FrameGrabber(job: job, input: input, inputName: rel, threads: 1)
             let frame = try grabber.frame(at: min(2, d * 0.1), keyframe: true)
             return try grabber.render([frame], width: 320, height: nil, format: .jpg, sheetColumns: nil).first
         } catch {

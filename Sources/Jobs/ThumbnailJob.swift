@@ -15,7 +15,7 @@ public struct ThumbnailJob: JobRunner {
         let t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(t.input)
-        let grabber = try FrameGrabber(job: job, input: input, inputName: t.input)
+        let grabber = try FrameGrabber(job: job, input: input, inputName: t.input, threads: job.codecThreads)
         let duration = grabber.duration
         let times: [Double] = switch t.times {
         case .at(let a): a
@@ -56,7 +56,9 @@ final class FrameGrabber {
     /// Frames decoded in all (the log shows it: seeking keeps it small).
     private(set) var decodedFrames = 0
 
-    init(job: JobContext, input: InputFile, inputName: String) throws(SpoolError) {
+    /// `threads` for the decoder (0: as many as cores). Frame threading only
+    /// pays when a still is far from its keyframe and the cores are free.
+    init(job: JobContext, input: InputFile, inputName: String, threads: Int) throws(SpoolError) {
         self.job = job
         self.inputName = inputName
         do throws(AVError) {
@@ -66,7 +68,7 @@ final class FrameGrabber {
             if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {
                 throw AVError.errno(E2BIG)
             }
-            dec = try Decoder(stream)
+            dec = try Decoder(stream, threads: threads)
         } catch {
             if error == .invalidData { throw SpoolError(.inputInvalid, "input \(inputName) has no video stream to take stills from", step: "open-input", cause: error) }
             if error.posixErrno == E2BIG { throw SpoolError(.limitExceeded, "input \(inputName) is larger than the configured limits (limits.maxWidth/maxHeight/maxStreams)", step: "open-input") }
@@ -137,6 +139,8 @@ final class FrameGrabber {
     }
 
     /// Scales (and tiles, for a sheet) the frames and encodes each image.
+    /// One thread for the graph and the image encoder: a few small images,
+    /// where starting threads costs more than they save.
     func render(_ frames: [Frame], width: Int?, height: Int?, format: ImageFormat, sheetColumns: Int?) throws(SpoolError) -> [[UInt8]] {
         guard let first = frames.first else { return [] }
         let (encoderName, pix) = switch format {
@@ -162,12 +166,12 @@ final class FrameGrabber {
                                         sources: [.video(width: first.width, height: first.height,
                                                          pixelFormat: AVPixelFormat(rawValue: first.raw.pointee.format),
                                                          timeBase: AVRational(num: 1, den: 1), sampleAspect: first.raw.pointee.sample_aspect_ratio, frameRate: nil)],
-                                        sinks: [.video])
+                                        sinks: [.video], threads: 1)
             var out: [[UInt8]] = []
             let f = Frame(), pkt = Packet()
             func drainGraph() throws(AVError) {
                 while try graph.pull(into: f) == .frame {
-                    let enc = try Encoder(name: encoderName)
+                    let enc = try Encoder(name: encoderName, threads: 1)
                     enc.ctx.pointee.width = f.raw.pointee.width
                     enc.ctx.pointee.height = f.raw.pointee.height
                     enc.ctx.pointee.pix_fmt = AVPixelFormat(rawValue: f.raw.pointee.format)

@@ -116,15 +116,15 @@ final class Transcoder {
             return
         }
         do throws(AVError) {
-            let dec = try Decoder(s)
+            let dec = try Decoder(s, threads: job.codecThreads)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-video"])
             let chain = FilterText.videoChain(trim: plan.trim, width: v.width, height: v.height, fps: v.fps,
                                               pixelFormat: Encoding.pixelFormat(v.pixelFormat))
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.video(width: s.width, height: s.height, pixelFormat: dec.ctx.pointee.pix_fmt,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
-                                        sinks: [.video])
-            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out)
+                                        sinks: [.video], threads: job.codecThreads)
+            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out, threads: job.codecThreads)
             let o = try out.addStream(from: enc)
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
         } catch { throw mediaError(error, step: "open-video") }
@@ -139,11 +139,11 @@ final class Transcoder {
             return
         }
         do throws(AVError) {
-            let dec = try Decoder(s)
+            let dec = try Decoder(s, threads: job.codecThreads)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-audio"])
             let target = Encoding.audioTarget(a, container: container, inputRate: s.sampleRate, inputChannels: s.channels)
             guard let name = target.encoder else { throw AVError.encoderNotFound }
-            let enc = try Encoder(name: name)
+            let enc = try Encoder(name: name, threads: job.codecThreads)
             let rate = target.rate, channels = target.channels
             let fmt = enc.preferredSampleFormat
             let chain = FilterText.audioChain(trim: plan.trim, extra: plan.audioFilters, sampleRate: rate,
@@ -151,7 +151,7 @@ final class Transcoder {
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
                                                          layout: s.layoutDescription, timeBase: AVRational(num: 1, den: Int32(s.sampleRate)))],
-                                        sinks: [.audio])
+                                        sinks: [.audio], threads: job.codecThreads)
             try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
             let o = try out.addStream(from: enc)
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: false))

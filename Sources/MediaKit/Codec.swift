@@ -70,11 +70,12 @@ public final class Encoder {
 
     /// `name` is an FFmpeg encoder name chosen by mediaspool from a typed
     /// setting (libx264, aac, …), never taken from a manifest.
-    public init(name: String) throws(AVError) {
+    /// `threads` 0: as many as cores (FFmpeg's API default is 1).
+    public init(name: String, threads: Int = 0) throws(AVError) {
         guard let c = avcodec_find_encoder_by_name(name) else { throw .encoderNotFound }
         codec = c
         cc = try CodecContext(codec: c)
-        cc.ctx.pointee.thread_count = 0
+        cc.ctx.pointee.thread_count = Int32(threads)
     }
 
     public var ctx: UnsafeMutablePointer<AVCodecContext> { cc.ctx }

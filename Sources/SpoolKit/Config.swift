@@ -22,6 +22,9 @@ public struct Config: Sendable, Equatable {
     public var stuckGraceSeconds: Double = 30
     /// Producers' half-written files in tmp/ older than this are removed by sweep.
     public var tmpMaxAgeHours: Double = 24
+    /// Threads each job's decoders, encoders and filter graphs use; 0 picks
+    /// per job from the load (`CodecThreads.perJob`).
+    public var codecThreads: Int = 0
     public var limits = MediaLimits()
 
     /// `status` health: the oldest waiting job may wait this long (exit 4 past it).
@@ -100,6 +103,7 @@ public struct Config: Sendable, Equatable {
         if let v = try r.number("shutdownGraceSeconds", 0...3600) { shutdownGraceSeconds = v }
         if let v = try r.number("stuckGraceSeconds", 1...3600) { stuckGraceSeconds = v }
         if let v = try r.number("tmpMaxAgeHours", 0...87600) { tmpMaxAgeHours = v }
+        if let v = try r.int("codecThreads", 0...256) { codecThreads = v }
         if let v = try r.number("healthMaxWaitingSeconds", 1...31_536_000) { healthMaxWaitingSeconds = v }
         if let v = try r.number("healthMaxFailureRate", 0...1) { healthMaxFailureRate = v }
         if let v = try r.number("healthWindowSeconds", 60...31_536_000) { healthWindowSeconds = v }
@@ -132,7 +136,7 @@ public struct Config: Sendable, Equatable {
         let keys: [(String, Bool)] = [("spool", false), ("mediaRoot", false), ("workers", true), ("maxAttempts", true),
                                       ("timeoutSeconds", true), ("backoffInitialSeconds", true), ("backoffMaxSeconds", true),
                                       ("backoffMultiplier", true), ("rescanSeconds", true), ("shutdownGraceSeconds", true),
-                                      ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true),
+                                      ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true), ("codecThreads", true),
                                       ("healthMaxWaitingSeconds", true), ("healthMaxFailureRate", true), ("healthWindowSeconds", true),
                                       ("healthMinJobs", true), ("retainDoneDays", true), ("retainFailedDays", true),
                                       ("metricsTextfile", false), ("metricsListen", false), ("metricsIntervalSeconds", true)]

@@ -161,12 +161,18 @@ public final class Engine: @unchecked Sendable {
         log[metadataKey: "JOB_TYPE"] = "\(manifest.type.rawValue)"
         if job.state.attempts == 1 { SpoolMetrics.queueWait(type: manifest.type.rawValue, seconds: waited) }
         let timeout = manifest.timeoutSeconds ?? cfg.timeoutSeconds
+        // Jobs about to share the cores: those running, this one, and as many
+        // waiting ones as there are idle workers to take them.
+        let waiting = queue.count
+        lock.lock(); let busy = running.count; lock.unlock()
+        let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: ProcessInfo.processInfo.activeProcessorCount,
+                                          concurrent: min(cfg.workers, busy + 1 + waiting))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
                              limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
-                             layout: layout, startedAt: job.startedAt)
+                             layout: layout, startedAt: job.startedAt, codecThreads: threads)
         lock.lock(); running[job.id] = Running(context: ctx, worker: worker); lock.unlock()
         defer { lock.lock(); running[job.id] = nil; lock.unlock() }
-        log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running"])
+        log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])
         ctx.progress(step: "start", fraction: 0)
 
         let outcome: JobOutcome

@@ -51,4 +51,21 @@ final class ConfigTests: XCTestCase {
         try c.apply(environment: ["MEDIASPOOL_RETAIN_FAILED_DAYS": "2.5", "MEDIASPOOL_HEALTH_MIN_JOBS": "3"])
         XCTAssertEqual(c.retainFailedDays, 2.5); XCTAssertEqual(c.healthMinJobs, 3)
     }
+
+    func testCodecThreads() throws {
+        var c = Config()
+        XCTAssertEqual(c.codecThreads, 0)
+        try c.apply(environment: ["MEDIASPOOL_CODEC_THREADS": "3"])
+        XCTAssertEqual(c.codecThreads, 3)
+        let dir = makeTempDir(self, "cfg")
+        write(#"{"codecThreads":-1}"#, to: dir.appending("c.json"))
+        XCTAssertSpoolError(try c.apply(file: dir.appending("c.json")), .manifestInvalid, contains: "codecThreads")
+        // The policy: a configured count wins; a job alone gets every core
+        // (FFmpeg's 0); jobs sharing the cores get an equal share, at least 1.
+        XCTAssertEqual(CodecThreads.perJob(configured: 3, cores: 2, concurrent: 2), 3)
+        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 1), 0)
+        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 2), 1)
+        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 16, concurrent: 4), 4)
+        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 8), 1)
+    }
 }
