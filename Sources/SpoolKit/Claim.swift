@@ -10,7 +10,9 @@
 //                            rename inbox|retry/<id>.json ──▶ processing/<id>.json,
 //                            write state/<id>.json with attempts+1 (durable,
 //                            before the job runs: a job that kills the daemon
-//                            still uses up its attempts).
+//                            still uses up its attempts); not for a first
+//                            attempt without history, which recovery reads
+//                            from the missing file.
 //   run     (Engine.swift)   outputs under .NAME.tmp-PID-RAND, fsync, rename.
 //   finish  (Finish.swift)   success: done/<id>.result.json, then
 //                                     processing/<id>.json ──▶ done/<id>.json
@@ -147,7 +149,24 @@ public struct Claimer: Sendable {
         state.attempts += 1
         state.history.append(HistoryEntry(attempt: state.attempts, startedAt: RFC3339.string(now)))
         state.notBefore = nil
-        try Durable.write(RecordCoding.encode(state), to: layout.stateFile(id), step: "claim")
+        if state.attempts > 1 || state.history.count > 1 {
+            try Durable.write(RecordCoding.encode(state), to: layout.stateFile(id), step: "claim")
+        } else {
+            // A first attempt with no history needs no state file: recovery
+            // reads a job in processing/ without one as on its first attempt,
+            // which is all the file would say. That is one file created,
+            // fsynced, renamed and removed less per job, the most common job.
+            // (On ext4 without a journal each removed inode also slows the
+            // next creations for a while: the allocator skips recently
+            // deleted inodes one by one.) A stray file of an earlier run of
+            // the id must not speak for this one: it goes.
+            do {
+                try Sys.unlink(layout.stateFile(id))
+                try Sys.fsyncDirectory(layout.state)
+            } catch where error != .noSuchFileOrDirectory {
+                throw SpoolError.io(error, "removing the stale state of \(id)", step: "claim")
+            } catch {}
+        }
         Fault.point("after-claim")
         if entry.source == .inbox {
             // A replayed job: its old error record's history now lives in the

@@ -36,9 +36,11 @@ final class ClaimRecoveryTests: XCTestCase {
         let job = try XCTUnwrap(claimed(try claim("a")))
         XCTAssertNil(read(layout.manifest("a", in: layout.inbox)))
         XCTAssertEqual(read(layout.manifest("a", in: layout.processing)), job.manifestBytes)
-        let state = RecordCoding.decode(JobState.self, read(layout.stateFile("a"))!)!
-        XCTAssertEqual(state.attempts, 1)
-        XCTAssertEqual(state.history.count, 1)
+        // A first attempt with no history writes no state file: recovery
+        // reads the missing file as attempt 1 (testRecoveryRequeues…).
+        XCTAssertEqual(job.state.attempts, 1)
+        XCTAssertEqual(job.state.history.count, 1)
+        XCTAssertNil(read(layout.stateFile("a")))
         // Locked: a second claimer (another open file description) is refused.
         XCTAssertNil(try JobLock.tryAcquire("a", layout: layout))
         job.lock.release()
@@ -104,6 +106,8 @@ final class ClaimRecoveryTests: XCTestCase {
         job = try XCTUnwrap(claimed(try claim("a", source: .retry)))
         XCTAssertEqual(job.state.attempts, 2)
         XCTAssertEqual(job.state.history.first?.code, "IO_ERROR")
+        // Later attempts are counted on disk before they run.
+        XCTAssertEqual(RecordCoding.decode(JobState.self, read(layout.stateFile("a")) ?? [])?.attempts, 2)
         let rec = try Finisher(layout: layout).fail(id: "a", state: job.state, manifest: nil, error: err)
         job.lock.release()
         XCTAssertEqual(rec.attempts, 2); XCTAssertEqual(rec.history.count, 2); XCTAssertTrue(rec.retryable)
@@ -113,7 +117,20 @@ final class ClaimRecoveryTests: XCTestCase {
         XCTAssertEqual(job.state.attempts, 1)
         XCTAssertEqual(job.state.history.count, 3)
         XCTAssertNil(read(layout.errorRecord("a")), "the old error record is folded into the state")
+        XCTAssertEqual(RecordCoding.decode(JobState.self, read(layout.stateFile("a")) ?? [])?.history.count, 3, "a replay's history is on disk")
         job.lock.release()
+    }
+
+    func testAStrayStateFileDoesNotSpeakForAFreshRun() throws {
+        write(#"{"id":"b","attempts":7,"history":[]}"#, to: layout.stateFile("b"))
+        submit("b")
+        let job = try XCTUnwrap(claimed(try claim("b")))
+        XCTAssertEqual(job.state.attempts, 1)
+        XCTAssertNil(read(layout.stateFile("b")), "removed at the claim")
+        job.lock.release()
+        var r = Recovery.Report()
+        Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+        XCTAssertEqual(RecordCoding.decode(JobState.self, read(layout.stateFile("b")) ?? [])?.attempts, 1)
     }
 
     func testRecoveryRequeuesStaleJobAndCountsTheAttempt() throws {
