@@ -62,7 +62,7 @@ final class FrameGrabber {
         self.job = job
         self.inputName = inputName
         do throws(AVError) {
-            fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true), shouldAbort: { [job] in job.shouldAbort })
+            fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, headersOnlyWhenComplete: true), shouldAbort: { [job] in job.shouldAbort })
             guard let v = fmt.bestStream(AVMEDIA_TYPE_VIDEO) else { throw AVError.invalidData }
             stream = fmt.stream(v)
             if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {

@@ -5,7 +5,15 @@ public struct OpenLimits: Sendable {
     public var maxStreams: Int
     /// Skip frame-rate estimation by decoding (fps_probe_size = 0).
     public var quickStreamInfo: Bool
-    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false) { self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo }
+    /// For readers that decode the stream themselves (stills): skip
+    /// avformat_find_stream_info altogether when an MP4 or Matroska header
+    /// already gives every stream's codec and size (`InputFormat.headersSuffice`).
+    /// It would decode the first frames only to learn what the decoder
+    /// learns anyway; the pixel format and such stay unknown until decoding.
+    public var headersOnlyWhenComplete: Bool
+    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, headersOnlyWhenComplete: Bool = false) {
+        self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo; self.headersOnlyWhenComplete = headersOnlyWhenComplete
+    }
 }
 
 /// The demuxers mediaspool lets FFmpeg use. Left out on purpose: playlist and
@@ -45,7 +53,26 @@ public final class InputFormat {
         // no frames decoded to estimate them; fps_probe_size 0 keeps
         // avformat_find_stream_info to the headers and the first frames.
         if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
+        if limits.headersOnlyWhenComplete && Self.headersSuffice(opened) { return }
         try check(avformat_find_stream_info(opened, nil))
+    }
+
+    /// Whether the container header alone describes every stream: MP4 or
+    /// Matroska (whose headers carry codec, extradata, size, rate and
+    /// duration), every stream with a known codec, video with a size, audio
+    /// with a rate and channels.
+    static func headersSuffice(_ ctx: UnsafeMutablePointer<AVFormatContext>) -> Bool {
+        guard let name = ctx.pointee.iformat.map({ String(cString: $0.pointee.name) }),
+              name == "mov,mp4,m4a,3gp,3g2,mj2" || name == "matroska,webm", ctx.pointee.nb_streams > 0 else { return false }
+        for i in 0..<Int(ctx.pointee.nb_streams) {
+            guard let par = ctx.pointee.streams[i]?.pointee.codecpar?.pointee, par.codec_id != AV_CODEC_ID_NONE else { return false }
+            switch par.codec_type {
+            case AVMEDIA_TYPE_VIDEO: if par.width <= 0 || par.height <= 0 { return false }
+            case AVMEDIA_TYPE_AUDIO: if par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0 { return false }
+            default: break
+            }
+        }
+        return true
     }
 
     deinit { avformat_close_input(&raw) }
