@@ -161,12 +161,12 @@ public final class Engine: @unchecked Sendable {
         log[metadataKey: "JOB_TYPE"] = "\(manifest.type.rawValue)"
         if job.state.attempts == 1 { SpoolMetrics.queueWait(type: manifest.type.rawValue, seconds: waited) }
         let timeout = manifest.timeoutSeconds ?? cfg.timeoutSeconds
-        // Jobs about to share the cores: those running, this one, and as many
+        // Jobs about to share the cores: those handed to workers (this one,
+        // the running ones, and those still being claimed), and as many
         // waiting ones as there are idle workers to take them.
-        let waiting = queue.count
-        lock.lock(); let busy = running.count; lock.unlock()
+        let load = queue.load(now: Date().timeIntervalSince1970, cap: cfg.workers)
         let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: ProcessInfo.processInfo.activeProcessorCount,
-                                          concurrent: min(cfg.workers, busy + 1 + waiting))
+                                          concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
                              limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
                              layout: layout, startedAt: job.startedAt, codecThreads: threads)

@@ -67,6 +67,19 @@ public final class JobQueue: @unchecked Sendable {
 
     public var runningCount: Int { cond.lock(); defer { cond.unlock() }; return inFlight.count }
 
+    /// Jobs handed out and not finished (being claimed or running), and
+    /// waiting jobs whose time has come (counted up to `cap`: a queue of
+    /// 100,000 is not walked), read together.
+    public func load(now: Double, cap: Int) -> (inFlight: Int, ready: Int) {
+        cond.lock(); defer { cond.unlock() }
+        var ready = 0
+        for (_, p) in pending where p.entry.notBefore <= now {
+            ready += 1
+            if ready >= cap { break }
+        }
+        return (inFlight.count, ready)
+    }
+
     public func entry(_ id: String) -> QueueEntry? { cond.lock(); defer { cond.unlock() }; return pending[id]?.entry }
     public func contains(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return pending[id] != nil }
     public func isInFlight(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return inFlight.contains(id) }
