@@ -156,6 +156,33 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(h.names(h.layout.locks).filter { $0 != ".daemon" }, [])
     }
 
+    /// Threads per job follow the load: a job alone gets every core (FFmpeg's
+    /// 0); one that starts while another runs gets its share of the cores;
+    /// a configured count wins.
+    func testCodecThreadsFollowTheLoad() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 2, env: ["MEDIASPOOL_FAULTS": "delay:hold:2000"])
+        h.submit("hold1", probeManifest("clips/v1.mp4"))
+        eventually(10, "hold1 running") { h.ids(in: h.layout.processing).contains("hold1") }
+        h.submit("next1", probeManifest("clips/v1.mp4"))
+        eventually(20, "both done") { h.result("hold1") != nil && h.result("next1") != nil }
+        h.stopAll()
+        h.start(workers: 2, env: ["MEDIASPOOL_CODEC_THREADS": "3"])
+        h.submit("fixed1", probeManifest("clips/v1.mp4"))
+        eventually(20, "fixed1 done") { h.result("fixed1") != nil }
+        h.stopAll()
+        func threads(_ id: String) -> Int? {
+            let re = try! NSRegularExpression(pattern: "CODEC_THREADS=(\\d+)[^\\]]*JOB_ID=\(id)[ \\]].*started")
+            let log = h.allLogs
+            guard let m = re.firstMatch(in: log, range: NSRange(log.startIndex..., in: log)) else { return nil }
+            return Int(log[Range(m.range(at: 1), in: log)!])
+        }
+        XCTAssertEqual(threads("hold1"), 0, "alone: every core")
+        let share = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        XCTAssertEqual(threads("next1"), share, "started beside a running job: half the cores")
+        XCTAssertEqual(threads("fixed1"), 3, "codecThreads configured")
+    }
+
     func testTimeoutCancelsTheJobAndRetriesIt() throws {
         let h = SpoolHarness(self)
         h.start(workers: 1, env: ["MEDIASPOOL_FAULTS": "delay:slow:20000"])

@@ -96,7 +96,11 @@ final class SystemdProtocolTests: XCTestCase {
         h.submit("jr-ok", probeManifest("clips/v1.mp4"))
         h.submit("jr-bad", probeManifest("clips/absent.mp4"))
         eventually(15, "both jobs finished") { h.finishedCount == 2 }
-        eventually(5, "journal entries") { sock.journalEntries.contains { $0["JOB_ID"] == "jr-bad" && $0["STATUS"] == "failed" } }
+        // Either job may run first: wait for the last entry of each.
+        eventually(5, "journal entries") {
+            let e = sock.journalEntries
+            return e.contains { $0["JOB_ID"] == "jr-bad" && $0["STATUS"] == "failed" } && e.contains { $0["JOB_ID"] == "jr-ok" && $0["STATUS"] == "done" }
+        }
         let entries = sock.journalEntries
         let ok = entries.filter { $0["JOB_ID"] == "jr-ok" }
         XCTAssertGreaterThanOrEqual(ok.count, 2, "started and done")
