@@ -238,10 +238,23 @@ def main():
            f"mediaspool writes MP4 with `+faststart` and fsyncs every output before publishing it; the MP4 peers get `-movflags +faststart` too (no fsync).\n",
            "| workload | mediaspool | peer | ratio | goal | outputs |", "| --- | --- | --- | --- | --- | --- |"]
     out += [f"| {' | '.join(r)} |" for r in rows]
+    out += ["", NOTES]
     text = "\n".join(out) + "\n"
     target = os.environ.get("BENCH_OUT", f"{ROOT}/bench/results.md")
     open(target, "w").write(text)
     print(text)
+
+NOTES = """Notes:
+- Threads: with every worker busy, each mediaspool job gives its codecs and
+  filters cores ÷ jobs threads (1 here; a job alone gets all cores;
+  `codecThreads`, docs/pipeline.md). The ffmpeg peers keep their default, all
+  cores each, which is what scripting the command with `xargs -P` gives.
+- The floor is one C process doing the same file operations in a loop;
+  mediaspool runs its workers, so above 1x means they overlap their fsyncs.
+- This machine's ext4 has no journal: fsync writes inode and directory blocks
+  directly, and every deleted inode slows the next file creations for a while
+  (the inode allocator skips recently deleted inodes one by one). That is why
+  a first attempt writes no state file (docs/spool-layout.md)."""
 
 if __name__ == "__main__":
     main()
