@@ -3,6 +3,9 @@
 # the media, measures everything against its peer, writes bench/results.md.
 #   ./bench/run.sh                 # full (about 10 minutes on 2 cores)
 #   BENCH_QUICK=1 BENCH_REPS=1 ./bench/run.sh   # a smoke run
+# After one full run (release build and media in place):
+#   BENCH_ONLY=probe,thumbnail python3 bench/bench.py   # some rows only
+#   python3 bench/profile.py probe 1000 perf.data       # one workload, with perf
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
