@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Jobs", dependencies: ["SpoolKit", "MediaKit"]),
         // The thin executable that wires everything.
         .executableTarget(name: "mediaspool", dependencies: [
-            "SpoolKit", "Jobs", "SystemdSupport",
+            "SpoolKit", "MediaKit", "Jobs", "SystemdSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -144,7 +144,7 @@ final class FrameGrabber {
     func render(_ frames: [Frame], width: Int?, height: Int?, format: ImageFormat, sheetColumns: Int?) throws(SpoolError) -> [[UInt8]] {
         guard let first = frames.first else { return [] }
         let (encoderName, pix) = switch format {
-        case .jpg: ("mjpeg", "yuvj420p")
+        case .jpg: ("mjpeg", "yuv420p")
         case .png: ("png", "rgb24")
         case .webp: ("libwebp", "yuv420p")
         }
@@ -160,6 +160,10 @@ final class FrameGrabber {
             let rows = (frames.count + c - 1) / c
             chain.append("tile=\(c)x\(rows):padding=4:margin=4")
         }
+        // JPEG is full range. Converted here and tagged on the frame, instead
+        // of asking for yuvj420p, the deprecated format swscale warns about
+        // on every image.
+        if format == .jpg { chain.append("scale=out_range=full") }
         chain.append("format=\(pix)")
         do throws(AVError) {
             let graph = try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
@@ -176,6 +180,7 @@ final class FrameGrabber {
                     enc.ctx.pointee.height = f.raw.pointee.height
                     enc.ctx.pointee.pix_fmt = AVPixelFormat(rawValue: f.raw.pointee.format)
                     enc.ctx.pointee.time_base = AVRational(num: 1, den: 1)
+                    enc.ctx.pointee.color_range = f.raw.pointee.color_range
                     if format == .jpg { enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE); enc.ctx.pointee.global_quality = Int32(FF_QP2LAMBDA * 3) }
                     try enc.open(globalHeader: false)
                     f.pts = 0

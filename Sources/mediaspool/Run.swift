@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Jobs
 import Logging
+import MediaKit
 import ServiceLifecycle
 import SpoolKit
 import SystemPackage
@@ -38,6 +39,9 @@ struct Run: AsyncParsableCommand {
         LoggingSystem.bootstrapForDaemon(level: level)
         let logger = Logger(label: "mediaspool")
         let cfg = try config()
+        // FFmpeg's warnings and errors go through the logger, with the job's
+        // id; its info lines (encoder statistics) only at debug.
+        FFmpegLog.install(threshold: level <= .debug ? .info : .warning, sink: ffmpegLogSink)
         Jobs.applyProcessLimits(cfg.limits)
         let registry = MetricsService.bootstrap()
         let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)
@@ -120,4 +124,22 @@ func blocking(_ body: @escaping @Sendable () -> Void) async {
     await withCheckedContinuation { cont in
         Thread.detachNewThread { body(); cont.resume() }
     }
+}
+
+/// FFmpeg's lines as log entries: FFmpeg calls this from any thread, so it
+/// captures nothing and logs through a global logger (Logger is Sendable;
+/// it is made on the first line, after the logging system is bootstrapped).
+private let ffmpegLogger = Logger(label: "ffmpeg")
+
+private let ffmpegLogSink: FFmpegLog.Sink = { level, job, line in
+    guard let l = FFmpegLog.decode(level, job, line) else { return }
+    var metadata: Logger.Metadata = ["STEP": "ffmpeg"]
+    if let j = l.job { metadata["JOB_ID"] = "\(j)" }
+    let lvl: Logger.Level = switch l.level {
+    case .error: .error
+    case .warning: .warning
+    case .info: .info
+    case .verbose, .debug: .debug
+    }
+    ffmpegLogger.log(level: lvl, "\(l.line)", metadata: metadata)
 }
