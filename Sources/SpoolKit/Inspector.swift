@@ -134,19 +134,42 @@ public struct Inspector: Sendable {
     /// Waiting jobs (inbox/ and retry/) per priority, read from their
     /// manifests; nil when more than `limit` wait (too many files to read
     /// for a view that refreshes).
-    public func waitingByPriority(limit: Int = 5000) -> [Int: Int]? {
+    public func waitingByPriority(limit: Int = 5000, cache: PriorityCache? = nil) -> [Int: Int]? {
         var out: [Int: Int] = [:], n = 0
+        var seen: [String: PriorityCache.Entry] = [:]
         for s in [State.inbox, .retry] {
             var over = false
             forEachJob(s) { id, st in
                 n += 1
                 guard n <= limit else { over = true; return }
-                let bytes = st.isRegular ? (try? Sys.readFile(layout.manifest(id, in: dir(s)))) ?? nil : nil
-                out[bytes.map { Scanner.orderingFields($0).0 } ?? 0, default: 0] += 1
+                let key = "\(s.rawValue)/\(id)"
+                let prio: Int
+                if let c = cache?.entries[key], c.inode == st.st_ino, c.mtime == st.mtimeNanoseconds, c.size == st.st_size {
+                    prio = c.priority
+                } else {
+                    let bytes = st.isRegular ? (try? Sys.readFile(layout.manifest(id, in: dir(s)))) ?? nil : nil
+                    prio = bytes.map { Scanner.orderingFields($0).0 } ?? 0
+                    cache?.reads += 1
+                }
+                if cache != nil { seen[key] = PriorityCache.Entry(inode: st.st_ino, mtime: st.mtimeNanoseconds, size: st.st_size, priority: prio) }
+                out[prio, default: 0] += 1
             }
             if over { return nil }
         }
+        cache?.entries = seen
         return out
+    }
+
+    /// Priorities of waiting manifests already read, by state/id, valid while
+    /// the file keeps its inode, mtime and size (a producer's replacement is
+    /// a new inode). `watch` redraws several times a second: with it, only
+    /// new or replaced manifests are read again, not all of them each time.
+    public final class PriorityCache {
+        struct Entry { var inode: ino_t; var mtime: Int64; var size: off_t; var priority: Int }
+        var entries: [String: Entry] = [:]
+        /// Manifests read so far (for tests).
+        public internal(set) var reads = 0
+        public init() {}
     }
 
     public struct Item: Codable, Sendable {

@@ -55,6 +55,7 @@ struct Watch: ParsableCommand {
 struct WatchView {
     let inspector: Inspector
     let health: Inspector.HealthPolicy
+    let priorities = Inspector.PriorityCache()
 
     func frame(width: Int) -> [String] {
         let s = inspector.status(health: health)
@@ -66,7 +67,7 @@ struct WatchView {
         lines.append(fit("spool \(s.spool)", w))
         let c = s.counts
         lines.append(fit("queue: inbox \(c["inbox"] ?? 0)  retry \(c["retry"] ?? 0)  processing \(c["processing"] ?? 0)  done \(c["done"] ?? 0)  failed \(c["failed"] ?? 0)", w))
-        if let byPrio = inspector.waitingByPriority(), !byPrio.isEmpty {
+        if let byPrio = inspector.waitingByPriority(cache: priorities), !byPrio.isEmpty {
             let parts = byPrio.keys.sorted(by: >).map { "p\($0 > 0 ? "+" : "")\($0): \(byPrio[$0]!)" }
             lines.append(fit("waiting by priority: " + parts.joined(separator: "  "), w))
         }

@@ -36,6 +36,28 @@ final class ListIndexTests: XCTestCase {
         Inspector(layout: layout).list(states: states, label: label, tenant: tenant, limit: limit, cursor: cursor)
     }
 
+    /// `watch`'s per-priority counts read each waiting manifest once, then
+    /// only new or replaced ones.
+    func testWaitingByPriorityReadsOnlyNewOrReplacedManifests() throws {
+        let producer = Producer(layout: layout)
+        func submit(_ id: String, _ prio: Int) throws {
+            try producer.submit(Array(#"{"version":1,"type":"probe","input":"a.mp4","priority":\#(prio)}"#.utf8), id: id)
+        }
+        try submit("a", 5); try submit("b", 5); try submit("c", -2)
+        let inspector = Inspector(layout: layout), cache = Inspector.PriorityCache()
+        XCTAssertEqual(inspector.waitingByPriority(cache: cache), [5: 2, -2: 1])
+        XCTAssertEqual(cache.reads, 3)
+        XCTAssertEqual(inspector.waitingByPriority(cache: cache), [5: 2, -2: 1])
+        XCTAssertEqual(cache.reads, 3, "nothing changed: nothing read")
+        try submit("b", 9)   // a producer replaces b (rename over it: a new inode)
+        try submit("d", 0)
+        XCTAssertEqual(inspector.waitingByPriority(cache: cache), [5: 1, 9: 1, -2: 1, 0: 1])
+        XCTAssertEqual(cache.reads, 5, "only the replaced and the new manifest read")
+        try Sys.unlink(layout.manifest("a", in: layout.inbox))
+        XCTAssertEqual(inspector.waitingByPriority(cache: cache), [9: 1, -2: 1, 0: 1])
+        XCTAssertEqual(inspector.waitingByPriority(), [9: 1, -2: 1, 0: 1], "the same without a cache")
+    }
+
     func testNewestFirstAndFollowsEveryChange() throws {
         for i in 0..<20 { finish("d\(i)", age: Double(100 - i), labels: ["k": "\(i % 3)"], tenant: i % 2 == 0 ? "acme" : nil) }
         finish("f1", failed: true, age: 150)
