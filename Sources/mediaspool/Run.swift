@@ -41,7 +41,7 @@ struct Run: AsyncParsableCommand {
         let cfg = try config()
         // FFmpeg's warnings and errors go through the logger, with the job's
         // id; its info lines (encoder statistics) only at debug.
-        FFmpegLog.install(threshold: level <= .debug ? .info : .warning, sink: ffmpegLogSink)
+        FFmpegLog.install(threshold: level <= .debug ? .info : .warning, sink: libavLogSink)
         Jobs.applyProcessLimits(cfg.limits)
         let registry = MetricsService.bootstrap()
         let engine = Engine(config: cfg, runners: JobTypes.all, logger: logger)
@@ -129,11 +129,11 @@ func blocking(_ body: @escaping @Sendable () -> Void) async {
 /// FFmpeg's lines as log entries: FFmpeg calls this from any thread, so it
 /// captures nothing and logs through a global logger (Logger is Sendable;
 /// it is made on the first line, after the logging system is bootstrapped).
-private let ffmpegLogger = Logger(label: "ffmpeg")
+private let libavLogger = Logger(label: "libav")
 
-private let ffmpegLogSink: FFmpegLog.Sink = { level, job, line in
+private let libavLogSink: FFmpegLog.Sink = { level, job, line in
     guard let l = FFmpegLog.decode(level, job, line) else { return }
-    var metadata: Logger.Metadata = ["STEP": "ffmpeg"]
+    var metadata: Logger.Metadata = ["STEP": "libav"]
     if let j = l.job { metadata["JOB_ID"] = "\(j)" }
     let lvl: Logger.Level = switch l.level {
     case .error: .error
@@ -141,5 +141,5 @@ private let ffmpegLogSink: FFmpegLog.Sink = { level, job, line in
     case .info: .info
     case .verbose, .debug: .debug
     }
-    ffmpegLogger.log(level: lvl, "\(l.line)", metadata: metadata)
+    libavLogger.log(level: lvl, "\(l.line)", metadata: metadata)
 }

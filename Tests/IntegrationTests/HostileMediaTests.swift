@@ -95,7 +95,7 @@ final class HostileMediaTests: XCTestCase {
         // job whose thread logged them; its info lines (encoder statistics)
         // and swscale's range warning are not there.
         let log = h.log(0)
-        XCTAssertTrue(log.contains("[JOB_ID=trunc1k STEP=ffmpeg] [mov,mp4,m4a,3gp,3g2,mj2 @ "), "the demuxer's error, tagged with its job:\n\(log.suffix(3000))")
+        XCTAssertTrue(log.contains("[JOB_ID=trunc1k STEP=libav] [mov,mp4,m4a,3gp,3g2,mj2 @ "), "the demuxer's error, tagged with its job:\n\(log.suffix(3000))")
         XCTAssertFalse(log.contains("[libx264 @"), "x264's statistics stay out of the log at info level")
         XCTAssertFalse(log.contains("deprecated pixel format"), "no yuvj420p warning from stills")
         let outs = (try? FileManager.default.contentsOfDirectory(atPath: m + "/out")) ?? []
