@@ -53,7 +53,7 @@ public final class InputFormat {
         // no frames decoded to estimate them; fps_probe_size 0 keeps
         // avformat_find_stream_info to the headers and the first frames.
         if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
-        if limits.headersOnlyWhenComplete && Self.headersSuffice(opened) { return }
+        if limits.headersOnlyWhenComplete && headersSuffice { return }
         try check(avformat_find_stream_info(opened, nil))
     }
 
@@ -61,18 +61,17 @@ public final class InputFormat {
     /// Matroska (whose headers carry codec, extradata, size, rate and
     /// duration), every stream with a known codec, video with a size, audio
     /// with a rate and channels.
-    static func headersSuffice(_ ctx: UnsafeMutablePointer<AVFormatContext>) -> Bool {
-        guard let name = ctx.pointee.iformat.map({ String(cString: $0.pointee.name) }),
-              name == "mov,mp4,m4a,3gp,3g2,mj2" || name == "matroska,webm", ctx.pointee.nb_streams > 0 else { return false }
-        for i in 0..<Int(ctx.pointee.nb_streams) {
-            guard let par = ctx.pointee.streams[i]?.pointee.codecpar?.pointee, par.codec_id != AV_CODEC_ID_NONE else { return false }
-            switch par.codec_type {
-            case AVMEDIA_TYPE_VIDEO: if par.width <= 0 || par.height <= 0 { return false }
-            case AVMEDIA_TYPE_AUDIO: if par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0 { return false }
-            default: break
+    private var headersSuffice: Bool {
+        let name = formatName
+        guard name == "mov,mp4,m4a,3gp,3g2,mj2" || name == "matroska,webm", streamCount > 0 else { return false }
+        return streams.allSatisfy { s in
+            guard s.par.pointee.codec_id != AV_CODEC_ID_NONE else { return false }
+            switch s.mediaType {
+            case AVMEDIA_TYPE_VIDEO: return s.width > 0 && s.height > 0
+            case AVMEDIA_TYPE_AUDIO: return s.sampleRate > 0 && s.channels > 0
+            default: return true
             }
         }
-        return true
     }
 
     deinit { avformat_close_input(&raw) }

@@ -26,6 +26,8 @@ public final class Engine: @unchecked Sendable {
     let runners: [JobType: any JobRunner]
     let logger: Logger
     public let queue = JobQueue()
+    /// Read once: Foundation reads cgroup limits for it, not for every job.
+    private let cores = ProcessInfo.processInfo.activeProcessorCount
     let claimer: Claimer
     let finisher: Finisher
     let scanner: Scanner
@@ -165,7 +167,7 @@ public final class Engine: @unchecked Sendable {
         // the running ones, and those still being claimed), and as many
         // waiting ones as there are idle workers to take them.
         let load = queue.load(now: Date().timeIntervalSince1970, cap: cfg.workers)
-        let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: ProcessInfo.processInfo.activeProcessorCount,
+        let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: cores,
                                           concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
                              limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
