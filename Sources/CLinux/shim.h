@@ -13,4 +13,10 @@ static inline int ms_openat2(const char *path, uint64_t flags, uint64_t resolve)
     struct open_how how = { .flags = flags, .mode = 0, .resolve = resolve };
     return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
 }
+
+/// renameat2(2) relative to the current directory (RENAME_NOREPLACE and
+/// friends); glibc's wrapper needs _GNU_SOURCE, which Swift's Glibc lacks.
+static inline int ms_renameat2(const char *from, const char *to, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags);
+}
 #endif

@@ -54,9 +54,28 @@ public final class JobLock: @unchecked Sendable {
         for _ in 0..<8 {
             let fd: FileDescriptor
             do {
-                fd = try Sys.open(path, .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupReadWrite])
+                // Owner-only and never through a symlink: producers (the
+                // group) cannot open a lock file, so cannot hold a job's lock.
+                fd = try Sys.open(path, .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+                // Root (an operator's `mediaspool sweep`) creates it for the
+                // owner of locks/, or the daemon could not open it later.
+                if geteuid() == 0, let dir = try? Sys.stat(layout.locks), dir.st_uid != 0 {
+                    _ = fchown(fd.rawValue, dir.st_uid, dir.st_gid)
+                }
+            } catch where error == .isDirectory || error == .tooManySymbolicLinkLevels {
+                // A directory or a symlink where the lock file goes: aside.
+                try? Sys.rename(path, layout.locks.appending(".aside-\(id)-\(UInt32.random(in: 0...UInt32.max))"))
+                continue
             } catch { throw SpoolError.io(error, "opening lock \(path)", step: "claim") }
             do {
+                // locks/ is the daemon's own: anything there that is not a
+                // regular file (a FIFO, a directory planted before the
+                // permissions were tightened) is moved aside, not locked.
+                if let st = try? Sys.fstat(fd), !st.isRegular {
+                    try? fd.close()
+                    try? Sys.rename(path, layout.locks.appending(".aside-\(id)-\(UInt32.random(in: 0...UInt32.max))"))
+                    continue
+                }
                 guard try Sys.tryLockExclusive(fd) else { try? fd.close(); return nil }
                 // The holder before us may have unlinked the file after we
                 // opened it: then we lock a dead inode. Compare and start over.
@@ -89,10 +108,17 @@ public final class JobLock: @unchecked Sendable {
 public struct ClaimedJob: Sendable {
     public let id: String
     public let lock: JobLock
+    /// The manifest's bytes; empty when `unreadable` says why they could not be read.
     public let manifestBytes: [UInt8]
+    /// Set when the claimed entry is not a readable manifest (a FIFO, a
+    /// directory, a symlink, too large, not readable by the daemon): the
+    /// job ends with this error, its attempt already counted.
+    public let unreadable: SpoolError?
     public var state: JobState
     public let source: Source
     public let startedAt: Date
+    /// `startedAt` on the monotonic clock, for the deadline.
+    public let startedClock: ContinuousClock.Instant
 }
 
 public enum ClaimResult: Sendable {
@@ -103,9 +129,10 @@ public enum ClaimResult: Sendable {
     case gone
     /// Must wait: the same id is running or waiting in retry/.
     case deferred
-    /// Dealt with at the door: a duplicate removed, an ID_CONFLICT or
-    /// ID_INVALID sent to failed/.
-    case handled(String)
+    /// A byte-identical manifest of a done job, removed from inbox/.
+    case duplicate
+    /// Refused at the door (ID_CONFLICT, ID_INVALID): kept in failed/ with this error.
+    case refused(SpoolError)
 }
 
 public struct Claimer: Sendable {
@@ -115,8 +142,8 @@ public struct Claimer: Sendable {
     public func claim(_ entry: QueueEntry) throws(SpoolError) -> ClaimResult {
         let id = entry.id
         let sourceDir = entry.source == .inbox ? layout.inbox : layout.retry
+        guard JobID.isValid(id) else { return try refuseInvalidName(entry, in: sourceDir) }
         let src = layout.manifest(id, in: sourceDir)
-        guard JobID.isValid(id) else { return try refuseInvalidID(id, at: src) }
         guard let lock = try JobLock.tryAcquire(id, layout: layout) else { return .busy }
         var keep = false
         defer { if !keep { lock.release() } }
@@ -126,6 +153,23 @@ public struct Claimer: Sendable {
             if Sys.exists(layout.manifest(id, in: layout.retry)) { return .deferred }
             if let r = try dedupAgainstDone(id, src: src) { return r }
         }
+        guard Sys.exists(src) else { return .gone }
+        // What the new run starts from, read before the stale records go.
+        var state = try loadState(id, fresh: entry.source == .inbox)
+        // A new manifest for an id that failed before (not a replay: the old
+        // one is still in failed/): the old pair is kept aside under `<id>~N`,
+        // so failed/ never lists a job that then succeeds, and its record
+        // cannot speak for the new run.
+        if entry.source == .inbox, Sys.exists(layout.manifest(id, in: layout.failed)) {
+            try Finisher(layout: layout).keepAside(id)
+        }
+        // Records of an earlier run of this id (a replay's error record, the
+        // result of a done job that was purged and resubmitted) are removed
+        // under the lock and durably, before the claim: a record found beside
+        // a job in processing/ is then always this run's own (Recovery
+        // publishes on it). A crash right here loses at most the history of
+        // the earlier failure, never the job.
+        try removeStaleRecords(id)
         let dst = layout.manifest(id, in: layout.processing)
         do {
             try Sys.rename(src, dst)
@@ -140,11 +184,7 @@ public struct Claimer: Sendable {
         Fault.point("after-claim-rename")
 
         // From here on the job is ours: every error must end it in a record.
-        let bytes: [UInt8]
-        do {
-            bytes = try Sys.readFile(dst, limit: Int.max) ?? []
-        } catch { throw SpoolError.io(error, "reading \(dst)", step: "claim") }
-        var state = try loadState(id, fresh: entry.source == .inbox)
+        // The attempt is counted before anything of the job is read.
         let now = Date()
         state.attempts += 1
         state.history.append(HistoryEntry(attempt: state.attempts, startedAt: RFC3339.string(now)))
@@ -168,14 +208,44 @@ public struct Claimer: Sendable {
             } catch {}
         }
         Fault.point("after-claim")
-        if entry.source == .inbox {
-            // A replayed job: its old error record's history now lives in the
-            // state file; the record goes, so one in failed/ always belongs
-            // to the current run (Recovery relies on that).
-            try? Sys.unlink(layout.errorRecord(id))
-        }
+        let (bytes, unreadable) = readClaimed(dst)
         keep = true
-        return .claimed(ClaimedJob(id: id, lock: lock, manifestBytes: bytes, state: state, source: entry.source, startedAt: now))
+        return .claimed(ClaimedJob(id: id, lock: lock, manifestBytes: bytes, unreadable: unreadable,
+                                   state: state, source: entry.source, startedAt: now, startedClock: .now))
+    }
+
+    /// The claimed entry's bytes, or why it is no manifest. Bounded and
+    /// non-blocking whatever the entry is (Sys.readRegularFile).
+    func readClaimed(_ path: FilePath) -> ([UInt8], SpoolError?) {
+        switch Sys.readRegularFile(path, limit: Manifest.maxBytes) {
+        case .success(let bytes): return (bytes, nil)
+        case .failure(.notRegular(let kind)):
+            return ([], SpoolError(.manifestInvalid, "the inbox entry is a \(kind), not a regular file: a manifest must be a regular JSON file renamed into inbox/", step: "claim"))
+        case .failure(.tooLarge(let size)):
+            return ([], SpoolError(.manifestTooLarge, "the manifest is \(size) bytes; at most \(Manifest.maxBytes) are accepted", step: "claim"))
+        case .failure(.error(let e)) where e == .permissionDenied || e == .notPermitted:
+            return ([], SpoolError(.manifestInvalid, "the daemon may not read the manifest (\(e)): write it readable by the mediaspool group (mode 0640 or wider) and replay it", step: "claim", cause: e))
+        case .failure(.error(let e)):
+            return ([], SpoolError.io(e, "reading the claimed manifest", step: "claim"))
+        }
+    }
+
+    /// A result in done/ whose manifest is not there (purged, or removed by
+    /// an operator to force a re-run), and an error record in failed/ whose
+    /// manifest is not there (replayed). A record beside its manifest belongs
+    /// to a finished job and is never touched (a stale queue entry of a job
+    /// that has since finished reaches this point too, before its rename
+    /// finds the source gone).
+    func removeStaleRecords(_ id: String) throws(SpoolError) {
+        for (record, dir) in [(layout.result(id), layout.done), (layout.errorRecord(id), layout.failed)] {
+            guard !Sys.exists(layout.manifest(id, in: dir)) else { continue }
+            do {
+                try Sys.unlink(record)
+                try Sys.fsyncDirectory(dir)
+            } catch where error != .noSuchFileOrDirectory {
+                throw SpoolError.io(error, "removing the stale record \(record)", step: "claim")
+            } catch {}
+        }
     }
 
     /// The state of a job about to run. From retry/ the attempts go on; from
@@ -192,18 +262,17 @@ public struct Claimer: Sendable {
     }
 
     /// Dedup of spool-v1.md: same bytes as the done manifest: a duplicate,
-    /// removed; different bytes: ID_CONFLICT, kept in failed/.
+    /// removed; different bytes: ID_CONFLICT, kept in failed/. A done entry
+    /// that is not a readable regular file compares as different.
     func dedupAgainstDone(_ id: String, src: FilePath) throws(SpoolError) -> ClaimResult? {
         let donePath = layout.manifest(id, in: layout.done)
         guard Sys.exists(donePath) else { return nil }
-        let mine: [UInt8]?, theirs: [UInt8]?
-        do {
-            mine = try Sys.readFile(src, limit: Manifest.maxBytes * 2)
-            theirs = try Sys.readFile(donePath, limit: Manifest.maxBytes * 2)
-        } catch {
+        let mine: [UInt8]?
+        do { mine = try Sys.readFile(src, limit: Manifest.maxBytes) } catch {
             if error == .noSuchFileOrDirectory { return .gone }
-            throw SpoolError.io(error, "comparing \(src) with \(donePath)", step: "claim")
+            mine = nil
         }
+        let theirs = try? Sys.readFile(donePath, limit: Manifest.maxBytes)
         if let mine, mine == theirs {
             do {
                 try Sys.unlink(src)
@@ -212,23 +281,30 @@ public struct Claimer: Sendable {
                 if error == .noSuchFileOrDirectory { return .gone }
                 throw SpoolError.io(error, "removing duplicate \(src)", step: "claim")
             }
-            return .handled("duplicate")
+            return .duplicate
         }
         let err = SpoolError(.idConflict, "a different job with id \(id) is already done (done/\(id).json); submit this one under a new id", step: "claim")
-        try Finisher(layout: layout).failAtTheDoor(id: id, manifestPath: src, error: err)
-        return .handled(err.code.rawValue)
-    }
-
-    /// A manifest whose file name is not a valid id cannot be locked by name:
-    /// it is moved straight to failed/ (the rename itself is the claim).
-    func refuseInvalidID(_ id: String, at src: FilePath) throws(SpoolError) -> ClaimResult {
-        let err = SpoolError(.idInvalid, "\"\(id)\" is not a valid job id: the file name must be 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit (and not ending in .result or .error), followed by .json; rename the file", step: "claim")
-        do {
-            try Finisher(layout: layout).failAtTheDoor(id: id, manifestPath: src, error: err)
+        do throws(SpoolError) {
+            try Finisher(layout: layout).failAtTheDoor(id: id, name: src.lastComponent!, from: src.removingLastComponent(), error: err)
         } catch {
-            if case .ioError = error.code, (error.cause as? Errno) == .noSuchFileOrDirectory { return .gone }
+            if error.isVanished { return .gone }
             throw error
         }
-        return .handled(err.code.rawValue)
+        return .refused(err)
+    }
+
+    /// An entry whose name is not a valid id (any bytes: too long, control
+    /// characters, not UTF-8) cannot be locked by name: it is moved straight
+    /// to failed/ under a safe name of its own (the rename itself is the claim).
+    func refuseInvalidName(_ entry: QueueEntry, in dir: FilePath) throws(SpoolError) -> ClaimResult {
+        let shown = Escaping.quoted(entry.rawName.map { String(decoding: $0, as: UTF8.self) } ?? entry.id + ".json")
+        let err = SpoolError(.idInvalid, "\(shown) is not a valid manifest name: it must be a job id of 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit (and not ending in .result or .error), followed by .json; submit it again under such a name", step: "claim")
+        do {
+            try Finisher(layout: layout).failAtTheDoor(id: entry.id, name: entry.name, from: dir, error: err)
+        } catch {
+            if error.isVanished { return .gone }
+            throw error
+        }
+        return .refused(err)
     }
 }

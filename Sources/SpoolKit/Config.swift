@@ -66,7 +66,7 @@ public struct Config: Sendable, Equatable {
     public mutating func apply(file: FilePath) throws(SpoolError) {
         let bytes: [UInt8]
         do {
-            guard let b = try Sys.readFile(file) else { throw SpoolError(.manifestTooLarge, "config \(file) is over 1 MiB") }
+            guard let b = try Sys.readFile(file, followSymlinks: true) else { throw SpoolError(.manifestTooLarge, "config \(file) is over 1 MiB or not a regular file") }
             bytes = b
         } catch let e as Errno {
             throw SpoolError(.ioError, "cannot read config file \(file): \(e)")

@@ -13,8 +13,10 @@ public enum Durable {
         let dir = path.removingLastComponent()
         let tmp = dir.appending(".\(path.lastComponent?.string ?? "x").tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do throws(Errno) {
-            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .truncate, .exclusiveCreate],
-                                  permissions: [.ownerReadWrite, .groupReadWrite, .otherRead])
+            // Readable by the group (producers, operators), writable by the
+            // daemon alone: records are the daemon's word.
+            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .truncate, .exclusiveCreate, .noFollow],
+                                  permissions: [.ownerReadWrite, .groupRead])
             do throws(Errno) {
                 try Sys.writeAll(fd, bytes)
                 try Sys.fsync(fd)

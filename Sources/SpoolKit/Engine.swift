@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ import Glibc
 /// watchdog health, status text). Workers are OS threads, not tasks: job
 /// runners block in FFmpeg and fsync, which must not starve the cooperative
 /// pool that runs signal handling and sd_notify.
-public final class Engine: @unchecked Sendable {
+public final class Engine: Sendable {
     public struct Health: Sendable {
         /// False when a worker is stuck past its job's timeout: stop WATCHDOG=1.
         public var progressing: Bool
@@ -22,28 +23,39 @@ public final class Engine: @unchecked Sendable {
         let worker: Int
     }
 
-    public private(set) var config: Config
+    /// Everything that changes after init, behind one lock the compiler checks.
+    struct State {
+        /// Replaced on SIGHUP; read by workers, the watcher and the metrics.
+        var config: Config
+        var running: [String: Running] = [:]
+        var workerTarget = 0
+        var workerThreads = 0
+        var stopping = false
+        var counters = (done: 0, failed: 0, retried: 0)
+        var watcher: Watcher?
+        var daemonLock: FileDescriptor?
+    }
+
     let runners: [JobType: any JobRunner]
     let logger: Logger
-    public let queue = JobQueue()
+    public let queue: JobQueue
     /// Read once: Foundation reads cgroup limits for it, not for every job.
     private let cores = ProcessInfo.processInfo.activeProcessorCount
+    let layout: SpoolLayout
     let claimer: Claimer
     let finisher: Finisher
     let scanner: Scanner
-    private var watcher: Watcher?
-    private var daemonLock: FileDescriptor?
-    private let lock = NSLock()
-    private var running: [String: Running] = [:]
-    private var workerTarget = 0
-    private var workerThreads = 0
-    private var workersExited = NSCondition()
-    private var stopping = false
-    private var counters = (done: 0, failed: 0, retried: 0)
-    private var lastRecovery = Date()
+    private let state: Mutex<State>
+    /// Signalled when a worker thread leaves (shutdown waits on it).
+    private let workersExited = NSCondition()
+
+    /// The configuration in force (a copy: SIGHUP may replace it at any time).
+    public var config: Config { state.withLock { $0.config } }
 
     public init(config: Config, runners: [JobType: any JobRunner], logger: Logger) {
-        self.config = config
+        self.state = Mutex(State(config: config))
+        self.queue = JobQueue(maxDelay: config.backoffMaxSeconds)
+        self.layout = config.layout
         self.runners = runners
         self.logger = logger
         claimer = Claimer(layout: config.layout)
@@ -51,20 +63,24 @@ public final class Engine: @unchecked Sendable {
         scanner = Scanner(layout: config.layout, queue: queue)
     }
 
-    var layout: SpoolLayout { config.layout }
-
     /// Checks and recovers the spool, then starts the watcher and workers.
     /// When it returns the daemon is ready (send READY=1).
     public func start() throws(SpoolError) {
+        let config = self.config
         do { try layout.create() } catch { throw SpoolError.io(error, "creating spool directories under \(layout.root)") }
         do { try Sys.mkdirs(config.effectiveMediaRoot) } catch {
             throw SpoolError.io(error, "creating media root \(config.effectiveMediaRoot)")
         }
         // A shared lock that `mediaspool status` tests to know a daemon is alive.
         do {
-            let fd = try Sys.open(layout.locks.appending(".daemon"), .readWrite, options: [.create], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead])
-            _ = try Sys.retrying { flock(fd.rawValue, LOCK_SH) }
-            daemonLock = fd
+            // Group-readable so operators' `status` can test it; never a
+            // blocking flock: a member of the group holding it exclusively
+            // must not keep the daemon from starting (it only blinds `status`).
+            let fd = try Sys.open(layout.locks.appending(".daemon"), .readWrite, options: [.create, .noFollow], permissions: [.ownerReadWrite, .groupRead])
+            do { _ = try Sys.retrying { flock(fd.rawValue, LOCK_SH | LOCK_NB) } } catch where error == .wouldBlock {
+                logger.warning("locks/.daemon is held exclusively by another process: `mediaspool status` will report no daemon; find it with `fuser -v \(layout.locks.appending(".daemon"))`", metadata: ["STEP": "start"])
+            }
+            state.withLock { $0.daemonLock = fd }
         } catch { throw SpoolError.io(error, "taking the daemon lock") }
 
         let report = Recovery(config: config, logger: logger).run()
@@ -73,7 +89,7 @@ public final class Engine: @unchecked Sendable {
         let w = try Watcher(scanner: scanner, logger: logger,
                             rescanInterval: { [weak self] in self?.config.rescanSeconds ?? 10 },
                             onRescan: { [weak self] in self?.periodicRecovery() })
-        watcher = w
+        state.withLock { $0.watcher = w }
         Thread.detachNewThread { w.run() }
         setWorkers(config.workers)
         Fault.beforeReady()
@@ -82,22 +98,24 @@ public final class Engine: @unchecked Sendable {
     /// SIGHUP: a new configuration. The worker count changes at once (extra
     /// workers leave after their current job); the layout does not.
     public func reload(_ new: Config) {
-        lock.lock()
-        var c = new
-        c.spool = config.spool
-        config = c
-        lock.unlock()
+        let c = state.withLock { state in
+            var c = new
+            c.spool = state.config.spool
+            state.config = c
+            return c
+        }
         setWorkers(c.workers)
         logger.notice("configuration reloaded: \(c.workers) workers", metadata: ["STEP": "reload"])
     }
 
     func setWorkers(_ n: Int) {
-        lock.lock()
-        workerTarget = n
-        let toStart = max(0, n - workerThreads)
-        let first = workerThreads
-        workerThreads += toStart
-        lock.unlock()
+        let (first, toStart) = state.withLock { state in
+            state.workerTarget = n
+            let toStart = max(0, n - state.workerThreads)
+            let first = state.workerThreads
+            state.workerThreads += toStart
+            return (first, toStart)
+        }
         queue.wakeAll()
         for i in first..<(first + toStart) {
             let t = Thread { [self] in workerLoop(i) }
@@ -108,8 +126,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func shouldKeep(_ index: Int) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        return !stopping && index < workerTarget
+        state.withLock { !$0.stopping && index < $0.workerTarget }
     }
 
     private func workerLoop(_ index: Int) {
@@ -117,9 +134,7 @@ public final class Engine: @unchecked Sendable {
             process(entry, worker: index)
             queue.finished(entry)
         }
-        lock.lock()
-        workerThreads -= 1
-        lock.unlock()
+        state.withLock { $0.workerThreads -= 1 }
         workersExited.lock(); workersExited.broadcast(); workersExited.unlock()
     }
 
@@ -133,16 +148,31 @@ public final class Engine: @unchecked Sendable {
         case .claimed(let job):
             let since = max(Double(entry.arrival) / 1e9, entry.notBefore)
             execute(job, worker: worker, waited: job.startedAt.timeIntervalSince1970 - since)
-        case .busy, .gone, .deferred: return
-        case .handled(let what):
-            if what == "duplicate" {
-                logger.notice("duplicate of done job \(entry.id) removed from inbox/", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "duplicate"])
-            } else {
-                lock.lock(); counters.failed += 1; lock.unlock()
-                SpoolMetrics.jobEnded(type: "unknown", outcome: "failed", code: ErrorCode(rawValue: what))
-                logger.warning("\(entry.id) refused at the door: \(what)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "failed", "ERROR_CODE": "\(what)"])
-            }
+        case .gone: return
+        case .busy:
+            // Another claimer or a recovery (the sweep's) holds the lock,
+            // and may release it without the entry moving, or move it into
+            // our queue's directories: the inotify event for that may have
+            // come and gone while we were here. Look again shortly instead of
+            // waiting for the next full rescan.
+            requeue(entry, after: 0.2)
+        case .deferred:
+            // The same id runs (here or on another daemon) or waits in
+            // retry/: look again later (cheap: a lock try and a stat).
+            requeue(entry, after: 2)
+        case .duplicate:
+            logger.notice("duplicate of done job \(entry.id) removed from inbox/", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "duplicate"])
+        case .refused(let error):
+            state.withLock { $0.counters.failed += 1 }
+            SpoolMetrics.jobEnded(type: "unknown", outcome: "failed", code: error.code)
+            logger.warning("\(Escaping.quoted(entry.id)) refused at the door: \(error.code.rawValue)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "STATUS": "failed", "ERROR_CODE": "\(error.code.rawValue)"])
         }
+    }
+
+    private func requeue(_ entry: QueueEntry, after seconds: Double) {
+        var again = entry
+        again.notBefore = max(entry.notBefore, Date().timeIntervalSince1970 + seconds)
+        queue.upsert(again)
     }
 
     func execute(_ job: ClaimedJob, worker: Int, waited: Double) {
@@ -155,6 +185,10 @@ public final class Engine: @unchecked Sendable {
             scanner.consider(.inbox, name: job.id + ".json")
         }
         let cfg = config
+        if let unreadable = job.unreadable {
+            finishUnreadable(job, error: unreadable, log: log)
+            return
+        }
         let manifest: Manifest
         do { manifest = try Manifest.parse(job.manifestBytes, fileID: job.id) } catch {
             finishFailed(job, manifest: nil, error: error, log: log)
@@ -170,10 +204,10 @@ public final class Engine: @unchecked Sendable {
         let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: cores,
                                           concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
-                             limits: cfg.limits, logger: log, deadline: job.startedAt.addingTimeInterval(timeout),
+                             limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
                              layout: layout, startedAt: job.startedAt, codecThreads: threads)
-        lock.lock(); running[job.id] = Running(context: ctx, worker: worker); lock.unlock()
-        defer { lock.lock(); running[job.id] = nil; lock.unlock() }
+        state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
+        defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
         log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])
         ctx.progress(step: "start", fraction: 0)
 
@@ -194,7 +228,7 @@ public final class Engine: @unchecked Sendable {
         }
         do {
             let record = try finisher.complete(job, manifest: manifest, outcome: outcome)
-            lock.lock(); counters.done += 1; lock.unlock()
+            state.withLock { $0.counters.done += 1 }
             SpoolMetrics.jobEnded(type: manifest.type.rawValue, outcome: "done", code: nil)
             SpoolMetrics.jobDuration(type: manifest.type.rawValue, seconds: Double(record.durationMs) / 1000)
             log.info("done \(job.id) in \(record.durationMs) ms", metadata: ["STEP": "done", "STATUS": "done", "DURATION_MS": "\(record.durationMs)"])
@@ -208,6 +242,7 @@ public final class Engine: @unchecked Sendable {
     func finishAfterError(_ job: ClaimedJob, manifest: Manifest, context: JobContext, error: SpoolError, log: Logger) {
         var error = error
         if context.cancelReason == .timeout, error.code != .timeout { error = context.timeoutError(step: error.step ?? context.step) }
+        let config = self.config
         let maxAttempts = manifest.maxAttempts ?? config.maxAttempts
         let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
         if context.cancelReason == .shutdown || (error.code.retryable && job.state.attempts < maxAttempts) {
@@ -215,7 +250,7 @@ public final class Engine: @unchecked Sendable {
             let delay = shutdown ? 0 : config.backoff(afterAttempt: job.state.attempts)
             do {
                 let due = try finisher.retry(id: job.id, state: job.state, error: error, delay: delay, countAttempt: !shutdown)
-                lock.lock(); counters.retried += 1; lock.unlock()
+                state.withLock { $0.counters.retried += 1 }
                 SpoolMetrics.jobEnded(type: manifest.type.rawValue, outcome: "retry", code: error.code)
                 log.warning("\(job.id) attempt \(job.state.attempts) failed with \(error.code.rawValue): \(error.message); \(shutdown ? "requeued for the next start" : "retry at \(RFC3339.string(due))")",
                             metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
@@ -227,11 +262,27 @@ public final class Engine: @unchecked Sendable {
         finishFailed(job, manifest: manifest, error: error, log: log)
     }
 
+    /// A claimed entry that is no readable manifest: a transient read error
+    /// is retried like any I/O error (the attempt is counted), the rest fail.
+    func finishUnreadable(_ job: ClaimedJob, error: SpoolError, log: Logger) {
+        let config = self.config
+        guard error.code.retryable, job.state.attempts < config.maxAttempts else {
+            return finishFailed(job, manifest: nil, error: error, log: log)
+        }
+        do {
+            _ = try finisher.retry(id: job.id, state: job.state, error: error, delay: config.backoff(afterAttempt: job.state.attempts))
+            state.withLock { $0.counters.retried += 1 }
+            log.warning("\(job.id): \(error.message); retrying", metadata: ["STEP": "claim", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)"])
+        } catch let e {
+            log.error("cannot schedule the retry of \(job.id): \(e.message)", metadata: ["STEP": "schedule-retry", "ERROR_CODE": "\(e.code.rawValue)"])
+        }
+    }
+
     func finishFailed(_ job: ClaimedJob, manifest: Manifest?, error: SpoolError, log: Logger) {
         let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
         do {
             _ = try finisher.fail(id: job.id, state: job.state, manifest: manifest, error: error)
-            lock.lock(); counters.failed += 1; lock.unlock()
+            state.withLock { $0.counters.failed += 1 }
             SpoolMetrics.jobEnded(type: manifest?.type.rawValue ?? "unknown", outcome: "failed", code: error.code)
             SpoolMetrics.jobDuration(type: manifest?.type.rawValue ?? "unknown", seconds: Double(ms) / 1000)
             log.error("failed \(job.id) with \(error.code.rawValue): \(error.message)",
@@ -251,7 +302,7 @@ public final class Engine: @unchecked Sendable {
 
     /// Sets the gauges (queue depth, oldest wait, workers) before an export.
     public func updateGauges() {
-        lock.lock(); let busy = running.count, workers = config.workers; lock.unlock()
+        let (busy, workers) = state.withLock { ($0.running.count, $0.config.workers) }
         let c = queue.countsBySource
         SpoolMetrics.gauges(inbox: c[.inbox] ?? 0, retry: c[.retry] ?? 0, processing: busy,
                             oldestWaiting: queue.oldestInboxWait(now: Date().timeIntervalSince1970), busy: busy, workers: workers)
@@ -259,21 +310,17 @@ public final class Engine: @unchecked Sendable {
 
     /// Called about once a second by the supervisor.
     public func tick() -> Health {
-        let now = Date()
+        let now = ContinuousClock.now
         var progressing = true
-        lock.lock()
-        let jobs = running
-        let cfg = config
-        let c = counters
-        lock.unlock()
+        let (jobs, cfg, c) = state.withLock { ($0.running, $0.config, $0.counters) }
         for (id, r) in jobs where now > r.context.deadline {
             if r.context.cancelReason == .none {
                 logger.warning("\(id) passed its timeout: cancelling", metadata: ["JOB_ID": "\(id)", "STEP": "\(r.context.step)", "STATUS": "timeout"])
                 r.context.cancel(.timeout)
             }
-            if now.timeIntervalSince(r.context.deadline) > cfg.stuckGraceSeconds {
+            if (now - r.context.deadline).seconds > cfg.stuckGraceSeconds {
                 progressing = false
-                logger.critical("\(id) is stuck \(Int(now.timeIntervalSince(r.context.deadline))) s past its timeout: withholding the watchdog", metadata: ["JOB_ID": "\(id)", "STATUS": "stuck"])
+                logger.critical("\(id) is stuck \(Int((now - r.context.deadline).seconds)) s past its timeout: withholding the watchdog", metadata: ["JOB_ID": "\(id)", "STATUS": "stuck"])
             }
         }
         let counts = queue.countsBySource
@@ -285,14 +332,14 @@ public final class Engine: @unchecked Sendable {
     /// seconds, then cancel the rest (they are requeued as INTERRUPTED).
     /// Blocks until every worker has left.
     public func shutdown(grace: Double) {
-        lock.lock(); stopping = true; lock.unlock()
-        watcher?.stop()
+        state.withLock { $0.stopping = true }
+        state.withLock { $0.watcher }?.stop()
         queue.close()
         let deadline = Date().addingTimeInterval(grace)
         workersExited.lock()
         while workerCount > 0 && Date() < deadline { _ = workersExited.wait(until: min(deadline, Date().addingTimeInterval(0.2))) }
         workersExited.unlock()
-        lock.lock(); let left = running; lock.unlock()
+        let left = state.withLock { $0.running }
         for (id, r) in left {
             logger.warning("\(id) still running at shutdown: interrupting", metadata: ["JOB_ID": "\(id)", "STATUS": "interrupted"])
             r.context.cancel(.shutdown)
@@ -300,13 +347,12 @@ public final class Engine: @unchecked Sendable {
         workersExited.lock()
         while workerCount > 0 { _ = workersExited.wait(until: Date().addingTimeInterval(0.2)) }
         workersExited.unlock()
-        if let fd = daemonLock { try? fd.close(); daemonLock = nil }
+        if let fd = state.withLock({ state in defer { state.daemonLock = nil }; return state.daemonLock }) { try? fd.close() }
     }
 
-    private var workerCount: Int { lock.lock(); defer { lock.unlock() }; return workerThreads }
+    private var workerCount: Int { state.withLock { $0.workerThreads } }
 
     public var runningJobs: [(id: String, step: String, fraction: Double)] {
-        lock.lock(); defer { lock.unlock() }
-        return running.map { ($0.key, $0.value.context.step, $0.value.context.fraction) }
+        state.withLock { $0.running }.map { ($0.key, $0.value.context.step, $0.value.context.fraction) }
     }
 }

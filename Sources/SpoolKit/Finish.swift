@@ -1,5 +1,8 @@
 import Foundation
 import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The last step of a run: the record, then the one rename that moves the
 /// manifest out of processing/ (see the protocol at the top of Claim.swift).
@@ -75,24 +78,63 @@ public struct Finisher: Sendable {
         try? Sys.unlink(layout.progress(id))
     }
 
-    /// Failing a manifest that never entered processing/ (bad id, ID_CONFLICT).
-    func failAtTheDoor(id: String, manifestPath: FilePath, error: SpoolError) throws(SpoolError) {
-        guard Sys.exists(manifestPath) else {
-            throw SpoolError(.ioError, "\(manifestPath) vanished", cause: Errno.noSuchFileOrDirectory)
+    /// Moves failed/<id>.json and its record to the first free `<id>~N`
+    /// (kept, never deleted): the id is free for a new run.
+    func keepAside(_ id: String) throws(SpoolError) {
+        for n in 2...10_000 {
+            let kept = SpoolName.alternative(id, n)
+            let manifestPath = layout.failed.appending(kept + ".json"), recordPath = layout.failed.appending(kept + ".error.json")
+            if Sys.exists(manifestPath) || Sys.exists(recordPath) { continue }
+            do {
+                if Sys.exists(layout.errorRecord(id)) { try Sys.renameNoReplace(layout.errorRecord(id), recordPath) }
+                try Sys.renameNoReplace(layout.manifest(id, in: layout.failed), manifestPath)
+                try Sys.fsyncDirectory(layout.failed)
+                return
+            } catch where error == .fileExists {
+                continue
+            } catch {
+                throw SpoolError.io(error, "keeping the earlier failed/\(id).json aside", step: "claim")
+            }
         }
-        var recordName = id + ".error.json"
-        if recordName.utf8.count > 255 { recordName = String(id.utf8.prefix(200))! + ".error.json" }
+        throw SpoolError(.internal, "no free name in failed/ to keep \(id) aside", step: "claim")
+    }
+
+    /// Failing an entry that never entered processing/ (a name that is no
+    /// valid id, ID_CONFLICT). It is kept in failed/ under its own name when
+    /// that is a valid id, else under `SpoolName.forInvalid`; and never over
+    /// an earlier kept manifest or record: a taken name moves on to `~2`, `~3`…
+    func failAtTheDoor(id: String, name: FilePath.Component, from dir: FilePath, error: SpoolError) throws(SpoolError) {
+        let src = dir.appending(name)
+        guard Sys.exists(src) else {
+            throw SpoolError(.ioError, "\(src) vanished", cause: Errno.noSuchFileOrDirectory)
+        }
+        let raw = name.withPlatformString { p in Array(UnsafeBufferPointer(start: p, count: strlen(p))).map { UInt8(bitPattern: $0) } }
+        let base = JobID.isValid(id) && name.string == id + ".json" ? id : SpoolName.forInvalid(raw)
         let now = RFC3339.string(Date())
-        let record = ErrorRecord(id: id, type: nil, code: error.code.rawValue, message: error.message, step: error.step,
+        let record = ErrorRecord(id: String(decoding: raw.dropLast(raw.count >= 5 && name.string.hasSuffix(".json") ? 5 : 0), as: UTF8.self),
+                                 type: nil, code: error.code.rawValue, message: error.message, step: error.step,
                                  retryable: false, attempts: 0, failedAt: now, tenant: nil, labels: nil,
                                  history: [HistoryEntry(attempt: 0, startedAt: now, endedAt: now, code: error.code.rawValue, message: error.message)])
-        try Durable.write(RecordCoding.encode(record), to: layout.failed.appending(recordName), step: error.step)
-        do {
-            try Sys.rename(manifestPath, layout.failed.appending(manifestPath.lastComponent!.string))
-            try Sys.fsyncDirectory(layout.failed)
-            try Sys.fsyncDirectory(manifestPath.removingLastComponent())
-        } catch {
-            throw SpoolError(.ioError, "moving \(manifestPath) to failed/: \(error)", cause: error)
+        for n in 1...10_000 {
+            let kept = SpoolName.alternative(base, n)
+            let manifestPath = layout.failed.appending(kept + ".json"), recordPath = layout.failed.appending(kept + ".error.json")
+            if Sys.exists(manifestPath) || Sys.exists(recordPath) { continue }
+            try Durable.write(RecordCoding.encode(record), to: recordPath, step: error.step)
+            do {
+                try Sys.renameNoReplace(src, manifestPath)
+            } catch where error == .fileExists {
+                try? Sys.unlink(recordPath)
+                continue
+            } catch {
+                try? Sys.unlink(recordPath)
+                throw SpoolError(.ioError, "moving \(src) to failed/: \(error)", cause: error)
+            }
+            do {
+                try Sys.fsyncDirectory(layout.failed)
+                try Sys.fsyncDirectory(dir)
+            } catch { throw SpoolError.io(error, "syncing failed/ after refusing \(src)", step: "claim") }
+            return
         }
+        throw SpoolError(.internal, "no free name in failed/ for \(src) after 10,000 tries", step: "claim")
     }
 }

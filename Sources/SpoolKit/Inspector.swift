@@ -271,7 +271,7 @@ public struct Inspector: Sendable {
 
     public func show(_ id: String) -> JobView? {
         for s in [State.processing, .retry, .inbox, .done, .failed] {
-            guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Int.max) else { continue }
+            guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Manifest.maxBytes) else { continue }
             var v = JobView(id: id, state: s, manifest: String(decoding: bytes, as: UTF8.self))
             if s == .done { v.result = result(id) }
             if s == .failed || s == .inbox { v.error = errorRecord(id) }

@@ -1,5 +1,6 @@
 import Foundation
 import HeapModule
+import SystemPackage
 
 /// Where a waiting job sits: the producers' inbox or the retry waiting room.
 public enum Source: String, Sendable { case inbox, retry }
@@ -15,10 +16,19 @@ public struct QueueEntry: Sendable, Equatable {
     public var arrival: Int64
     /// Not before this time (seconds since the epoch); 0 for "now".
     public var notBefore: Double
+    /// The entry's name as bytes, only when they are not valid UTF-8 (then
+    /// `id` is a lossy rendering that names no file).
+    public var rawName: [UInt8]?
 
-    public init(id: String, source: Source, priority: Int, tenant: String, arrival: Int64, notBefore: Double) {
+    public init(id: String, source: Source, priority: Int, tenant: String, arrival: Int64, notBefore: Double, rawName: [UInt8]? = nil) {
         self.id = id; self.source = source; self.priority = priority; self.tenant = tenant
-        self.arrival = arrival; self.notBefore = notBefore
+        self.arrival = arrival; self.notBefore = notBefore; self.rawName = rawName
+    }
+
+    /// The directory entry's name.
+    public var name: FilePath.Component {
+        if let rawName, let c = SpoolName.component(rawName) { return c }
+        return FilePath.Component(id + ".json") ?? "invalid.json"
     }
 }
 
@@ -48,7 +58,12 @@ public final class JobQueue: @unchecked Sendable {
     private var closed = false
     private var paused = false
 
-    public init() {}
+    /// The longest a retry may wait from now. A notBefore further out was
+    /// written under a wall clock that has since jumped back: it is
+    /// clamped, so a clock jump cannot stall retries forever.
+    public let maxDelay: Double
+
+    public init(maxDelay: Double = 600) { self.maxDelay = maxDelay }
 
     public var count: Int { cond.lock(); defer { cond.unlock() }; return pending.count }
     public var countsBySource: [Source: Int] {
@@ -65,8 +80,6 @@ public final class JobQueue: @unchecked Sendable {
         return oldest == .max ? 0 : max(0, now - Double(oldest) / 1e9)
     }
 
-    public var runningCount: Int { cond.lock(); defer { cond.unlock() }; return inFlight.count }
-
     /// Jobs handed out and not finished (being claimed or running), and
     /// waiting jobs whose time has come (counted up to `cap`: a queue of
     /// 100,000 is not walked), read together.
@@ -81,22 +94,29 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     public func entry(_ id: String) -> QueueEntry? { cond.lock(); defer { cond.unlock() }; return pending[id]?.entry }
-    public func contains(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return pending[id] != nil }
-    public func isInFlight(_ id: String) -> Bool { cond.lock(); defer { cond.unlock() }; return inFlight.contains(id) }
 
     /// Adds or replaces the waiting entry of an id. A retry/ entry wins over
     /// an inbox/ one of the same id (the inbox one waits until that run ends).
     public func upsert(_ e: QueueEntry) {
         cond.lock(); defer { cond.unlock() }
         if let old = pending[e.id]?.entry, old.source == .retry, e.source == .inbox { return }
+        var e = e
+        let now = Date().timeIntervalSince1970
+        e.notBefore = min(e.notBefore, now + maxDelay)
         generation += 1
         pending[e.id] = (e, generation)
-        if e.notBefore > Date().timeIntervalSince1970 {
-            delayed.insert(Delayed(due: e.notBefore, id: e.id, generation: generation))
-        } else {
-            insertReady(e, generation)
-        }
+        schedule(e, generation, now: now)
         cond.broadcast()
+    }
+
+    /// Ready now, or delayed until its notBefore (the backoff is honoured
+    /// however the entry comes back).
+    private func schedule(_ e: QueueEntry, _ g: UInt64, now: Double) {
+        if e.notBefore > now {
+            delayed.insert(Delayed(due: e.notBefore, id: e.id, generation: g))
+        } else {
+            insertReady(e, g)
+        }
     }
 
     public func remove(_ id: String) {
@@ -174,7 +194,7 @@ public final class JobQueue: @unchecked Sendable {
         inFlight.remove(entry.id)
         runningPerTenant[entry.tenant, default: 1] -= 1
         if runningPerTenant[entry.tenant] == 0 { runningPerTenant[entry.tenant] = nil }
-        if let p = pending[entry.id] { insertReady(p.entry, p.generation) }
+        if let p = pending[entry.id] { schedule(p.entry, p.generation, now: Date().timeIntervalSince1970) }
         cond.broadcast()
     }
 

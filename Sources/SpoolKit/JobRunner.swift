@@ -36,7 +36,9 @@ public final class JobContext: @unchecked Sendable {
     public let policy: PathPolicy
     public let limits: MediaLimits
     public let logger: Logger
-    public let deadline: Date
+    /// When the job times out, on the monotonic clock: a wall-clock jump
+    /// neither times out every running job nor stretches their time.
+    public let deadline: ContinuousClock.Instant
     /// Threads for this job's decoders, encoders and filter graphs (0: FFmpeg
     /// picks, as many as cores). Chosen at the start from the load.
     public let codecThreads: Int
@@ -49,7 +51,7 @@ public final class JobContext: @unchecked Sendable {
     private var _fraction = 0.0
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
-         logger: Logger, deadline: Date, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0) {
+         logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0) {
         self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
         self.codecThreads = codecThreads
         self.limits = limits; self.logger = logger; self.deadline = deadline; self.layout = layout

@@ -121,7 +121,9 @@ struct FinishedIndex {
         for state in [Inspector.State.done, .failed] {
             let dir = state == .done ? layout.done : layout.failed
             try? Sys.forEachEntry(in: dir) { name in
-                guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error") else { return }
+                guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error"),
+                      // A tab or newline in a name would forge index lines.
+                      !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
                 if let e = known[(state == .done ? "d" : "f") + id] { out.append(e); return }
                 if let e = read(id, state) { out.append(e) }
             }
@@ -155,8 +157,12 @@ struct FinishedIndex {
         for e in entries { out += e.line; out += "\n" }
         let dir = path.removingLastComponent()
         try? Sys.mkdirs(dir)
-        let tmp = dir.appending(".finished.tsv.tmp-\(getpid())")
-        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead]) else { return }
+        // A fresh random name, created exclusively and never through a
+        // symlink: a link planted in index/ cannot make a root `status`
+        // write anywhere. (The index is a cache: when it cannot be written,
+        // the listing is still right, only slower next time.)
+        let tmp = dir.appending(".finished.tsv.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .exclusiveCreate, .noFollow], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead]) else { return }
         let ok = (try? Sys.writeAll(fd, Array(out.utf8))) != nil
         try? fd.close()
         if ok { try? Sys.rename(tmp, path) } else { try? Sys.unlink(tmp) }

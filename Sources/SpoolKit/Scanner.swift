@@ -10,11 +10,23 @@ public struct Scanner: Sendable {
 
     public init(layout: SpoolLayout, queue: JobQueue) { self.layout = layout; self.queue = queue }
 
-    /// Looks at one entry name in `source`.
-    public func consider(_ source: Source, name: String) {
-        guard let id = JobID.fromManifestName(name) else { return }
+    /// Looks at one entry name in `source`; `rawName` are its bytes when
+    /// they are not valid UTF-8 (such an entry is queued to be refused).
+    public func consider(_ source: Source, name: String, rawName: [UInt8]? = nil) {
+        guard var id = JobID.fromManifestName(name) else { return }
+        // A name that is not UTF-8 gets an id of its own that names no job
+        // (it is refused at the claim), so two such names never share an entry.
+        if let rawName { id = SpoolName.forInvalid(rawName) }
         let dir = source == .inbox ? layout.inbox : layout.retry
-        let path = dir.appending(name)
+        let component: FilePath.Component
+        if let rawName {
+            guard let c = SpoolName.component(rawName) else { return }
+            component = c
+        } else {
+            guard let c = FilePath.Component(name) else { return }
+            component = c
+        }
+        let path = dir.appending(component)
         guard let st = try? Sys.stat(path, followSymlinks: false) else { return }
         let arrival = st.ctimeNanoseconds
         if let known = queue.entry(id), known.source == source, known.arrival == arrival { return }
@@ -23,11 +35,11 @@ public struct Scanner: Sendable {
             (priority, tenant) = Scanner.orderingFields(bytes)
         }
         var notBefore = 0.0
-        if source == .retry, let b = try? Sys.readFile(layout.stateFile(id)),
+        if source == .retry, JobID.isValid(id), let b = try? Sys.readFile(layout.stateFile(id)),
            let s = RecordCoding.decode(JobState.self, b), let nb = s.notBefore, let d = RFC3339.date(nb) {
             notBefore = d.timeIntervalSince1970
         }
-        queue.upsert(QueueEntry(id: id, source: source, priority: priority, tenant: tenant, arrival: arrival, notBefore: notBefore))
+        queue.upsert(QueueEntry(id: id, source: source, priority: priority, tenant: tenant, arrival: arrival, notBefore: notBefore, rawName: rawName))
     }
 
     /// `priority` and `tenant` only, for ordering. Full validation happens
@@ -45,7 +57,7 @@ public struct Scanner: Sendable {
 
     /// Reads both directories entry by entry.
     public func fullScan() {
-        try? Sys.forEachEntry(in: layout.retry) { consider(.retry, name: $0) }
-        try? Sys.forEachEntry(in: layout.inbox) { consider(.inbox, name: $0) }
+        try? Sys.forEachRawEntry(in: layout.retry) { consider(.retry, name: $0, rawName: $1) }
+        try? Sys.forEachRawEntry(in: layout.inbox) { consider(.inbox, name: $0, rawName: $1) }
     }
 }

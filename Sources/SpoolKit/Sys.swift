@@ -1,9 +1,12 @@
-// The one place where SpoolKit calls the kernel directly.
+// The one place where SpoolKit calls the kernel directly. Paths go to the
+// kernel as their bytes (withPlatformString), never through `.string`, which
+// would repair a name that is not UTF-8 into one that names another file.
 //
 // Modelled on swift-nio's NIOPosix/System.swift: every call retries EINTR and
 // turns errno into a typed `Errno` (from swift-system). swift-system already
 // covers open/read/write/close/stat; what it lacks (flock, fsync, rename,
 // readdir, inotify, mkdir) is wrapped here and nowhere else.
+import CLinux
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +59,19 @@ public enum Sys {
     }
 
     public static func rename(_ from: FilePath, _ to: FilePath) throws(Errno) {
-        _ = try retrying { Glibc.rename(from.string, to.string) }
+        _ = try retrying { from.withPlatformString { f in to.withPlatformString { Glibc.rename(f, $0) } } }
+    }
+
+    /// rename(2) that fails with EEXIST instead of replacing `to`
+    /// (renameat2 RENAME_NOREPLACE; where the file system cannot, link(2)
+    /// then unlink(2), which refuses an existing name the same way).
+    public static func renameNoReplace(_ from: FilePath, _ to: FilePath) throws(Errno) {
+        let RENAME_NOREPLACE: UInt32 = 1
+        do { _ = try retrying { from.withPlatformString { f in to.withPlatformString { ms_renameat2(f, $0, RENAME_NOREPLACE) } } } }
+        catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
+            _ = try retrying { from.withPlatformString { f in to.withPlatformString { Glibc.link(f, $0) } } }
+            try unlink(from)
+        }
     }
 
     public static func close(_ fd: FileDescriptor) throws(Errno) {
@@ -68,11 +83,11 @@ public enum Sys {
     }
 
     public static func unlink(_ path: FilePath) throws(Errno) {
-        _ = try retrying { Glibc.unlink(path.string) }
+        _ = try retrying { path.withPlatformString { Glibc.unlink($0) } }
     }
 
     public static func mkdir(_ path: FilePath, permissions: FilePermissions = [.ownerReadWriteExecute, .groupReadWriteExecute, .otherReadExecute]) throws(Errno) {
-        do { _ = try retrying { Glibc.mkdir(path.string, permissions.rawValue) } }
+        do { _ = try retrying { path.withPlatformString { Glibc.mkdir($0, permissions.rawValue) } } }
         catch { if error != .fileExists { throw error } }
     }
 
@@ -88,9 +103,9 @@ public enum Sys {
     public static func stat(_ path: FilePath, followSymlinks: Bool = true) throws(Errno) -> Glibc.stat {
         var st = Glibc.stat()
         if followSymlinks {
-            _ = try retrying { c_stat(path.string, &st) }
+            _ = try retrying { path.withPlatformString { c_stat($0, &st) } }
         } else {
-            _ = try retrying { c_lstat(path.string, &st) }
+            _ = try retrying { path.withPlatformString { c_lstat($0, &st) } }
         }
         return st
     }
@@ -103,13 +118,20 @@ public enum Sys {
 
     public static func exists(_ path: FilePath) -> Bool {
         var st = Glibc.stat()
-        return Glibc.lstat(path.string, &st) == 0
+        return path.withPlatformString { Glibc.lstat($0, &st) } == 0
     }
 
     /// Calls `body` with each entry name of `dir` (not "." and ".."), one at a
     /// time, so a directory of 100,000 entries is never held in memory at once.
+    /// A name that is not valid UTF-8 arrives repaired (U+FFFD), which names
+    /// no file: readers that must reach such entries use `forEachRawEntry`.
     public static func forEachEntry(in dir: FilePath, _ body: (String) throws -> Void) throws {
-        guard let d = opendir(dir.string) else { throw Errno(rawValue: errno) }
+        try forEachRawEntry(in: dir) { name, _ in try body(name) }
+    }
+
+    /// `forEachEntry`, with the name's bytes where they are not valid UTF-8.
+    public static func forEachRawEntry(in dir: FilePath, _ body: (_ name: String, _ rawIfNotUTF8: [UInt8]?) throws -> Void) throws {
+        guard let d = dir.withPlatformString({ opendir($0) }) else { throw Errno(rawValue: errno) }
         defer { closedir(d) }
         while true {
             errno = 0
@@ -120,9 +142,14 @@ public enum Sys {
             // d_name in place: copying the 256-byte tuple (ent.pointee.d_name)
             // reads past a short record at the end of glibc's buffer
             // (AddressSanitizer found it).
-            let name = String(cString: (UnsafeRawPointer(ent) + direntNameOffset).assumingMemoryBound(to: CChar.self))
-            if name == "." || name == ".." { continue }
-            try body(name)
+            let cName = (UnsafeRawPointer(ent) + direntNameOffset).assumingMemoryBound(to: CChar.self)
+            if let name = String(validatingCString: cName) {
+                if name == "." || name == ".." { continue }
+                try body(name, nil)
+            } else {
+                let raw = Array(UnsafeBufferPointer(start: cName, count: strlen(cName))).map { UInt8(bitPattern: $0) }
+                try body(String(decoding: raw, as: UTF8.self), raw)
+            }
         }
     }
 
@@ -134,16 +161,65 @@ public enum Sys {
         return out
     }
 
-    /// Reads a whole file, refusing more than `limit` bytes.
-    public static func readFile(_ path: FilePath, limit: Int = 1 << 20) throws(Errno) -> [UInt8]? {
-        let fd = try open(path, .readOnly)
-        defer { try? fd.close() }
-        let st = try fstat(fd)
-        if Int(st.st_size) > limit { return nil }
-        var buf = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+    /// What a spool entry turned out to be when it was read.
+    public enum FileRefusal: Error, Sendable, Equatable {
+        /// Not a regular file: a FIFO, socket, device, directory or symlink.
+        case notRegular(kind: String)
+        /// Over the limit (the size fstat reported, or more bytes than it said).
+        case tooLarge(size: Int64)
+        /// open/fstat/read failed.
+        case error(Errno)
+    }
+
+    /// Names a file type from `st_mode`, for messages.
+    public static func kind(of mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "directory"
+        case S_IFLNK: return "symbolic link"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        default: return "file of unknown type"
+        }
+    }
+
+    /// Reads a whole file that anyone with write access to a spool directory
+    /// may have planted: never follows a symlink in the last component
+    /// (`followSymlinks` only for files the operator names, like the config),
+    /// never opens anything but a regular file (lstat first, so a FIFO or a
+    /// device is not even opened), never blocks (O_NONBLOCK: a FIFO swapped
+    /// in between lstat and open is refused by fstat), and never reads nor
+    /// allocates more than `limit` + 1 bytes, whatever st_size says.
+    public static func readRegularFile(_ path: FilePath, limit: Int = 1 << 20, followSymlinks: Bool = false) -> Result<[UInt8], FileRefusal> {
+        do throws(Errno) {
+            let pre = try stat(path, followSymlinks: followSymlinks)
+            guard pre.isRegular else { return .failure(.notRegular(kind: kind(of: pre.st_mode))) }
+            guard Int64(pre.st_size) <= Int64(limit) else { return .failure(.tooLarge(size: Int64(pre.st_size))) }
+            let flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (followSymlinks ? 0 : O_NOFOLLOW)
+            let fd = FileDescriptor(rawValue: try retrying { path.withPlatformString { Glibc.open($0, flags) } })
+            defer { try? fd.close() }
+            let st = try fstat(fd)
+            guard st.isRegular else { return .failure(.notRegular(kind: kind(of: st.st_mode))) }
+            guard Int64(st.st_size) <= Int64(limit) else { return .failure(.tooLarge(size: Int64(st.st_size))) }
+            guard let bytes = try readAll(fd, limit: limit, sizeHint: Int(st.st_size)) else {
+                return .failure(.tooLarge(size: Int64(st.st_size)))
+            }
+            return .success(bytes)
+        } catch {
+            if error == .tooManySymbolicLinkLevels { return .failure(.notRegular(kind: "symbolic link")) }
+            return .failure(.error(error))
+        }
+    }
+
+    /// Reads `fd` to its end, never more than `limit` + 1 bytes (one more
+    /// than allowed tells a file that grew after fstat): nil when over `limit`.
+    public static func readAll(_ fd: FileDescriptor, limit: Int, sizeHint: Int = 0) throws(Errno) -> [UInt8]? {
+        let capacity = min(max(0, sizeHint), limit) + 1
+        var buf = [UInt8](repeating: 0, count: capacity)
         var total = 0
-        while true {
-            if total == buf.count { if total > limit { return nil }; buf.append(contentsOf: [UInt8](repeating: 0, count: 4096)) }
+        while total < buf.count {
             let n: Int
             do {
                 n = try buf.withUnsafeMutableBytes { raw in
@@ -152,9 +228,23 @@ public enum Sys {
             } catch let e as Errno { throw e } catch { throw Errno.ioError }
             if n == 0 { break }
             total += n
-            if total > limit { return nil }
+            if total == buf.count, total <= limit {
+                buf.append(contentsOf: [UInt8](repeating: 0, count: min(64 * 1024, limit + 1 - total)))
+            }
         }
-        return Array(buf[..<total])
+        if total > limit { return nil }
+        buf.removeLast(buf.count - total)
+        return buf
+    }
+
+    /// `readRegularFile` for callers that only need the bytes: nil when the
+    /// file is too large or not a regular file; errno errors thrown.
+    public static func readFile(_ path: FilePath, limit: Int = 1 << 20, followSymlinks: Bool = false) throws(Errno) -> [UInt8]? {
+        switch readRegularFile(path, limit: limit, followSymlinks: followSymlinks) {
+        case .success(let bytes): return bytes
+        case .failure(.error(let e)): throw e
+        case .failure: return nil
+        }
     }
 
     public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(Errno) {
@@ -165,7 +255,7 @@ public enum Sys {
         let s = Int(seconds.rounded(.down))
         let ns = Int((seconds - Double(s)) * 1e9)
         var times = [timespec(tv_sec: s, tv_nsec: ns), timespec(tv_sec: s, tv_nsec: ns)]
-        _ = try retrying { utimensat(AT_FDCWD, path.string, &times, 0) }
+        _ = try retrying { path.withPlatformString { utimensat(AT_FDCWD, $0, &times, 0) } }
     }
 }
 
@@ -185,29 +275,78 @@ private func c_lstat(_ p: UnsafePointer<CChar>, _ s: UnsafeMutablePointer<stat>)
 private func c_fstat(_ fd: Int32, _ s: UnsafeMutablePointer<stat>) -> Int32 { fstat(fd, s) }
 
 extension Sys {
-    /// inotify on a few directories, for readers that only need "something
-    /// changed" (the `watch` view): every create, rename, write and delete.
-    public final class DirectoryEvents {
-        private let fd: Int32
-
-        public init(_ dirs: [FilePath]) throws(Errno) {
-            fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-            guard fd >= 0 else { throw Errno(rawValue: errno) }
-            let mask = UInt32(IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE)
-            for d in dirs where inotify_add_watch(fd, d.string, mask) < 0 {
-                let e = Errno(rawValue: errno); Glibc.close(fd); throw e
-            }
+    /// An inotify instance: the one owner of its descriptor (closed once, in
+    /// `deinit`). Watches are added after init, so a failed watch throws
+    /// from a method, never from a half-built object whose deinit would
+    /// close the descriptor a second time.
+    public final class Inotify {
+        public struct Event: Sendable {
+            public var watch: Int32
+            public var mask: UInt32
+            /// The entry's name (empty for events on the directory itself).
+            public var name: String
+            /// The name's bytes, only when they are not valid UTF-8.
+            public var rawName: [UInt8]?
+            public var overflowed: Bool { mask & UInt32(IN_Q_OVERFLOW) != 0 }
         }
 
-        deinit { Glibc.close(fd) }
+        /// A create, rename, write or delete in a directory.
+        public static let anyChange = UInt32(IN_MOVED_TO | IN_MOVED_FROM | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE)
 
-        /// Blocks up to `timeout` seconds for events; true when some came
-        /// (all pending ones are consumed).
+        private let fd: Int32
+        private let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+
+        public init() throws(Errno) {
+            let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+            guard fd >= 0 else { buffer.deallocate(); throw Errno(rawValue: errno) }
+            self.fd = fd
+        }
+
+        deinit {
+            Glibc.close(fd)
+            buffer.deallocate()
+        }
+
+        /// Watches `dir` for `mask`; returns the watch descriptor.
+        @discardableResult
+        public func watch(_ dir: FilePath, _ mask: UInt32) throws(Errno) -> Int32 {
+            try retrying { dir.withPlatformString { inotify_add_watch(fd, $0, mask) } }
+        }
+
+        /// Blocks up to `timeout` seconds until events are pending; true when some are.
         public func wait(timeout: Double) -> Bool {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, Int32(timeout * 1000)) > 0 else { return false }
-            var buf = [UInt8](repeating: 0, count: 64 * 1024)
-            while buf.withUnsafeMutableBytes({ Glibc.read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            return poll(&pfd, 1, Int32(max(0, timeout) * 1000)) > 0
+        }
+
+        /// The events pending now (none when none are: the descriptor does not block).
+        public func read() -> [Event] {
+            let n = Glibc.read(fd, buffer, 64 * 1024)
+            guard n > 0 else { return [] }
+            var out: [Event] = []
+            var off = 0
+            let header = MemoryLayout<inotify_event>.size
+            while off + header <= n {
+                let ev = buffer.advanced(by: off).assumingMemoryBound(to: inotify_event.self).pointee
+                var name = "", raw: [UInt8]?
+                if ev.len > 0 {
+                    // The kernel pads the name with NULs within ev.len bytes.
+                    let bytes = Array(UnsafeRawBufferPointer(start: buffer.advanced(by: off + header), count: Int(ev.len)).prefix { $0 != 0 })
+                    if let valid = String(validating: bytes, as: UTF8.self) { name = valid } else {
+                        name = String(decoding: bytes, as: UTF8.self)
+                        raw = bytes
+                    }
+                }
+                out.append(Event(watch: ev.wd, mask: ev.mask, name: name, rawName: raw))
+                off += header + Int(ev.len)
+            }
+            return out
+        }
+
+        /// Waits up to `timeout` and drains everything pending; true when something came.
+        public func waitAndDrain(timeout: Double) -> Bool {
+            guard wait(timeout: timeout) else { return false }
+            while !read().isEmpty {}
             return true
         }
     }

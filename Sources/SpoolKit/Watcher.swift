@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -8,75 +9,74 @@ import Glibc
 /// inotify on inbox/ and retry/, feeding the Scanner; a full rescan at
 /// start, on queue overflow, and every `rescanSeconds` as a safety net.
 /// Runs on a thread of its own (inotify reads block).
+///
+/// `@unchecked Sendable`: the inotify instance and `lastFullScan` are used by
+/// the watcher's own thread only (`run()`); other threads call `stop()`,
+/// which touches only the atomic flag.
 public final class Watcher: @unchecked Sendable {
     let scanner: Scanner
     let logger: Logger
-    private let fd: Int32
-    private var wds: [Int32: Source] = [:]
-    private let stopFlag = NSLock()
-    private var stopped = false
-    private var lastFullScan = Date.distantPast
-    private let rescanInterval: () -> Double
+    private let inotify: Sys.Inotify
+    private let sources: [Int32: Source]
+    private let stopped = Atomic<Bool>(false)
+    private var lastFullScan = ContinuousClock.Instant.now
+    private let rescanInterval: @Sendable () -> Double
     private let onRescan: @Sendable () -> Void
 
     public init(scanner: Scanner, logger: Logger, rescanInterval: @escaping @Sendable () -> Double,
                 onRescan: @escaping @Sendable () -> Void) throws(SpoolError) {
+        let inotify: Sys.Inotify
+        var sources: [Int32: Source] = [:]
+        do {
+            inotify = try Sys.Inotify()
+            for (dir, src) in [(scanner.layout.inbox, Source.inbox), (scanner.layout.retry, .retry)] {
+                sources[try inotify.watch(dir, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB))] = src
+            }
+        } catch { throw SpoolError.io(error, "watching \(scanner.layout.inbox) and \(scanner.layout.retry) with inotify") }
+        self.inotify = inotify
+        self.sources = sources
         self.scanner = scanner
         self.logger = logger
         self.rescanInterval = rescanInterval
         self.onRescan = onRescan
-        fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else { throw SpoolError.io(Errno(rawValue: errno), "inotify_init1") }
-        for (dir, src) in [(scanner.layout.inbox, Source.inbox), (scanner.layout.retry, .retry)] {
-            let wd = inotify_add_watch(fd, dir.string, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB))
-            guard wd >= 0 else { close(fd); throw SpoolError.io(Errno(rawValue: errno), "inotify_add_watch \(dir)") }
-            wds[wd] = src
-        }
     }
 
-    deinit { close(fd) }
-
-    public func stop() { stopFlag.lock(); stopped = true; stopFlag.unlock() }
-    var isStopped: Bool { stopFlag.lock(); defer { stopFlag.unlock() }; return stopped }
+    public func stop() { stopped.store(true, ordering: .releasing) }
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     /// The thread body: initial full scan, then events until `stop()`.
     public func run() {
-        let t0 = Date()
+        let t0 = ContinuousClock.now
         fullScan()
-        logger.info("first full scan done in \(Int(Date().timeIntervalSince(t0) * 1000)) ms: \(scanner.queue.count) jobs waiting", metadata: ["STEP": "scan"])
-        let bufSize = 64 * 1024
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: bufSize, alignment: 8)
-        defer { buf.deallocate() }
+        logger.info("first full scan done in \((ContinuousClock.now - t0).milliseconds) ms: \(scanner.queue.count) jobs waiting", metadata: ["STEP": "scan"])
         while !isStopped {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let r = poll(&pfd, 1, 250)
-            if r > 0 {
-                let n = read(fd, buf, bufSize)
-                if n > 0 { handle(buf, count: n) }
+            if inotify.wait(timeout: 0.25) {
+                for event in inotify.read() { handle(event) }
             }
-            if Date().timeIntervalSince(lastFullScan) >= rescanInterval() { fullScan() }
+            // The monotonic clock: a wall-clock jump neither stops nor floods the rescans.
+            if (ContinuousClock.now - lastFullScan).seconds >= rescanInterval() { fullScan() }
         }
     }
 
     func fullScan() {
-        lastFullScan = Date()
+        lastFullScan = .now
         scanner.fullScan()
         onRescan()
     }
 
-    private func handle(_ buf: UnsafeMutableRawPointer, count: Int) {
-        var off = 0
-        let header = MemoryLayout<inotify_event>.size
-        while off + header <= count {
-            let ev = buf.advanced(by: off).assumingMemoryBound(to: inotify_event.self).pointee
-            if ev.mask & UInt32(IN_Q_OVERFLOW) != 0 {
-                logger.warning("inotify queue overflowed: rescanning the spool")
-                fullScan()
-            } else if ev.len > 0, let src = wds[ev.wd] {
-                let namePtr = buf.advanced(by: off + header).assumingMemoryBound(to: CChar.self)
-                scanner.consider(src, name: String(cString: namePtr))
-            }
-            off += header + Int(ev.len)
+    private func handle(_ event: Sys.Inotify.Event) {
+        if event.overflowed {
+            logger.warning("inotify queue overflowed: rescanning the spool")
+            fullScan()
+        } else if !event.name.isEmpty, let source = sources[event.watch] {
+            scanner.consider(source, name: event.name, rawName: event.rawName)
         }
     }
+}
+
+extension Duration {
+    /// Whole milliseconds, for log lines.
+    public var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    /// Seconds as a Double.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -22,7 +22,7 @@ struct Submit: ParsableCommand {
                     throw SpoolError(.idInvalid, "the file name gives the id \"\(id)\", which is not valid; rename the file or add an \"id\" field")
                 }
                 try Producer(layout: layout).submit(bytes, id: id)
-                print(id)
+                say(field(id))
             } catch {
                 failures += 1
                 warn("\(f): \(error)")
@@ -33,14 +33,12 @@ struct Submit: ParsableCommand {
 }
 
 func readManifest(_ f: String) throws -> ([UInt8], Manifest) {
-    let bytes: [UInt8]
-    do {
-        guard let b = try Sys.readFile(absolute(FilePath(f)), limit: Manifest.maxBytes) else {
-            throw SpoolError(.manifestTooLarge, "manifest is over 1 MiB")
-        }
-        bytes = b
-    } catch let e as Errno { throw SpoolError(.ioError, "cannot read: \(e)") }
-    return (bytes, try Manifest.parse(bytes, fileID: nil))
+    switch Sys.readRegularFile(absolute(FilePath(f)), limit: Manifest.maxBytes, followSymlinks: true) {
+    case .success(let bytes): return (bytes, try Manifest.parse(bytes, fileID: nil))
+    case .failure(.tooLarge(let size)): throw SpoolError(.manifestTooLarge, "manifest is \(size) bytes; at most \(Manifest.maxBytes) are accepted")
+    case .failure(.notRegular(let kind)): throw SpoolError(.manifestInvalid, "not a regular file but a \(kind)")
+    case .failure(.error(let e)): throw SpoolError(.ioError, "cannot read: \(e)")
+    }
 }
 
 struct Validate: ParsableCommand {
@@ -60,10 +58,10 @@ struct Validate: ParsableCommand {
                 if let id = m.id, name.hasSuffix(".json"), String(name.dropLast(5)) != id {
                     throw SpoolError(.idMismatch, "$.id is \"\(id)\" but the file is named \(name); make them equal or drop the id field")
                 }
-                if json { printJSON(Verdict(file: f, valid: true)) } else { print("\(f): ok (\(m.type.rawValue))") }
+                if json { printJSON(Verdict(file: f, valid: true)) } else { say("\(field(f)): ok (\(m.type.rawValue))") }
             } catch let e as SpoolError {
                 bad += 1
-                if json { printJSON(Verdict(file: f, valid: false, code: e.code.rawValue, message: e.message)) } else { print("\(f): \(e.code.rawValue): \(e.message)") }
+                if json { printJSON(Verdict(file: f, valid: false, code: e.code.rawValue, message: e.message)) } else { say("\(field(f)): \(e.code.rawValue): \(field(e.message))") }
             }
         }
         if bad > 0 { throw ExitCode(1) }
@@ -93,15 +91,15 @@ struct Status: ParsableCommand {
         }
         let s = Inspector(layout: cfg.layout).status(health: policy)
         if json { printJSON(s) } else {
-            print("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running"), \(s.healthy ? "healthy" : "UNHEALTHY")")
-            for k in ["inbox", "retry", "processing", "done", "failed"] { print("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
-            if let o = s.oldestWaitingSeconds { print("  oldest waiting \(Int(o)) s") }
-            if let r = s.failureRate { print("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }
+            say("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running"), \(s.healthy ? "healthy" : "UNHEALTHY")")
+            for k in ["inbox", "retry", "processing", "done", "failed"] { say("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
+            if let o = s.oldestWaitingSeconds { say("  oldest waiting \(Int(o)) s") }
+            if let r = s.failureRate { say("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }
             for r in s.running {
                 let pct = r.fraction.map { "\(Int($0 * 100))%" } ?? "?"
-                print("  running \(r.id) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")")
+                say("  running \(field(r.id)) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")")
             }
-            for p in s.problems { print("problem: \(p)") }
+            for p in s.problems { say("problem: \(field(p))") }
         }
         if s.exitCode != 0 { throw ExitCode(s.exitCode) }
     }
@@ -123,9 +121,9 @@ struct List: ParsableCommand {
         let page = Inspector(layout: try global.load().layout).list(states: states, label: lbl, tenant: tenant, limit: max(1, limit), cursor: cursor)
         if json { printJSON(page); return }
         for i in page.items {
-            print("\(i.time)  \(i.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(i.id)  \(i.type ?? "-")\(i.code.map { "  \($0)" } ?? "")")
+            say("\(i.time)  \(i.state.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(field(i.id))  \(i.type ?? "-")\(i.code.map { "  \(field($0))" } ?? "")")
         }
-        if let c = page.nextCursor { print("more: --cursor \(c)") }
+        if let c = page.nextCursor { say("more: --cursor \(c)") }
     }
 }
 
@@ -141,11 +139,11 @@ struct Show: ParsableCommand {
             throw ExitCode(1)
         }
         if json { printJSON(v); return }
-        print("job \(v.id): \(v.state.rawValue)")
-        print("manifest:\n\(v.manifest)")
-        if let r = v.result { print("result:\n" + String(decoding: RecordCoding.encode(r), as: UTF8.self)) }
-        if let e = v.error { print("error:\n" + String(decoding: RecordCoding.encode(e), as: UTF8.self)) }
-        if let s = v.jobState { print("state:\n" + String(decoding: RecordCoding.encode(s), as: UTF8.self)) }
+        say("job \(field(v.id)): \(v.state.rawValue)")
+        say("manifest:\n\(v.manifest)")
+        if let r = v.result { say("result:\n" + String(decoding: RecordCoding.encode(r), as: UTF8.self)) }
+        if let e = v.error { say("error:\n" + String(decoding: RecordCoding.encode(e), as: UTF8.self)) }
+        if let s = v.jobState { say("state:\n" + String(decoding: RecordCoding.encode(s), as: UTF8.self)) }
     }
 }
 
@@ -169,7 +167,7 @@ struct Replay: ParsableCommand {
         }
         var bad = 0
         for id in todo {
-            do { try Producer(layout: layout).replay(id); print(id) } catch { bad += 1; warn("\(id): \(error)") }
+            do { try Producer(layout: layout).replay(id); say(field(id)) } catch { bad += 1; warn("\(id): \(error)") }
         }
         if bad > 0 { throw ExitCode(1) }
     }
@@ -186,7 +184,7 @@ struct Sweep: ParsableCommand {
         if let problem = cfg.layout.check().first { throw ValidationError("\(problem): is \(cfg.spool) a spool?") }
         let r = Recovery(config: cfg, logger: Logger(label: "mediaspool.sweep")).run(retention: true)
         if json { printJSON(r) } else {
-            print("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed, \(r.purged) old jobs purged (\(r.outputsPurged) outputs)")
+            say("sweep: \(r.recovered) stale jobs requeued, \(r.finished) finished, \(r.failed) failed, \(r.tempFilesRemoved) temporary files, \(r.producerFilesRemoved) old tmp/ files, \(r.strayFilesRemoved) stray files removed, \(r.purged) old jobs purged (\(r.outputsPurged) outputs)")
         }
     }
 }

@@ -59,16 +59,23 @@ struct Gallery: ParsableCommand {
     /// The job's poster, or for an image output the image itself, copied
     /// next to the pages so the gallery stands alone. Returns its relative path.
     func copyPoster(_ id: String, result: ResultRecord, cfg: Config, into dir: URL) -> String? {
-        let fm = FileManager.default
-        var source: String?
-        if Sys.exists(cfg.layout.poster(id)) { source = cfg.layout.poster(id).string }
-        else if let img = result.outputs.first(where: { ["jpg", "png", "webp"].contains($0.format) }), img.sizeBytes < 8 << 20 {
-            let p = FilePath(img.path)
-            source = (p.isAbsolute ? p : cfg.effectiveMediaRoot.pushing(p)).string
+        // Records and posters are read as untrusted: a poster only as a
+        // regular file of the spool (no symlink), an image output only
+        // through the path checks a job's input gets (inside the roots, no
+        // symlink escape, a regular file), both bounded.
+        guard JobID.isValid(id) else { return nil }
+        let limit = 8 << 20
+        var bytes: [UInt8]?, ext = "jpg"
+        if case .success(let b) = Sys.readRegularFile(cfg.layout.poster(id), limit: limit) {
+            bytes = b
+        } else if let img = result.outputs.first(where: { ["jpg", "png", "webp"].contains($0.format) }),
+                  let input = try? cfg.pathPolicy.openInput(img.path, field: "output"), input.size < limit {
+            bytes = (try? Sys.readAll(input.descriptor, limit: limit)) ?? nil
+            ext = img.format
         }
-        guard let source, fm.fileExists(atPath: source) else { return nil }
-        let rel = "posters/\(id).\((source as NSString).pathExtension)"
-        return (try? fm.copyItem(atPath: source, toPath: dir.appendingPathComponent(rel).path)) != nil ? rel : nil
+        guard let bytes else { return nil }
+        let rel = "posters/\(id).\(ext)"
+        return FileManager.default.createFile(atPath: dir.appendingPathComponent(rel).path, contents: Data(bytes)) ? rel : nil
     }
 }
 

@@ -41,8 +41,19 @@ func absolute(_ p: FilePath) -> FilePath {
     p.isAbsolute ? p.lexicallyNormalized() : FilePath(FileManager.default.currentDirectoryPath).pushing(p).lexicallyNormalized()
 }
 
-/// Prints to stderr.
-func warn(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+/// Prints to stderr, control characters escaped (Escaping.terminalSafe).
+func warn(_ s: String) { FileHandle.standardError.write((Escaping.terminalSafe(s) + "\n").data(using: .utf8)!) }
+
+/// Prints text to stdout with every control character escaped but the line
+/// breaks this program put there: names, manifests and records come from the
+/// spool, where anyone in the producers' group may have put ESC sequences.
+/// (Fields that must stay on one line, like ids, are escaped whole by the caller.)
+func say(_ s: String) {
+    print(s.split(separator: "\n", omittingEmptySubsequences: false).map { Escaping.terminalSafe(String($0)) }.joined(separator: "\n"))
+}
+
+/// One field of a one-line listing: no line break or control character survives.
+func field(_ s: String) -> String { Escaping.terminalSafe(s) }
 
 func printJSON<T: Encodable>(_ v: T) {
     FileHandle.standardOutput.write(Data(RecordCoding.encode(v)))

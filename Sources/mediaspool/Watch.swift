@@ -36,12 +36,16 @@ struct Watch: ParsableCommand {
             let out = "\u{1B}[H" + lines.map { $0 + "\u{1B}[K" }.joined(separator: "\n") + "\u{1B}[J"
             _ = try? Sys.writeAll(stdout, Array(out.utf8))
             // Redraw on a change, at most 5 times a second; else each second.
-            if events.wait(timeout: 1) { usleep(200_000); _ = events.wait(timeout: 0) }
+            if events.waitAndDrain(timeout: 1) { usleep(200_000); _ = events.waitAndDrain(timeout: 0) }
         }
     }
 
-    private func DirectoryEventsOrThrow(_ dirs: [FilePath]) throws -> Sys.DirectoryEvents {
-        do { return try Sys.DirectoryEvents(dirs) } catch { throw ValidationError("cannot watch the spool: \(error) (is it a spool?)") }
+    private func DirectoryEventsOrThrow(_ dirs: [FilePath]) throws -> Sys.Inotify {
+        do {
+            let events = try Sys.Inotify()
+            for d in dirs { try events.watch(d, Sys.Inotify.anyChange) }
+            return events
+        } catch { throw ValidationError("cannot watch the spool: \(error) (is it a spool?)") }
     }
 
     private func terminalWidth() -> Int? {
@@ -99,8 +103,15 @@ struct WatchView {
         return lines
     }
 
-    private func fit(_ s: String, _ w: Int) -> String { s.count <= w ? s : String(s.prefix(w - 1)) + "…" }
-    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count) }
+    // Both escape control characters first: ids and messages come from the spool.
+    private func fit(_ s: String, _ w: Int) -> String {
+        let s = Escaping.terminalSafe(s)
+        return s.count <= w ? s : String(s.prefix(w - 1)) + "…"
+    }
+    private func pad(_ s: String, _ n: Int) -> String {
+        let s = Escaping.terminalSafe(s)
+        return s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count)
+    }
     private func duration(_ t: Double) -> String {
         let s = Int(t.rounded())
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)

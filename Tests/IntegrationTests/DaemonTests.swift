@@ -68,8 +68,11 @@ final class DaemonTests: XCTestCase {
             XCTAssertTrue(r.history.isEmpty)
         }
         for (id, body, code) in bad {
-            XCTAssertEqual(h.bytes(h.layout.failed.appending("\(id).json")), Array(body.utf8), "\(id) kept byte-identical in failed/")
-            let e = h.error(id)
+            // An invalid name is kept under a safe one (issue 13), its own in the record.
+            let kept = JobID.isValid(id) ? id : SpoolName.forInvalid(Array("\(id).json".utf8))
+            XCTAssertEqual(h.bytes(h.layout.failed.appending("\(kept).json")), Array(body.utf8), "\(id) kept byte-identical in failed/")
+            let e = h.bytes(h.layout.failed.appending("\(kept).error.json")).flatMap { RecordCoding.decode(ErrorRecord.self, $0) }
+            if !JobID.isValid(id) { XCTAssertEqual(e?.id, id) }
             XCTAssertEqual(e?.code, code.rawValue, "\(id): \(e?.message ?? "no record")")
             XCTAssertEqual(e?.status, "failed")
             XCTAssertEqual(e?.retryable, false)

@@ -19,7 +19,7 @@ final class SystemdUnitTests: XCTestCase {
     }
 
     func journal(_ sd: BootedSystemd, _ args: [String]) -> [[String: Any]] {
-        sd.run(["journalctl", "--no-pager", "-o", "json"] + args).out.split(separator: "\n").compactMap {
+        sd.run(["journalctl", "--no-pager", "-b", "-o", "json"] + args).out.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
     }
@@ -157,15 +157,26 @@ final class SystemdUnitTests: XCTestCase {
         FileManager.default.createFile(atPath: sd.spool + "/state/orphan.json", contents: Data(state), attributes: [.posixPermissions: 0o664])
         FileManager.default.createFile(atPath: sd.spool + "/processing/orphan.json", contents: Data(body.utf8), attributes: [.posixPermissions: 0o664])
         let (result, _, _) = records(sd)
-        usleep(1_500_000)
-        XCTAssertNil(result("orphan"), "the daemon alone does not touch it")
+        let t0 = Date()
         XCTAssertEqual(sd.systemctl("start", "mediaspool-sweep.timer").code, 0)
-        eventually(20, "the sweep recovered it and the daemon finished it") { result("orphan") != nil }
+        eventually(60, "the sweep recovered it and the daemon finished it") { result("orphan") != nil }
+        print("timer started -> orphan done: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
         XCTAssertEqual(result("orphan")?.attempts, 2)
         XCTAssertEqual(result("orphan")?.history.first?.code, "INTERRUPTED")
         let sweepLog = journal(sd, ["-u", "mediaspool-sweep.service"]).compactMap { $0["MESSAGE"] as? String }
         XCTAssertTrue(sweepLog.contains { $0.contains("sweep: 1 stale jobs requeued") }, "\(sweepLog)")
         XCTAssertEqual(sd.property("Result", "mediaspool-sweep.service"), "success")
+        // Who recovered it, from the journal's own attribution (not from a
+        // wait in which nothing happened): the sweep's unit logged the
+        // recovery of this job; the daemon ran it afterwards and never
+        // recovered it itself.
+        let recoveredBy = { (unit: String) in
+            self.journal(sd, ["-u", unit, "JOB_ID=orphan", "STEP=recover"]).compactMap { $0["MESSAGE"] as? String }
+        }
+        XCTAssertTrue(recoveredBy("mediaspool-sweep.service").contains { $0.hasPrefix("recovered stale job orphan") })
+        XCTAssertEqual(recoveredBy("mediaspool.service"), [], "the daemon alone did not touch it")
+        let ran = journal(sd, ["-u", "mediaspool.service", "JOB_ID=orphan", "STATUS=done"])
+        XCTAssertEqual(ran.count, 1, "the daemon ran it, once")
     }
 
     /// A oneshot unit with the shipped unit's sandbox, every line of it, and
@@ -207,7 +218,7 @@ final class SystemdUnitTests: XCTestCase {
                 "/usr/bin/ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=320x240:rate=25 -f lavfi -i sine=sample_rate=48000 -t 1 -threads 2 \(codec) /var/spool/mediaspool/media/\(name)"))
             sd.systemctl("daemon-reload")
             let r = sd.systemctl("start", unit)
-            let log = sd.run(["journalctl", "--no-pager", "-u", unit]).out
+            let log = sd.run(["journalctl", "--no-pager", "-b", "-u", unit]).out
             XCTAssertEqual(r.code, 0, "\(name) under the sandbox: \(r.err) \(log)")
             let size = (try? FileManager.default.attributesOfItem(atPath: sd.spool + "/media/\(name)"))?[.size] as? Int ?? 0
             XCTAssertGreaterThan(size, 1000, "\(name) written")

@@ -70,11 +70,11 @@ final class ClaimRecoveryTests: XCTestCase {
         _ = try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "a"), outcome: JobOutcome())
         job.lock.release()
         submit("a", body)
-        guard case .handled("duplicate") = try claim("a") else { return XCTFail() }
+        guard case .duplicate = try claim("a") else { return XCTFail() }
         XCTAssertNil(read(layout.manifest("a", in: layout.inbox)))
         let other = #"{"version":1,"type":"probe","input":"b.mp4"}"#
         submit("a", other)
-        guard case .handled("ID_CONFLICT") = try claim("a") else { return XCTFail() }
+        guard case .refused(let e) = try claim("a"), e.code == .idConflict else { return XCTFail() }
         XCTAssertEqual(read(layout.manifest("a", in: layout.failed)), Array(other.utf8))
         XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.errorRecord("a"))!)?.code, "ID_CONFLICT")
         XCTAssertEqual(read(layout.manifest("a", in: layout.done)), Array(body.utf8), "the done job is untouched")
@@ -82,9 +82,16 @@ final class ClaimRecoveryTests: XCTestCase {
 
     func testInvalidFileNameGoesToFailed() throws {
         write("{}", to: layout.inbox.appending("bad id!.json"))
-        guard case .handled("ID_INVALID") = try claim("bad id!") else { return XCTFail() }
-        XCTAssertNotNil(read(layout.failed.appending("bad id!.json")))
-        XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.failed.appending("bad id!.error.json"))!)?.code, "ID_INVALID")
+        guard case .refused(let e) = try claim("bad id!"), e.code == .idInvalid else { return XCTFail() }
+        // Kept under a safe name of its own (not a valid id: it can never
+        // be another job's), the original name in the record.
+        let kept = SpoolName.forInvalid(Array("bad id!.json".utf8))
+        XCTAssertTrue(kept.hasPrefix("invalid~"))
+        XCTAssertEqual(read(layout.failed.appending(kept + ".json")), Array("{}".utf8))
+        let record = try XCTUnwrap(RecordCoding.decode(ErrorRecord.self, read(layout.failed.appending(kept + ".error.json"))!))
+        XCTAssertEqual(record.code, "ID_INVALID")
+        XCTAssertEqual(record.id, "bad id!")
+        XCTAssertNil(read(layout.manifest("bad id!", in: layout.inbox)))
     }
 
     func testWaitsWhileSameIDIsProcessing() throws {

@@ -25,6 +25,11 @@ for d in etc usr/local var/spool var/lib; do
   mkdir -p "$W/ov/$key/upper" "$W/ov/$key/work"
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$W/ov/$key/upper,workdir=$W/ov/$key/work" "/$d"
 done
+# A journal of this boot's own: journald would otherwise write into the
+# host's persistent /var/log/journal, growing it with every run, and a later
+# boot's journalctl would return the lines of earlier boots too.
+mkdir -p /var/log/journal
+mount -t tmpfs -o mode=2755 tmpfs /var/log/journal
 mkdir -p "$W/spool" /var/spool/mediaspool
 mount --bind "$W/spool" /var/spool/mediaspool
 mount -t tmpfs tmpfs /sys/fs/cgroup

@@ -1,0 +1,60 @@
+import SystemPackage
+
+/// Names that come from the spool are untrusted bytes: anyone in the
+/// producers' group can rename anything into inbox/. This file keeps the
+/// rules for turning such a name into something safe to store, log and print.
+public enum SpoolName {
+    /// The name under which an entry whose name is not a valid id is kept in
+    /// failed/ (with `<that>.error.json` beside it): `invalid~` and a hash of
+    /// the raw name bytes. `~` is not allowed in ids, so it never collides
+    /// with a job; the original name is in the record's `id` field.
+    public static func forInvalid(_ raw: [UInt8]) -> String {
+        // FNV-1a, 64 bits: a stable short name, not a security boundary
+        // (a collision only picks the next free `~N` name).
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return "invalid~" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The base name (without `.json`) of a kept manifest in failed/ that
+    /// must not replace an earlier one: `base`, then `base~2`, `base~3`…
+    public static func alternative(_ base: String, _ n: Int) -> String { n <= 1 ? base : "\(base)~\(n)" }
+
+    /// A file system component from raw bytes (any bytes but NUL and '/').
+    public static func component(_ raw: [UInt8]) -> FilePath.Component? {
+        guard !raw.isEmpty, !raw.contains(0), !raw.contains(UInt8(ascii: "/")) else { return nil }
+        return (raw.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer { FilePath.Component(platformString: $0.baseAddress!) }
+    }
+}
+
+/// Text from the spool (names, manifests, records, messages) shown to a
+/// person: control characters are escaped, so a name with ESC sequences
+/// cannot drive the terminal.
+public enum Escaping {
+    /// `s` with C0 controls, DEL and C1 controls written as `\u{XX}` (and
+    /// backslashes doubled, so the escape cannot be forged).
+    public static func terminalSafe(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { isControl($0) || $0 == "\\" }) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for u in s.unicodeScalars {
+            if u == "\\" { out += "\\\\" }
+            else if isControl(u) { out += "\\u{" + String(u.value, radix: 16) + "}" }
+            else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+
+    /// `"s"`, terminal-safe, for messages.
+    public static func quoted(_ s: String) -> String { "\"" + terminalSafe(s) + "\"" }
+
+    static func isControl(_ u: Unicode.Scalar) -> Bool {
+        u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
+    }
+}
+
+extension SpoolError {
+    /// The file this error is about disappeared (another claimer took it).
+    public var isVanished: Bool { (cause as? Errno) == .noSuchFileOrDirectory }
+}

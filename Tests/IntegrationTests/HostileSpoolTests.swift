@@ -1,0 +1,150 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The spool as an attacker with the producers' group write access (or an
+/// operator's mistake) leaves it: FIFOs, directories, symlinks, huge sparse
+/// files and names of any bytes in every spool directory, planted while the
+/// daemon is stopped and while it runs. The daemon must stay up, drain a
+/// good job, stop on SIGTERM within its grace, end every hostile manifest in
+/// failed/ with its code, and change nothing outside the spool; the CLI
+/// commands and the sweep must finish over the same spool.
+final class HostileSpoolTests: XCTestCase {
+    func mkfifoAt(_ p: FilePath) { XCTAssertEqual(p.withPlatformString { mkfifo($0, 0o644) }, 0, "mkfifo \(p)") }
+    func symlinkAt(_ p: FilePath, to target: String) { XCTAssertEqual(p.withPlatformString { symlink(target, $0) }, 0, "symlink \(p)") }
+    func sparse(_ p: FilePath, size: Int) {
+        let fd = p.withPlatformString { open($0, O_CREAT | O_WRONLY, 0o644) }
+        XCTAssertEqual(ftruncate(fd, off_t(size)), 0)
+        close(fd)
+    }
+    func file(_ p: FilePath, _ s: String) {
+        let fd = p.withPlatformString { open($0, O_CREAT | O_WRONLY | O_TRUNC, 0o644) }
+        XCTAssertGreaterThanOrEqual(fd, 0, "create \(p)")
+        _ = s.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    /// A tree outside the spool and the roots, hashed: nothing may change it.
+    func canary(_ dir: String) -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        let e = FileManager.default.enumerator(atPath: dir)
+        while let f = e?.nextObject() as? String { out[f] = FileManager.default.contents(atPath: dir + "/" + f).map(Array.init) ?? [] }
+        return out
+    }
+
+    /// A CLI command under a hard time limit: a hang fails, it does not stall the suite.
+    func cli(_ h: SpoolHarness, _ args: [String]) -> (code: Int32, out: String) {
+        runProcess("/usr/bin/timeout", ["-s", "KILL", "20", mediaspoolBinary] + args + ["--spool", h.root.string])
+    }
+
+    func rssMiB(_ pid: Int32) -> Double {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let kb = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+        return kb / 1024
+    }
+
+    func plant(_ h: SpoolHarness, tag: String, outside: String) {
+        let l = h.layout
+        // inbox/: not regular files, unbounded, names of any bytes.
+        mkfifoAt(l.inbox.appending("\(tag)-fifo.json"))
+        try! Sys.mkdir(l.inbox.appending("\(tag)-dir.json"))
+        symlinkAt(l.inbox.appending("\(tag)-zero.json"), to: "/dev/zero")
+        symlinkAt(l.inbox.appending("\(tag)-secret.json"), to: outside + "/secret.json")
+        sparse(l.inbox.appending("\(tag)-huge.json"), size: 100 << 30)
+        file(l.inbox.appending(String(repeating: "x", count: 190) + "\(tag)é" + String(repeating: "y", count: 40) + ".json"), "{}")
+        let raw: [UInt8] = Array("\(tag)-bad".utf8) + [0xC3, 0x28, 0xFF] + Array(".json".utf8)
+        file(l.inbox.appending(SpoolName.component(raw)!), "{}")
+        file(l.inbox.appending("\(tag)-\u{1B}[2J\n1\tforged.json"), "{}")
+        file(l.inbox.appending("\(tag)-r.error.json"), "{}")
+        // retry/ and processing/: entries of no job.
+        mkfifoAt(l.retry.appending("\(tag)-rfifo.json"))
+        mkfifoAt(l.processing.appending("\(tag)-pfifo.json"))
+        // done/ and failed/: what dedup, list and status read.
+        mkfifoAt(l.done.appending("\(tag)-dd.json"))
+        mkfifoAt(l.result("\(tag)-dr"))
+        file(l.manifest("\(tag)-dr", in: l.done), "{}")
+        mkfifoAt(l.errorRecord("\(tag)-ff"))
+        file(l.manifest("\(tag)-ff", in: l.failed), "{}")
+        file(l.done.appending("\(tag)\n1\td\tforged\tprobe\t\t1\tnull\t{}.json"), "{}")
+        // state/ and locks/: what the claim opens.
+        mkfifoAt(l.stateFile("\(tag)-rfifo"))
+        mkfifoAt(l.lock("\(tag)-lk"))
+        try! Sys.mkdir(l.lock("\(tag)-ld"))
+        // index/: links where the CLI writes its cache.
+        try? Sys.mkdirs(l.root.appending("index"))
+        symlinkAt(l.root.appending("index/.finished.tsv.tmp-\(tag)"), to: outside + "/victim")
+        // tmp/: whatever producers leave.
+        mkfifoAt(l.tmp.appending("\(tag)-tfifo"))
+        symlinkAt(l.tmp.appending("\(tag)-tlink"), to: outside + "/victim")
+    }
+
+    func testHostileEntriesInEverySpoolDirectory() throws {
+        let h = SpoolHarness(self)
+        let outside = h.root.removingLastComponent().appending("mediaspool-canary-\(UUID().uuidString.prefix(8))").string
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: outside) }
+        try Data(#"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#.utf8).write(to: URL(fileURLWithPath: outside + "/secret.json"))
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: outside + "/victim"))
+        let before = canary(outside)
+
+        // While stopped: recovery at start meets them first.
+        plant(h, tag: "s", outside: outside)
+        let d = h.start(workers: 2)
+        // The two refused jobs a producer legitimately causes: a conflict with
+        // done/s-dd.json (a FIFO) and s-r.error.json (an invalid id).
+        h.submit("s-dd", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        h.submit("good1", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        eventually(30, "the first good job done") { h.result("good1") != nil }
+        // While running.
+        plant(h, tag: "r", outside: outside)
+        h.submit("good2", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        eventually(30, "a good job submitted after the hostile entries is done") { h.result("good2") != nil }
+        // Every hostile manifest of inbox/, retry/ and processing/ ends in failed/.
+        let expected: [String: ErrorCode] = [
+            "fifo": .manifestInvalid, "dir": .manifestInvalid, "zero": .manifestInvalid, "secret": .manifestInvalid,
+            "huge": .manifestTooLarge, "rfifo": .manifestInvalid, "pfifo": .manifestInvalid,
+        ]
+        for tag in ["s", "r"] {
+            for (name, code) in expected {
+                eventually(30, "\(tag)-\(name) in failed/") { h.error("\(tag)-\(name)") != nil }
+                XCTAssertEqual(h.error("\(tag)-\(name)")?.code, code.rawValue, "\(tag)-\(name): \(h.error("\(tag)-\(name)")?.message ?? "")")
+            }
+        }
+        eventually(30, "the invalid names refused") { h.bytes(h.layout.inbox.appending("s-r.error.json")) == nil && h.bytes(h.layout.inbox.appending("r-r.error.json")) == nil }
+        eventually(30, "inbox/ drained of every hostile entry") { h.names(h.layout.inbox).filter { !$0.hasPrefix(".") }.isEmpty }
+        let invalid = try Sys.entries(in: h.layout.failed).filter { $0.hasPrefix("invalid~") && $0.hasSuffix(".error.json") }
+        XCTAssertEqual(invalid.count, 8, "4 invalid names per round, each under a safe name: \(invalid)")
+        XCTAssertEqual(h.error("s-dd")?.code, "ID_CONFLICT")
+        // The daemon is up, small, and its log names no crash.
+        XCTAssertTrue(d.isRunning)
+        XCTAssertLessThan(rssMiB(d.processIdentifier), 300)
+        XCTAssertFalse(h.log(0).contains("Fatal error"), h.log(0))
+
+        // The CLI and the sweep finish over the same spool, with escaped output.
+        for args in [["status"], ["status", "--json"], ["list"], ["list", "--json"], ["list", "--state", "failed"],
+                     ["show", "s-ff"], ["show", "s-dr"], ["watch", "--once"], ["sweep"], ["gallery", "--out", h.root.string + "/gallery"]] {
+            let r = cli(h, args)
+            XCTAssertNotEqual(r.code, 137, "\(args) hung")
+            XCTAssertFalse(r.out.contains("\u{1B}"), "\(args) printed a raw escape")
+            if args.first == "list" && !args.contains("--json") {
+                XCTAssertFalse(r.out.split(separator: "\n").contains { $0.contains("forged") && !$0.contains("\\u{") }, "\(args): \(r.out)")
+            }
+        }
+        // A second good job after all of it.
+        h.submit("good3", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        eventually(30, "good3 done") { h.result("good3") != nil }
+
+        // SIGTERM still stops it within the grace time.
+        let t0 = Date()
+        kill(d.processIdentifier, SIGTERM)
+        waitForExit(d, timeout: 30)
+        XCTAssertFalse(d.isRunning)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 25)
+        XCTAssertEqual(exitCode(d), 0)
+        XCTAssertEqual(canary(outside), before, "nothing outside the spool changed")
+    }
+}
