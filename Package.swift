@@ -66,7 +66,7 @@ let package = Package(
 // -sanitize=fuzzer. scripts/fuzz.sh builds and runs them; docs/testing.md.
 if ProcessInfo.processInfo.environment["MEDIASPOOL_FUZZ"] != nil {
     package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
-    for name in ["FuzzManifest", "FuzzPaths"] {
-        package.targets.append(.executableTarget(name: name, dependencies: ["SpoolKit", "CLibFuzzer"], path: "Fuzz/\(name)"))
+    for name in ["FuzzManifest", "FuzzPaths", "FuzzSpool"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["SpoolKit", "CLibFuzzer", .product(name: "Logging", package: "swift-log")], path: "Fuzz/\(name)"))
     }
 }

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${FUZZ_SECONDS:-600}"
-TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(FuzzManifest FuzzPaths)
+TARGETS=("$@"); [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(FuzzManifest FuzzPaths FuzzSpool)
 export MEDIASPOOL_FUZZ=1 SWIFT_BACKTRACE=enable=no
 for t in "${TARGETS[@]}"; do
   swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer --product "$t" 2>&1 | grep -E "error|warning: var|Compiling.*error" || true
@@ -21,6 +21,7 @@ for t in "${TARGETS[@]}"; do
   case "$t" in
     FuzzManifest) seeds=Fuzz/corpus/manifest; extra=(-dict=Fuzz/manifest.dict -max_len=4096) ;;
     FuzzPaths) seeds=Fuzz/corpus/paths; extra=(-max_len=256) ;;
+    FuzzSpool) seeds=Fuzz/corpus/spool; extra=(-max_len=2048) ;;
   esac
   work=".fuzz-corpus/$t"; mkdir -p "$work"
   echo "fuzz: $t for ${SECONDS_EACH}s (seeds $seeds)"
@@ -33,5 +34,5 @@ for t in "${TARGETS[@]}"; do
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|DONE" ".fuzz-artifacts/$t.log" | tr '\n' ' '; echo
   fi
 done
-rm -rf /tmp/mediaspool-fuzz-paths-*
+rm -rf /tmp/mediaspool-fuzz-paths-* /tmp/mediaspool-fuzz-spool-*
 exit $status

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/check-layers.sh   # who may import whom (docs/architecture.md)
 swift build --build-tests
 swift build --product generate-manual   # for the man page test (CommandDocsTests)
 swift test --skip-build "$@"

@@ -1,5 +1,5 @@
 // libFuzzer target for the path checks of manifest-v1.md "Paths"
-// (PathPolicy.openInput / prepareOutput) against a real directory tree with
+// (PathPolicy.openInput / openOutput) against a real directory tree with
 // the traps a hostile producer would set: symlinks out of the media root, a
 // FIFO, directories, an allowed extra root, a secret outside every root.
 // The property: whatever the string, an accepted input is a regular file
@@ -74,7 +74,7 @@ func fuzzPaths(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
     } else {
         do {
-            let p = try s.policy.prepareOutput(raw)
+            let p = try s.policy.openOutput(raw).finalPath
             let roots = [s.policy.mediaRoot] + s.policy.allowedRoots
             precondition(roots.contains { PathPolicy.isUnder(p, $0) }, "output \(raw) accepted outside the roots: \(p)")
             let parent = PathPolicy.realpath(p.removingLastComponent())

@@ -15,7 +15,7 @@ public struct AudioJobRunner: JobRunner {
         var t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(a.input)
-        let final = try job.policy.prepareOutput(a.output.path)
+        let target = try job.policy.openOutput(a.output.path)
         var filters: [String] = []
         if let target = a.targetLufs {
             job.progress(step: "measure-loudness", fraction: 0)
@@ -31,7 +31,7 @@ public struct AudioJobRunner: JobRunner {
         var out = a.output
         out.video.codec = VideoCodec.none
         let tc = try Transcoder(job: job, inputFile: input, inputName: a.input,
-                                plan: Transcoder.Plan(trim: nil, output: out, finalPath: final, audioFilters: filters))
+                                plan: Transcoder.Plan(trim: nil, output: out, target: target, audioFilters: filters))
         let rec = try tc.run()
         steps.append(StepTiming(name: "decode+encode", durationMs: Int(Date().timeIntervalSince(t0) * 1000)))
         return JobOutcome(outputs: [rec], steps: steps)

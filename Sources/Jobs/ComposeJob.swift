@@ -21,7 +21,7 @@ public struct ComposeJob: JobRunner {
             clips.append(try ClipInput(job: job, path: clip.path, field: "clips[\(i)].path", clip: clip))
         }
         let music = try c.audio.map { m throws(SpoolError) in try ClipInput(job: job, path: m.path, field: "audio.path", clip: nil) }
-        let final = try job.policy.prepareOutput(c.output.path)
+        let target = try job.policy.openOutput(c.output.path)
         let T = c.transitionDuration
         if c.transition == .crossfade, let shortest = clips.map(\.duration).min(), T >= shortest {
             throw SpoolError(.manifestInvalid, "$.transition.duration (\(FilterText.num(T)) s) must be shorter than every clip (the shortest lasts \(FilterText.num((shortest * 100).rounded() / 100)) s)", step: "validate")
@@ -29,10 +29,10 @@ public struct ComposeJob: JobRunner {
         let record: OutputRecord
         let step: String
         if CopyJoiner.applies(c, clips: clips) {
-            record = try CopyJoiner(job: job, compose: c, clips: clips, finalPath: final).run()
+            record = try CopyJoiner(job: job, compose: c, clips: clips, target: target).run()
             step = "join (stream copy)"
         } else {
-            record = try Composer(job: job, compose: c, clips: clips, music: music, finalPath: final).run()
+            record = try Composer(job: job, compose: c, clips: clips, music: music, target: target).run()
             step = "decode+filter+encode"
         }
         return JobOutcome(outputs: [record], steps: [StepTiming(name: step, durationMs: Int(Date().timeIntervalSince(t0) * 1000))],
@@ -97,8 +97,9 @@ final class Composer {
     let c: Compose
     let clips: [ClipInput]
     let music: ClipInput?
-    let finalPath: FilePath
-    let tempPath: FilePath
+    let target: OutputTarget
+    /// Where FFmpeg writes: the target's temporary file.
+    private var temporaryURL = ""
 
     /// A demuxer feeding some buffer sources of the graph.
     final class Feed {
@@ -109,15 +110,15 @@ final class Composer {
         init(_ input: ClipInput, stopAfter: Double?) { self.input = input; self.stopAfter = stopAfter }
     }
 
-    init(job: JobContext, compose: Compose, clips: [ClipInput], music: ClipInput?, finalPath: FilePath) {
-        self.job = job; self.c = compose; self.clips = clips; self.music = music; self.finalPath = finalPath
-        tempPath = OutputPublishing.temporaryPath(for: finalPath)
+    init(job: JobContext, compose: Compose, clips: [ClipInput], music: ClipInput?, target: OutputTarget) {
+        self.job = job; self.c = compose; self.clips = clips; self.music = music; self.target = target
     }
 
     var total: Double { clips.map(\.duration).reduce(0, +) - Double(max(0, clips.count - 1)) * c.transitionDuration }
 
     func run() throws(SpoolError) -> OutputRecord {
-        defer { try? Sys.unlink(tempPath) }
+        defer { target.discard() } // no partial output under any name after a failure
+        temporaryURL = try target.temporaryURL()
         do throws(AVError) {
             try compose()
         } catch {
@@ -125,8 +126,8 @@ final class Composer {
             if let n = error.posixErrno, [ENOSPC, EDQUOT, EIO].contains(n) { throw SpoolError.io(Errno(rawValue: n), "writing \(c.output.path)", step: "write-output") }
             throw SpoolError.media(error, "compose", step: "compose", job: job)
         }
-        try OutputPublishing.publish(tempPath, as: finalPath, manifestPath: c.output.path)
-        return try OutputInspection.record(path: finalPath, manifestPath: c.output.path, container: c.output.container)
+        try target.publish(manifestPath: c.output.path)
+        return try OutputInspection.record(target, manifestPath: c.output.path, container: c.output.container)
     }
 
     private func compose() throws(AVError) {
@@ -245,7 +246,7 @@ final class Composer {
         }
         let graph = try FilterGraph(description: parts.joined(separator: ";"), sources: sources,
                                     sinks: audioEncoder == nil ? [.video] : [.video, .audio], threads: job.codecThreads)
-        let out = try OutputFile(format: Encoding.muxer(c.output.container), path: tempPath.string, shouldAbort: { [job] in job.shouldAbort })
+        let out = try OutputFile(format: Encoding.muxer(c.output.container), path: temporaryURL, shouldAbort: { [job] in job.shouldAbort })
         var v = c.output.video
         if v.codec == nil || v.codec == .copy { v.codec = c.output.container.defaultVideoCodec }
         let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out, threads: job.codecThreads)

@@ -13,7 +13,7 @@ struct CopyJoiner {
     let job: JobContext
     let compose: Compose
     let clips: [ClipInput]
-    let finalPath: FilePath
+    let target: OutputTarget
 
     static func applies(_ c: Compose, clips: [ClipInput]) -> Bool {
         guard c.transition == .none, c.audio == nil, c.clips.allSatisfy({ $0.start == nil && $0.duration == nil && $0.motion == .none }),
@@ -62,10 +62,10 @@ struct CopyJoiner {
     }
 
     func run() throws(SpoolError) -> OutputRecord {
-        let temp = OutputPublishing.temporaryPath(for: finalPath)
-        defer { try? Sys.unlink(temp) }
+        defer { target.discard() }
+        let tempURL = try target.temporaryURL()
         do throws(AVError) {
-            let out = try OutputFile(format: Encoding.muxer(compose.output.container), path: temp.string, shouldAbort: { [job] in job.shouldAbort })
+            let out = try OutputFile(format: Encoding.muxer(compose.output.container), path: tempURL, shouldAbort: { [job] in job.shouldAbort })
             let first = clips[0]
             let withAudio = compose.output.audio.codec != AudioCodec.none && first.audio != nil
             let vo = try out.addStream(copying: first.fmt.stream(first.video!))
@@ -110,7 +110,7 @@ struct CopyJoiner {
             if let n = error.posixErrno, [ENOSPC, EDQUOT, EIO].contains(n) { throw SpoolError.io(Errno(rawValue: n), "writing \(compose.output.path)", step: "write-output") }
             throw SpoolError.media(error, "compose", step: "join", job: job)
         }
-        try OutputPublishing.publish(temp, as: finalPath, manifestPath: compose.output.path)
-        return try OutputInspection.record(path: finalPath, manifestPath: compose.output.path, container: compose.output.container)
+        try target.publish(manifestPath: compose.output.path)
+        return try OutputInspection.record(target, manifestPath: compose.output.path, container: compose.output.container)
     }
 }

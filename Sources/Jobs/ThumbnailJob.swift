@@ -35,9 +35,9 @@ public struct ThumbnailJob: JobRunner {
         var outputs: [OutputRecord] = []
         for (i, bytes) in encoded.enumerated() {
             let rel = encoded.count > 1 || Manifest.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
-            let path = try job.policy.prepareOutput(rel)
-            try Durable.write(bytes, to: path, step: "write-output")
-            var rec = try OutputInspection.record(path: path, manifestPath: rel, container: .mp4)
+            let target = try job.policy.openOutput(rel)
+            try target.write(bytes, manifestPath: rel)
+            var rec = try OutputInspection.record(target, manifestPath: rel, container: .mp4)
             rec.format = t.format.rawValue
             rec.durationSeconds = nil
             outputs.append(rec)

@@ -12,9 +12,9 @@ public struct TranscodeJob: JobRunner {
         let t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(t.input)
-        let final = try job.policy.prepareOutput(t.output.path)
+        let target = try job.policy.openOutput(t.output.path)
         let tc = try Transcoder(job: job, inputFile: input, inputName: t.input,
-                                plan: Transcoder.Plan(trim: t.trim, output: t.output, finalPath: final))
+                                plan: Transcoder.Plan(trim: t.trim, output: t.output, target: target))
         let rec = try tc.run()
         let copy = t.output.video.codec == .copy && (t.output.audio.codec == .copy || t.output.audio.codec == AudioCodec.none)
         return JobOutcome(outputs: [rec], steps: [StepTiming(name: copy ? "remux" : "decode+encode", durationMs: Int(Date().timeIntervalSince(t0) * 1000))],

@@ -12,7 +12,7 @@ final class Transcoder {
     struct Plan {
         var trim: Trim?
         var output: OutputSpec
-        var finalPath: FilePath
+        var target: OutputTarget
         /// Extra audio filters (loudness gain), typed text from FilterText.
         var audioFilters: [String] = []
         var wantVideo: Bool { output.container.hasVideo && output.video.codec != VideoCodec.none }
@@ -31,7 +31,6 @@ final class Transcoder {
     private let input: InputFormat
     private var lanes: [Lane] = []
     private var out: OutputFile!
-    private let tempPath: FilePath
     private var firstCopyDTS: [Int: Int64] = [:]
     private var decodedAny = false
     private var decodeErrors = 0
@@ -40,7 +39,6 @@ final class Transcoder {
         self.job = job
         self.plan = plan
         self.inputName = inputName
-        tempPath = OutputPublishing.temporaryPath(for: plan.finalPath)
         do {
             input = try InputFormat(url: inputFile.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                     shouldAbort: { [job] in job.shouldAbort })
@@ -55,14 +53,14 @@ final class Transcoder {
     }
 
     func run() throws(SpoolError) -> OutputRecord {
-        defer { try? Sys.unlink(tempPath) } // no partial output under any name after a failure
+        defer { plan.target.discard() } // no partial output under any name after a failure
         try checkLimits()
         try setUp()
         try pump()
         do { try out.finish() } catch { throw mediaError(error, step: "write-output") }
         out = nil
-        try OutputPublishing.publish(tempPath, as: plan.finalPath, manifestPath: plan.output.path)
-        return try OutputInspection.record(path: plan.finalPath, manifestPath: plan.output.path, container: plan.output.container)
+        try plan.target.publish(manifestPath: plan.output.path)
+        return try OutputInspection.record(plan.target, manifestPath: plan.output.path, container: plan.output.container)
     }
 
     private func mediaError(_ e: AVError, step: String) -> SpoolError {
@@ -91,8 +89,9 @@ final class Transcoder {
         guard vIn != nil || aIn != nil else {
             throw SpoolError(.inputInvalid, "input \(inputName) has no \(plan.wantVideo ? "video or " : "")audio stream to write to \(plan.output.path)", step: "open-input")
         }
+        let url = try plan.target.temporaryURL()
         do {
-            out = try OutputFile(format: Encoding.muxer(plan.output.container), path: tempPath.string, shouldAbort: { [job] in job.shouldAbort })
+            out = try OutputFile(format: Encoding.muxer(plan.output.container), path: url, shouldAbort: { [job] in job.shouldAbort })
         } catch { throw mediaError(error, step: "open-output") }
         if let t = plan.trim, t.start > 0 {
             // Keyframe at or before the start; the trim filters cut exactly.
@@ -267,32 +266,18 @@ final class Transcoder {
     }
 }
 
-/// Outputs are written under a temporary name in their directory, then
-/// fsynced and renamed into place (the directory fsynced after).
-enum OutputPublishing {
-    static func temporaryPath(for final: FilePath) -> FilePath {
-        final.removingLastComponent().appending(".\(final.lastComponent!.string).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    }
-
-    static func publish(_ temp: FilePath, as final: FilePath, manifestPath: String) throws(SpoolError) {
-        do {
-            let fd = try Sys.open(temp, .readOnly)
-            defer { try? fd.close() }
-            try Sys.fsync(fd)
-        } catch { throw SpoolError.io(error, "syncing \(manifestPath)", step: "publish-output") }
-        try Durable.move(temp, final, step: "publish-output")
-    }
-}
-
 /// The facts of a finished output file, for the result record.
 enum OutputInspection {
-    static func record(path: FilePath, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
+    /// Read back through the published file's own descriptor (the inode
+    /// written, whatever happened to the path since).
+    static func record(_ target: OutputTarget, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
+        guard let url = target.readbackURL else { preconditionFailure("record of an output never written") }
         do {
-            let f = try InputFormat(url: path.string, limits: OpenLimits(quickStreamInfo: true), demuxers: allowedDemuxers + ",image2", shouldAbort: { false })
+            let f = try InputFormat(url: url, limits: OpenLimits(quickStreamInfo: true), demuxers: allowedDemuxers + ",image2", shouldAbort: { false })
             let info = f.info()
             let v = info.streams.first { $0.kind == .video }, a = info.streams.first { $0.kind == .audio }
-            let size = (try? Sys.stat(path).st_size).map(Int64.init) ?? 0
-            let sha = (try? sha256Hex(ofFile: path.string)) ?? ""
+            let size = (try? Sys.stat(FilePath(url)).st_size).map(Int64.init) ?? 0
+            let sha = (try? sha256Hex(ofFile: url)) ?? ""
             return OutputRecord(path: manifestPath, format: container.rawValue, sizeBytes: size,
                                 durationSeconds: info.durationSeconds.map { ($0 * 1000).rounded() / 1000 },
                                 width: v?.width, height: v?.height, videoCodec: v?.codec, audioCodec: a?.codec, sha256: sha)

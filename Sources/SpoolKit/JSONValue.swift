@@ -2,22 +2,23 @@ import Foundation
 
 /// A parsed JSON document, kept generic so the validator can name the JSON
 /// path of every error and refuse unknown fields (Codable does neither well).
-public enum JSONValue: Sendable, Equatable, Decodable {
+public enum JSONValue: Sendable, Equatable {
     case null, bool(Bool), number(Double), string(String)
     case array([JSONValue]), object([String: JSONValue])
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
-    }
-
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    /// Parses one JSON text (RFC 8259). The one parser of manifests and
+    /// config, for scheduling and validation alike: a key given twice in an
+    /// object is an error (two readers could otherwise take different
+    /// values), as are nesting deeper than `maxDepth`, control characters or
+    /// invalid UTF-8 in strings, and anything after the value.
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { buf throws(JSONParseError) in
+            var p = JSONParser(bytes: buf, maxDepth: maxDepth)
+            let v = try p.value(depth: 0)
+            p.skipSpace()
+            guard p.at == buf.count else { throw p.error("unexpected text after the JSON value") }
+            return v
+        }
     }
 
     var typeName: String {
@@ -117,5 +118,193 @@ private func fmt(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? St
 enum ManifestError {
     static func invalid(_ path: String, _ what: String) -> SpoolError {
         SpoolError(.manifestInvalid, "\(path) \(what)", step: "validate")
+    }
+}
+
+/// Why a JSON text was refused, and where (a byte offset).
+public struct JSONParseError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var offset: Int
+    public var description: String { "\(message) at byte \(offset)" }
+}
+
+/// Written by hand (no package parses JSON with duplicate keys refused and a
+/// depth bound, and Foundation's decoders keep one of two duplicates
+/// silently): a recursive descent over the bytes, bounded in depth.
+struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maxDepth: Int
+    var at = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) { self.bytes = bytes; self.maxDepth = maxDepth }
+
+    func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: at) }
+
+    mutating func skipSpace() {
+        while at < bytes.count, bytes[at] == 0x20 || bytes[at] == 0x0A || bytes[at] == 0x0D || bytes[at] == 0x09 { at += 1 }
+    }
+
+    mutating func literal(_ word: StaticString, _ v: JSONValue) throws(JSONParseError) -> JSONValue {
+        let n = word.utf8CodeUnitCount
+        guard at + n <= bytes.count else { throw error("unexpected end of input") }
+        for i in 0..<n where bytes[at + i] != word.utf8Start[i] { throw error("invalid literal") }
+        at += n
+        return v
+    }
+
+    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+        skipSpace()
+        guard at < bytes.count else { throw error("unexpected end of input") }
+        switch bytes[at] {
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): return try literal("true", .bool(true))
+        case UInt8(ascii: "f"): return try literal("false", .bool(false))
+        case UInt8(ascii: "n"): return try literal("null", .null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        default: throw error("unexpected character")
+        }
+    }
+
+    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
+        at += 1
+        var fields: [String: JSONValue] = [:]
+        skipSpace()
+        if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(fields) }
+        while true {
+            skipSpace()
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw error("expected a string key") }
+            let keyAt = at
+            let key = try string()
+            skipSpace()
+            guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { throw error("expected ':'") }
+            at += 1
+            let v = try value(depth: depth)
+            guard fields.updateValue(v, forKey: key) == nil else {
+                throw JSONParseError(message: "the key \"\(key)\" appears twice in one object", offset: keyAt)
+            }
+            skipSpace()
+            guard at < bytes.count else { throw error("unexpected end of input") }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "}") { at += 1; return .object(fields) }
+            throw error("expected ',' or '}'")
+        }
+    }
+
+    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+        guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
+        at += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+        while true {
+            items.append(try value(depth: depth))
+            skipSpace()
+            guard at < bytes.count else { throw error("unexpected end of input") }
+            if bytes[at] == UInt8(ascii: ",") { at += 1; continue }
+            if bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+            throw error("expected ',' or ']'")
+        }
+    }
+
+    mutating func hex4() throws(JSONParseError) -> UInt32 {
+        guard at + 4 <= bytes.count else { throw error("unexpected end of input in \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[at]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw error("invalid \\u escape")
+            }
+            v = v << 4 | d
+            at += 1
+        }
+        return v
+    }
+
+    mutating func string() throws(JSONParseError) -> String {
+        at += 1 // the opening quote
+        let start = at
+        // Fast path: no escapes.
+        while at < bytes.count {
+            let c = bytes[at]
+            if c == UInt8(ascii: "\"") {
+                guard let s = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                at += 1
+                return s
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw error("a control character in a string (escape it)") }
+            at += 1
+        }
+        var out = Array(bytes[start..<at])
+        while at < bytes.count {
+            let c = bytes[at]
+            if c == UInt8(ascii: "\"") {
+                at += 1
+                guard let s = String(validating: out, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                return s
+            }
+            if c < 0x20 { throw error("a control character in a string (escape it)") }
+            if c != UInt8(ascii: "\\") { out.append(c); at += 1; continue }
+            at += 1
+            guard at < bytes.count else { break }
+            let e = bytes[at]
+            at += 1
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard at + 2 <= bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else { throw error("a lone surrogate in a \\u escape") }
+                    at += 2
+                    let low = try hex4()
+                    guard (0xDC00...0xDFFF).contains(low) else { throw error("a lone surrogate in a \\u escape") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw error("a lone surrogate in a \\u escape")
+                }
+                guard let u = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
+                out.append(contentsOf: Array(String(Character(u)).utf8))
+            default: throw error("invalid escape")
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func number() throws(JSONParseError) -> Double {
+        let start = at
+        func digits(_ p: inout JSONParser) -> Int {
+            let s = p.at
+            while p.at < p.bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(p.bytes[p.at]) { p.at += 1 }
+            return p.at - s
+        }
+        if bytes[at] == UInt8(ascii: "-") { at += 1 }
+        let intStart = at
+        guard digits(&self) > 0 else { throw error("invalid number") }
+        if bytes[intStart] == UInt8(ascii: "0"), at - intStart > 1 { throw error("a number with a leading zero") }
+        if at < bytes.count, bytes[at] == UInt8(ascii: ".") {
+            at += 1
+            guard digits(&self) > 0 else { throw error("invalid number") }
+        }
+        if at < bytes.count, bytes[at] == UInt8(ascii: "e") || bytes[at] == UInt8(ascii: "E") {
+            at += 1
+            if at < bytes.count, bytes[at] == UInt8(ascii: "+") || bytes[at] == UInt8(ascii: "-") { at += 1 }
+            guard digits(&self) > 0 else { throw error("invalid number") }
+        }
+        guard let d = Double(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<at]), as: UTF8.self)), d.isFinite else {
+            throw JSONParseError(message: "a number out of range", offset: start)
+        }
+        return d
     }
 }

@@ -229,13 +229,7 @@ extension Manifest {
                         maxAttempts: maxAttempts, timeoutSeconds: timeout, job: job)
     }
 
-    private static func jsonErrorText(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let c) = error {
-            if let u = c.underlyingError { return "\(u)" }
-            return c.debugDescription
-        }
-        return "\(error)"
-    }
+    private static func jsonErrorText(_ error: any Error) -> String { (error as? JSONParseError)?.description ?? "\(error)" }
 
     static func parseVideo(_ o: ObjectReader?) throws(SpoolError) -> VideoSettings {
         guard var o else { return VideoSettings() }

@@ -102,26 +102,6 @@ public struct PathPolicy: Sendable {
             throw SpoolError(.internal, "\(error)")
         }
     }
-
-    /// Checks an output path, creates its missing parent directories, and
-    /// returns the final path. Throws OUTPUT_NOT_ALLOWED.
-    public func prepareOutput(_ raw: String, field: String = "output.path") throws(SpoolError) -> FilePath {
-        let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
-        let parent = p.removingLastComponent()
-        // The deepest existing ancestor must resolve inside a root.
-        var probe = parent
-        while !Sys.exists(probe) && !probe.isEmpty && probe != FilePath("/") { probe = probe.removingLastComponent() }
-        guard let real = PathPolicy.realpath(probe), realRoots.contains(where: { PathPolicy.isUnder(real, $0) }) else {
-            throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" leaves the allowed roots through a symlink", step: "check-paths")
-        }
-        do { try Sys.mkdirs(parent) } catch {
-            throw SpoolError.io(error, "creating the directory of \(field) \"\(raw)\"", step: "check-paths")
-        }
-        if let st = try? Sys.stat(p, followSymlinks: false), !st.isRegular {
-            throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
-        }
-        return p
-    }
 }
 
 /// An input that passed the checks, open for reading. FFmpeg gets `ffmpegURL`

@@ -37,8 +37,14 @@ public struct Recovery: Sendable {
     }
 
     public func recoverStaleJobs(_ report: inout Report) {
-        try? Sys.forEachEntry(in: layout.processing) { name in
-            guard let id = JobID.fromManifestName(name), JobID.isValid(id) else { return }
+        try? Sys.forEachRawEntry(in: layout.processing) { name, raw in
+            guard let id = JobID.fromManifestName(name) else { return }
+            guard raw == nil, JobID.isValid(id) else {
+                // Only a hand (or a hostile producer) puts such a name here:
+                // no daemon ever claims it. Kept in failed/ as any invalid name is.
+                refuseInvalidName(name: name, raw: raw, report: &report)
+                return
+            }
             do throws(SpoolError) {
                 guard let lock = try JobLock.tryAcquire(id, layout: layout) else { return } // alive elsewhere
                 defer { lock.release() }
@@ -48,6 +54,17 @@ public struct Recovery: Sendable {
             } catch {
                 logger.error("recovery of \(id) failed: \(error)", metadata: ["JOB_ID": "\(id)", "ERROR_CODE": "\(error.code.rawValue)"])
             }
+        }
+    }
+
+    func refuseInvalidName(name: String, raw: [UInt8]?, report: inout Report) {
+        guard let component = raw.flatMap(SpoolName.component) ?? FilePath.Component(name) else { return }
+        let err = SpoolError(.idInvalid, "\(Escaping.quoted(name)) in processing/ is not a valid manifest name (no daemon claims such a name; it was put there by hand): submit it again under a valid id", step: "recover")
+        do {
+            try Finisher(layout: layout).failAtTheDoor(id: String(name.dropLast(5)), name: component, from: layout.processing, error: err)
+            report.failed += 1
+        } catch {
+            logger.error("cannot move \(Escaping.quoted(name)) out of processing/: \(error.message)", metadata: ["STEP": "recover"])
         }
     }
 

@@ -42,16 +42,15 @@ public struct Scanner: Sendable {
         queue.upsert(QueueEntry(id: id, source: source, priority: priority, tenant: tenant, arrival: arrival, notBefore: notBefore, rawName: rawName))
     }
 
-    /// `priority` and `tenant` only, for ordering. Full validation happens
-    /// when the job is claimed; this runs for every waiting manifest at
-    /// start, so it uses JSONSerialization (about 6x cheaper here than the
-    /// validating JSONDecoder path). Out-of-range values order as 0 / none.
+    /// `priority` and `tenant` only, for ordering, read with the same parser
+    /// the validation uses (a manifest the claim will refuse, for a duplicate
+    /// key say, orders as 0 / none). Out-of-range values order as 0 / none.
     static func orderingFields(_ bytes: [UInt8]) -> (Int, String) {
-        guard let obj = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return (0, "") }
+        guard case .object(let obj)? = try? JSONValue.parse(bytes) else { return (0, "") }
         var prio = 0
-        if let n = obj["priority"] as? NSNumber, String(cString: n.objCType) != "c",
-           n.doubleValue == n.doubleValue.rounded(), (-10...10).contains(n.intValue) { prio = n.intValue }
-        let tenant = (obj["tenant"] as? String).flatMap { $0.utf8.count <= 128 ? $0 : nil } ?? ""
+        if case .number(let n)? = obj["priority"], n == n.rounded(), (-10...10).contains(n) { prio = Int(n) }
+        var tenant = ""
+        if case .string(let t)? = obj["tenant"], t.utf8.count <= 128 { tenant = t }
         return (prio, tenant)
     }
 

@@ -74,6 +74,41 @@ public enum Sys {
         }
     }
 
+    /// Swaps two names atomically (renameat2 RENAME_EXCHANGE).
+    public static func exchange(_ a: FilePath, _ b: FilePath) throws(Errno) {
+        let RENAME_EXCHANGE: UInt32 = 2
+        _ = try retrying { a.withPlatformString { x in b.withPlatformString { ms_renameat2(x, $0, RENAME_EXCHANGE) } } }
+    }
+
+    // MARK: Relative to an open directory (openat and friends): no path
+    // component can be swapped between a check and a use.
+
+    /// openat(2) of one name in `dir`, never through a symlink.
+    public static func openAt(_ dir: FileDescriptor, _ name: String, _ flags: Int32, permissions: mode_t = 0) throws(Errno) -> FileDescriptor {
+        FileDescriptor(rawValue: try retrying { Glibc.openat(dir.rawValue, name, flags | O_NOFOLLOW | O_CLOEXEC, permissions) })
+    }
+
+    /// mkdirat(2); an existing entry is not an error (the open that follows checks what it is).
+    public static func mkdirAt(_ dir: FileDescriptor, _ name: String, permissions: mode_t = 0o775) throws(Errno) {
+        do { _ = try retrying { Glibc.mkdirat(dir.rawValue, name, permissions) } }
+        catch { if error != .fileExists { throw error } }
+    }
+
+    /// fstatat(2) without following a symlink.
+    public static func lstatAt(_ dir: FileDescriptor, _ name: String) throws(Errno) -> Glibc.stat {
+        var st = Glibc.stat()
+        _ = try retrying { Glibc.fstatat(dir.rawValue, name, &st, AT_SYMLINK_NOFOLLOW) }
+        return st
+    }
+
+    public static func renameAt(_ dir: FileDescriptor, _ from: String, _ to: String) throws(Errno) {
+        _ = try retrying { Glibc.renameat(dir.rawValue, from, dir.rawValue, to) }
+    }
+
+    public static func unlinkAt(_ dir: FileDescriptor, _ name: String) throws(Errno) {
+        _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
+    }
+
     public static func close(_ fd: FileDescriptor) throws(Errno) {
         // close(2) is not retried on EINTR: on Linux the descriptor is gone anyway.
         if Glibc.close(fd.rawValue) == -1 {

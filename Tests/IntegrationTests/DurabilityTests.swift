@@ -27,13 +27,16 @@ final class DurabilityTests: XCTestCase {
         enum Call { case fsync(String), rename(String, String) }
         var calls: [String: [Call]] = [:]
         let text = try String(contentsOfFile: trace, encoding: .utf8)
-        let renameRE = try NSRegularExpression(pattern: #"^(\d+)\s+rename(?:at2?)?\((?:[^,]*,\s*)?"([^"]+)",\s*(?:[^,]*,\s*)?"([^"]+)".*= 0$"#)
+        // rename("a", "b"), or renameat(5</dir>, "a", 5</dir>, "b") relative
+        // to a directory descriptor (outputs: OutputTarget), which strace -y names.
+        let renameRE = try NSRegularExpression(pattern: #"^(\d+)\s+rename(?:at2?)?\((?:(?:\d+<([^>]+)>|AT_FDCWD),\s*)?"([^"]+)",\s*(?:(?:\d+<([^>]+)>|AT_FDCWD),\s*)?"([^"]+)".*= 0$"#)
         let fsyncRE = try NSRegularExpression(pattern: #"^(\d+)\s+f(?:data)?sync\(\d+<([^>]+)>\)\s+= 0$"#)
         for line in text.split(separator: "\n").map(String.init) {
             let r = NSRange(line.startIndex..., in: line)
             if let m = renameRE.firstMatch(in: line, range: r) {
-                let g = { (i: Int) in String(line[Range(m.range(at: i), in: line)!]) }
-                calls[g(1), default: []].append(.rename(g(2), g(3)))
+                let g = { (i: Int) in Range(m.range(at: i), in: line).map { String(line[$0]) } }
+                let path = { (dir: String?, name: String) in name.hasPrefix("/") || dir == nil ? name : dir! + "/" + name }
+                calls[g(1)!, default: []].append(.rename(path(g(2), g(3)!), path(g(4), g(5)!)))
             } else if let m = fsyncRE.firstMatch(in: line, range: r) {
                 let g = { (i: Int) in String(line[Range(m.range(at: i), in: line)!]) }
                 calls[g(1), default: []].append(.fsync(g(2)))

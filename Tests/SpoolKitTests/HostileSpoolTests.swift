@@ -267,4 +267,14 @@ final class HostileSpoolUnitTests: XCTestCase {
         XCTAssertEqual(Escaping.terminalSafe("plain é"), "plain é")
         XCTAssertEqual(Escaping.terminalSafe("\\u{1b}"), "\\\\u{1b}", "an escape cannot be forged")
     }
+
+    /// Found by FuzzSpool: an invalid name planted in processing/ was
+    /// skipped by recovery forever (no daemon could ever claim it).
+    func testAnInvalidNameInProcessingIsRefusedByRecovery() throws {
+        write("{}", to: layout.processing.appending("\u{2}.json"))
+        let r = recover()
+        XCTAssertEqual(r.failed, 1)
+        XCTAssertEqual(try Sys.entries(in: layout.processing), [])
+        XCTAssertEqual(errorCode(SpoolName.forInvalid(Array("\u{2}.json".utf8))), "ID_INVALID")
+    }
 }

@@ -47,14 +47,44 @@ final class PathPolicyTests: XCTestCase {
     }
 
     func testOutputs() throws {
-        let p = try policy.prepareOutput("out/deep/x.mp4")
+        let p = try policy.openOutput("out/deep/x.mp4").finalPath
         XCTAssertEqual(p, media.appending("out/deep/x.mp4"))
         var isDir: ObjCBool = false
         XCTAssertTrue(FileManager.default.fileExists(atPath: media.appending("out/deep").string, isDirectory: &isDir) && isDir.boolValue)
-        XCTAssertSpoolError(try policy.prepareOutput("../x.mp4"), .outputNotAllowed)
-        XCTAssertSpoolError(try policy.prepareOutput("/etc/x.mp4"), .outputNotAllowed)
+        XCTAssertSpoolError(try policy.openOutput("../x.mp4"), .outputNotAllowed)
+        XCTAssertSpoolError(try policy.openOutput("/etc/x.mp4"), .outputNotAllowed)
         XCTAssertEqual(symlink(outside.string, media.appending("escape").string), 0)
-        XCTAssertSpoolError(try policy.prepareOutput("escape/x.mp4"), .outputNotAllowed, contains: "symlink")
+        XCTAssertSpoolError(try policy.openOutput("escape/x.mp4"), .outputNotAllowed, contains: "symlink")
+    }
+
+
+    /// Issue 13 row 5: the output directory was checked, then opened by
+    /// path, so swapping it for a symlink in between put outputs outside
+    /// every root. Thousands of swaps while outputs are written: each write
+    /// lands in the real directory or is refused, never outside.
+    func testSwappingTheOutputDirectoryForASymlinkNeverWritesOutside() throws {
+        let outside = makeTempDir(self, "outside")
+        try Sys.mkdirs(media.appending("out"))
+        XCTAssertEqual(symlink(outside.string, media.appending("swap").string), 0)
+        let stop = ManagedAtomicFlag()
+        let a = media.appending("out"), b = media.appending("swap")
+        let swapper = Thread {
+            while !stop.isSet { try? Sys.exchange(a, b) }
+        }
+        swapper.start()
+        var written = 0, refused = 0
+        for i in 0..<800 {
+            do {
+                let target = try policy.openOutput("out/x\(i).txt")
+                try target.write(Array("x".utf8), manifestPath: "out/x\(i).txt")
+                written += 1
+            } catch { refused += 1 }
+        }
+        stop.set()
+        while swapper.isExecuting { usleep(1000) }
+        print("output swap race: \(written) written, \(refused) refused")
+        XCTAssertEqual(try Sys.entries(in: outside), [], "nothing outside the root")
+        XCTAssertGreaterThan(written, 0)
     }
 }
 
@@ -66,4 +96,12 @@ final class OpenNoSymlinksTests: XCTestCase {
         XCTAssertNoThrow(try Sys.openNoSymlinks(root.appending("real/f")).close())
         XCTAssertThrowsError(try Sys.openNoSymlinks(root.appending("link/f")))
     }
+}
+
+/// A flag set once from one thread and read from another.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
 }

@@ -1,0 +1,112 @@
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where one output goes: its directory, open, reached from the root it lies
+/// under one component at a time with O_NOFOLLOW (missing directories made
+/// on the way with mkdirat), and the name in it. Every later step (the
+/// temporary file, the fsync, the rename that publishes, the clean-up) works
+/// on that descriptor, so swapping a directory of the path for a symlink
+/// after the check moves nothing outside the root (docs/security.md).
+///
+/// FFmpeg writes the temporary file through /proc/self/fd/N, the inode
+/// opened here. Owned by one job's task; closed in deinit.
+public final class OutputTarget {
+    /// The lexical final path, for messages and records.
+    public let finalPath: FilePath
+    public let name: String
+    private let directory: FileDescriptor
+    private var temporary: (name: String, fd: FileDescriptor)?
+    private var published = false
+
+    init(finalPath: FilePath, directory: FileDescriptor, name: String) {
+        self.finalPath = finalPath; self.directory = directory; self.name = name
+    }
+
+    deinit {
+        discard()
+        if let t = temporary { try? t.fd.close() }
+        try? directory.close()
+    }
+
+    /// Creates the temporary file `.NAME.tmp-PID-RAND` beside the final name
+    /// (the name recovery and the sweep know) and returns the URL FFmpeg
+    /// writes it through. One per target.
+    public func temporaryURL() throws(SpoolError) -> String {
+        precondition(temporary == nil, "one temporary file per output")
+        let tmp = ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        do {
+            let fd = try Sys.openAt(directory, tmp, O_RDWR | O_CREAT | O_EXCL, permissions: 0o664)
+            temporary = (tmp, fd)
+            return "/proc/self/fd/\(fd.rawValue)"
+        } catch { throw SpoolError.io(error, "creating a temporary file beside \(finalPath)", step: "write-output") }
+    }
+
+    /// The output's bytes to read back (the same inode, before and after the publish).
+    public var readbackURL: String? { temporary.map { "/proc/self/fd/\($0.fd.rawValue)" } }
+
+    /// fsync the file, rename it to its final name, fsync the directory.
+    public func publish(manifestPath: String) throws(SpoolError) {
+        guard let t = temporary else { preconditionFailure("publish before temporaryURL()") }
+        do {
+            try Sys.fsync(t.fd)
+            try Sys.renameAt(directory, t.name, name)
+            published = true
+            try Sys.fsync(directory)
+        } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
+    }
+
+    /// Writes `bytes` whole under the temporary name, then publishes them.
+    public func write(_ bytes: [UInt8], manifestPath: String) throws(SpoolError) {
+        _ = try temporaryURL()
+        do { try Sys.writeAll(temporary!.fd, bytes) } catch { throw SpoolError.io(error, "writing \(manifestPath)", step: "write-output") }
+        try publish(manifestPath: manifestPath)
+    }
+
+    /// Removes the temporary file unless it was published (no partial output under any name).
+    public func discard() {
+        guard !published, let t = temporary else { return }
+        try? Sys.unlinkAt(directory, t.name)
+        published = true  // once
+    }
+}
+
+extension PathPolicy {
+    /// Checks an output path and opens its directory (creating the missing
+    /// ones) without following a symlink anywhere below the root it lies
+    /// under. Throws OUTPUT_NOT_ALLOWED.
+    public func openOutput(_ raw: String, field: String = "output.path") throws(SpoolError) -> OutputTarget {
+        let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
+        guard let name = p.lastComponent?.string,
+              let root = ([mediaRoot] + allowedRoots).map({ $0.lexicallyNormalized() }).filter({ PathPolicy.isUnder(p, $0) && p != $0 })
+                  .max(by: { $0.components.count < $1.components.count }) else {
+            throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" is outside the allowed roots", step: "check-paths")
+        }
+        let escape = SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" leaves the allowed roots through a symlink", step: "check-paths")
+        var dir: FileDescriptor
+        do {
+            try Sys.mkdirs(root)
+            dir = try Sys.open(root, .readOnly, options: [.directory])
+        } catch { throw SpoolError.io(error, "opening the root of \(field) \"\(raw)\"", step: "check-paths") }
+        let between = Array(p.removingLastComponent().components.dropFirst(root.components.count))
+        for component in between {
+            let c = component.string
+            do {
+                try Sys.mkdirAt(dir, c)
+                let next = try Sys.openAt(dir, c, O_RDONLY | O_DIRECTORY)
+                try? dir.close()
+                dir = next
+            } catch {
+                try? dir.close()
+                if error == .tooManySymbolicLinkLevels || error == .notDirectory { throw escape }
+                throw SpoolError.io(error, "creating the directory of \(field) \"\(raw)\"", step: "check-paths")
+            }
+        }
+        if let st = try? Sys.lstatAt(dir, name), !st.isRegular {
+            try? dir.close()
+            throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
+        }
+        return OutputTarget(finalPath: p, directory: dir, name: name)
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The rules of the layers (docs/architecture.md), checked on the sources:
+# who may import whom. Run by scripts/test.sh before the build; exits 1 with
+# the offending lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+# target -> modules of this package it may import (external packages are free).
+declare -A allowed=(
+  [CFFmpeg]="" [CSystemd]="" [CLinux]=""
+  [MediaKit]="CFFmpeg"
+  [SpoolKit]="CLinux"
+  [SystemdSupport]="CSystemd"
+  [Jobs]="SpoolKit MediaKit"
+  [mediaspool]="SpoolKit MediaKit Jobs SystemdSupport"
+)
+ours="CFFmpeg CSystemd CLinux MediaKit SpoolKit SystemdSupport Jobs mediaspool"
+# Jobs files that still reach into FFmpeg directly, until MediaKit's typed
+# API covers them (issue 12). The list may only shrink: a new file in Jobs
+# that imports CFFmpeg fails.
+jobs_cffmpeg_ratchet="AudioJob.swift ComposeJob.swift CopyJoiner.swift Encoding.swift ThumbnailJob.swift Transcoder.swift"
+for target in "${!allowed[@]}"; do
+  dir="Sources/$target"
+  [ -d "$dir" ] || continue
+  while IFS= read -r line; do
+    file="${line%%:*}"; module="$(echo "${line#*:}" | sed -E 's/^[0-9]+:[[:space:]]*(@[a-zA-Z_]+ )?import[[:space:]]+([A-Za-z_]+).*/\2/')"
+    case " $ours " in *" $module "*) ;; *) continue ;; esac
+    case " ${allowed[$target]} " in *" $module "*) continue ;; esac
+    if [ "$target" = Jobs ] && [ "$module" = CFFmpeg ] && [[ " $jobs_cffmpeg_ratchet " == *" $(basename "$file") "* ]]; then continue; fi
+    echo "layer rule broken: $file imports $module (allowed for $target: ${allowed[$target]:-none})" >&2
+    fail=1
+  done < <(grep -rnE '^[[:space:]]*(@[a-zA-Z_]+ )?import[[:space:]]+[A-Za-z_]+' "$dir" --include='*.swift' | sed -E 's/^([^:]+):([0-9]+):/\1:\2:/')
+done
+[ $fail -eq 0 ] && echo "layers: ok"
+exit $fail
