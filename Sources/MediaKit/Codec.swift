@@ -109,14 +109,6 @@ public final class Encoder {
     public var preferredSampleFormat: AVSampleFormat {
         codec.pointee.sample_fmts.map { $0.pointee } ?? AV_SAMPLE_FMT_FLTP
     }
-
-    /// The supported pixel formats.
-    public var pixelFormats: [AVPixelFormat] {
-        guard var p = codec.pointee.pix_fmts else { return [] }
-        var out: [AVPixelFormat] = []
-        while p.pointee != AV_PIX_FMT_NONE { out.append(p.pointee); p += 1 }
-        return out
-    }
 }
 
 extension AVError {

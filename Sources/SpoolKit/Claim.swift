@@ -4,16 +4,25 @@
 //
 //   producer: tmp/X ──rename──▶ inbox/<id>.json
 //
-//   claim   (Claim.swift)    flock locks/<id>.lock (LOCK_EX|LOCK_NB, O_CLOEXEC),
+//   claim   (Claim.swift)    flock locks/<id>.lock (LOCK_EX|LOCK_NB, O_CLOEXEC,
+//                            O_NOFOLLOW, mode 0600),
 //                            check fstat(fd) == stat(path) (else start over),
 //                            dedup against processing/, retry/ and done/,
+//                            remove records of an earlier run of the id
+//                            (durably: a record beside a job in processing/
+//                            is always that run's own),
 //                            rename inbox|retry/<id>.json ──▶ processing/<id>.json,
 //                            write state/<id>.json with attempts+1 (durable,
 //                            before the job runs: a job that kills the daemon
 //                            still uses up its attempts); not for a first
 //                            attempt without history, which recovery reads
-//                            from the missing file.
-//   run     (Engine.swift)   outputs under .NAME.tmp-PID-RAND, fsync, rename.
+//                            from the missing file; then read the manifest
+//                            (bounded, non-blocking, regular files only).
+//   run     (Engine.swift, the runner in Jobs/)
+//                            each output under .NAME.tmp-PID-RAND in its
+//                            directory, opened without following symlinks;
+//                            fsync, renameat, fsync the directory
+//                            (OutputTarget.swift).
 //   finish  (Finish.swift)   success: done/<id>.result.json, then
 //                                     processing/<id>.json ──▶ done/<id>.json
 //                            retryable, attempts left: state (notBefore), then

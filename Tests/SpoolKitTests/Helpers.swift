@@ -31,3 +31,11 @@ func XCTAssertSpoolError(_ body: @autoclosure () throws -> Any, _ code: ErrorCod
         XCTFail("unexpected error \(error)", file: file, line: line)
     }
 }
+
+/// A flag set once from one thread and read from another.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}

@@ -87,21 +87,3 @@ final class PathPolicyTests: XCTestCase {
         XCTAssertGreaterThan(written, 0)
     }
 }
-
-final class OpenNoSymlinksTests: XCTestCase {
-    func testRefusesASymlinkedComponent() throws {
-        let root = makeTempDir(self, "nosym")
-        write("x", to: root.appending("real/f"))
-        XCTAssertEqual(symlink(root.appending("real").string, root.appending("link").string), 0)
-        XCTAssertNoThrow(try Sys.openNoSymlinks(root.appending("real/f")).close())
-        XCTAssertThrowsError(try Sys.openNoSymlinks(root.appending("link/f")))
-    }
-}
-
-/// A flag set once from one thread and read from another.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
-}

@@ -1,0 +1,49 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+
+final class ThumbnailJobTests: XCTestCase {
+    func testStillsSheetsAndSeekingForward() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 2, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
+        func thumb(_ input: String, _ times: String, _ out: String, extra: String = "") -> String {
+            #"{"version":1,"type":"thumbnail","input":"\#(input)",\#(times)\#(extra),"output":{"path":"\#(out)"}}"#
+        }
+        let jobs = [
+            ("at", thumb("clips/long.mp4", #""at":[1.0,18.0]"#, "thumbs/a-%02d.jpg", extra: #","width":320"#)),
+            ("count", thumb("clips/v1.mp4", #""count":3"#, "thumbs/c-%d.png", extra: #","height":60"#)),
+            ("sheet", thumb("clips/v1.mp4", #""count":6"#, "thumbs/sheet.webp", extra: #","width":80,"sheet":{"columns":3}"#)),
+            ("past-end", thumb("clips/v1.mp4", #""at":[30]"#, "thumbs/never.jpg")),
+            ("no-video", thumb("sound/a1.wav", #""at":[1]"#, "thumbs/none.jpg")),
+        ]
+        for (id, body) in jobs { h.submit(id, body) }
+        eventually(60, "thumbnail jobs finished") { h.finishedCount == jobs.count }
+        let m = h.media.string
+        let at = try XCTUnwrap(h.result("at"), h.error("at")?.message ?? "")
+        XCTAssertEqual(at.outputs.map(\.path), ["thumbs/a-01.jpg", "thumbs/a-02.jpg"])
+        for o in at.outputs {
+            let p = try XCTUnwrap(Probed(m + "/" + o.path))
+            XCTAssertEqual(p.video?.codec, "mjpeg"); XCTAssertEqual(p.video?.width, 320); XCTAssertEqual(p.video?.height, 180)
+            XCTAssertEqual(o.format, "jpg"); XCTAssertEqual(o.width, 320); XCTAssertEqual(o.sha256.count, 64)
+        }
+        // The still at 18 s of a 20 s clip (keyframes every 8.3 s) decodes from
+        // the keyframe at 16.7 s: about 40 frames, not the 540 before it.
+        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=at") && $0.contains("still at 18.0 s") })
+        let n = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
+        XCTAssertLessThan(n, 100, "seeked to the keyframe before, not decoded from the start (\(n) frames)")
+        let count = try XCTUnwrap(h.result("count"))
+        XCTAssertEqual(count.outputs.map(\.path), ["thumbs/c-1.png", "thumbs/c-2.png", "thumbs/c-3.png"])
+        let c1 = try XCTUnwrap(Probed(m + "/thumbs/c-1.png"))
+        XCTAssertEqual(c1.video?.codec, "png"); XCTAssertEqual(c1.video?.height, 60); XCTAssertEqual(c1.video?.width, 80)
+        let sheet = try XCTUnwrap(h.result("sheet"))
+        XCTAssertEqual(sheet.outputs.count, 1)
+        let s = try XCTUnwrap(Probed(m + "/thumbs/sheet.webp"))
+        XCTAssertEqual(s.video?.codec, "webp")
+        XCTAssertEqual(s.video?.width, 3 * 80 + 2 * 4 + 2 * 4, "3 columns of 80 px with padding and margin")
+        XCTAssertEqual(s.video?.height, 2 * 60 + 4 + 2 * 4, "2 rows of 60 px")
+        XCTAssertEqual(h.error("past-end")?.code, "INPUT_INVALID")
+        XCTAssertEqual(h.error("no-video")?.code, "INPUT_INVALID")
+        h.stopAll()
+    }
+}
