@@ -16,6 +16,12 @@ public struct ComposeJob: JobRunner {
         guard case .compose(let c) = job.manifest.job else { preconditionFailure("ComposeJob given a \(job.manifest.type) job") }
         let t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
+        // Every clip stays open for the whole job: two descriptors each (the
+        // checked input and FFmpeg's own open of it), plus the output and music.
+        let needed = 2 * c.clips.count + 8
+        guard needed <= job.descriptorBudget else {
+            throw SpoolError(.limitExceeded, "a compose of \(c.clips.count) clips holds about \(needed) files open at once; this daemon allows \(job.descriptorBudget) per job (LimitNOFILE shared by the workers): split it into smaller composes, or raise LimitNOFILE or lower the worker count", step: "check-limits")
+        }
         var clips: [ClipInput] = []
         for (i, clip) in c.clips.enumerated() {
             clips.append(try ClipInput(job: job, path: clip.path, field: "clips[\(i)].path", clip: clip))

@@ -169,6 +169,13 @@ public final class Engine: Sendable {
         }
     }
 
+    /// The soft RLIMIT_NOFILE shared by the workers, less 64 for the
+    /// spool's own files (locks, records, inotify, the journal).
+    static func descriptorBudget(workers: Int) -> Int {
+        guard let limit = Sys.openFileLimit() else { return 1 << 20 }
+        return max(16, (limit - 64) / max(1, workers))
+    }
+
     private func requeue(_ entry: QueueEntry, after seconds: Double) {
         var again = entry
         again.notBefore = max(entry.notBefore, Date().timeIntervalSince1970 + seconds)
@@ -205,7 +212,8 @@ public final class Engine: Sendable {
                                           concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
                              limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
-                             layout: layout, startedAt: job.startedAt, codecThreads: threads)
+                             layout: layout, startedAt: job.startedAt, codecThreads: threads,
+                             descriptorBudget: Engine.descriptorBudget(workers: cfg.workers))
         state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
         log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])

@@ -42,6 +42,11 @@ public final class JobContext: @unchecked Sendable {
     /// Threads for this job's decoders, encoders and filter graphs (0: FFmpeg
     /// picks, as many as cores). Chosen at the start from the load.
     public let codecThreads: Int
+    /// File descriptors this job may hold at once: the process's soft
+    /// RLIMIT_NOFILE shared by the workers, less a reserve for the spool's
+    /// own files. A job that needs more fails LIMIT_EXCEEDED instead of
+    /// starving the jobs beside it (a 500-clip compose holds ~1000).
+    public let descriptorBudget: Int
     private let cancelState = Atomic<Int32>(0)
     let layout: SpoolLayout
     let startedAt: Date
@@ -51,9 +56,11 @@ public final class JobContext: @unchecked Sendable {
     private var _fraction = 0.0
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
-         logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0) {
+         logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0,
+         descriptorBudget: Int = 1024) {
         self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
         self.codecThreads = codecThreads
+        self.descriptorBudget = descriptorBudget
         self.limits = limits; self.logger = logger; self.deadline = deadline; self.layout = layout
         self.startedAt = startedAt
     }

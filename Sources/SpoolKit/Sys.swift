@@ -109,6 +109,13 @@ public enum Sys {
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
     }
 
+    /// The soft RLIMIT_NOFILE; nil when unlimited.
+    public static func openFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, limit.rlim_cur <= rlim_t(Int.max) else { return nil }
+        return Int(limit.rlim_cur)
+    }
+
     public static func close(_ fd: FileDescriptor) throws(Errno) {
         // close(2) is not retried on EINTR: on Linux the descriptor is gone anyway.
         if Glibc.close(fd.rawValue) == -1 {

@@ -64,4 +64,22 @@ final class ComposeJobTests: XCTestCase {
         h.stopAll()
         XCTAssertEqual(h.temporaryFiles, [])
     }
+
+    /// Issue 13 row 12: a compose that would hold more descriptors than its
+    /// share of LimitNOFILE fails LIMIT_EXCEEDED at once instead of starving
+    /// the jobs beside it; one within its share runs.
+    func testAComposeOverItsDescriptorBudgetFailsLimitExceeded() throws {
+        let h = SpoolHarness(self)
+        // 200 descriptors for 2 workers: (200 - 64) / 2 = 68 per job.
+        h.start(workers: 2, wrapper: ["/usr/bin/prlimit", "--nofile=200:200", "--"])
+        let clip = #"{"path":"clips/v1.mp4"}"#
+        h.submit("wide", #"{"version":1,"type":"compose","clips":[\#(Array(repeating: clip, count: 40).joined(separator: ","))],"output":{"path":"out/wide.mp4"}}"#)
+        h.submit("narrow", #"{"version":1,"type":"compose","clips":[\#(Array(repeating: clip, count: 3).joined(separator: ","))],"output":{"path":"out/narrow.mp4"}}"#)
+        eventually(60, "both ended") { h.error("wide") != nil && h.result("narrow") != nil }
+        XCTAssertEqual(h.error("wide")?.code, "LIMIT_EXCEEDED")
+        XCTAssertTrue(h.error("wide")?.message.contains("68 per job") ?? false, h.error("wide")?.message ?? "")
+        XCTAssertNil(Probed(h.media.string + "/out/wide.mp4"), "no output")
+        XCTAssertEqual(Probed(h.media.string + "/out/narrow.mp4").map { ($0.duration * 10).rounded() / 10 }, 6.0)
+        h.stopAll()
+    }
 }
