@@ -71,17 +71,10 @@ public final class Engine: Sendable {
         do { try Sys.mkdirs(config.effectiveMediaRoot) } catch {
             throw SpoolError.io(error, "creating media root \(config.effectiveMediaRoot)")
         }
-        // A shared lock that `mediaspool status` tests to know a daemon is alive.
-        do {
-            // Group-readable so operators' `status` can test it; never a
-            // blocking flock: a member of the group holding it exclusively
-            // must not keep the daemon from starting (it only blinds `status`).
-            let fd = try Sys.open(layout.locks.appending(".daemon"), .readWrite, options: [.create, .noFollow], permissions: [.ownerReadWrite, .groupRead])
-            do { _ = try Sys.retrying { flock(fd.rawValue, LOCK_SH | LOCK_NB) } } catch where error == .wouldBlock {
-                logger.warning("locks/.daemon is held exclusively by another process: `mediaspool status` will report no daemon; find it with `fuser -v \(layout.locks.appending(".daemon"))`", metadata: ["STEP": "start"])
-            }
-            state.withLock { $0.daemonLock = fd }
-        } catch { throw SpoolError.io(error, "taking the daemon lock") }
+        // A shared lock that `mediaspool status` tests, and the settings
+        // every daemon on this spool must share (DaemonLock.swift).
+        let lock = try DaemonLock.acquire(layout, settings: DaemonLock.Settings(config), logger: logger)
+        state.withLock { $0.daemonLock = lock }
 
         let report = Recovery(config: config, logger: logger).run()
         logger.info("spool \(layout.root) checked: \(report.recovered) stale jobs requeued, \(report.finished) finished, \(report.failed) failed, \(report.tempFilesRemoved) temporary files removed",

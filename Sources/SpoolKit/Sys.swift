@@ -38,8 +38,14 @@ public enum Sys {
     /// Exclusive, non-blocking flock(2). Returns false when another open file
     /// description holds it.
     public static func tryLockExclusive(_ fd: FileDescriptor) throws(Errno) -> Bool {
+        try tryLock(fd, LOCK_EX)
+    }
+
+    /// flock(2) `operation` (LOCK_EX or LOCK_SH) without blocking: false
+    /// when another open file description holds a conflicting lock.
+    public static func tryLock(_ fd: FileDescriptor, _ operation: Int32) throws(Errno) -> Bool {
         do {
-            _ = try retrying { flock(fd.rawValue, LOCK_EX | LOCK_NB) }
+            _ = try retrying { flock(fd.rawValue, operation | LOCK_NB) }
             return true
         } catch {
             if error == .wouldBlock || error == .resourceTemporarilyUnavailable { return false }

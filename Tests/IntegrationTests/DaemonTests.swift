@@ -129,6 +129,28 @@ final class DaemonTests: XCTestCase {
         h.stopAll()
     }
 
+    /// Issue 13 row 19: two daemons on one spool with different media roots
+    /// disagreed silently (one manifest succeeding on one, failing on the
+    /// other). The second now refuses to start, naming the difference.
+    func testASecondDaemonWithOtherSettingsRefusesToStart() throws {
+        let h = SpoolHarness(self)
+        let first = h.start(workers: 1)
+        h.submit("a", probeManifest("clips/v1.mp4"))
+        eventually(30, "the first daemon runs") { h.result("a") != nil }
+        let other = h.root.appending("other-media").string
+        let second = h.start(workers: 1, args: ["--media-root", other])
+        waitForExit(second, timeout: 30)
+        XCTAssertFalse(second.isRunning)
+        XCTAssertNotEqual(exitCode(second), 0)
+        XCTAssertTrue(h.log(1).contains("another daemon runs on") && h.log(1).contains("media root \(other) here"), h.log(1))
+        // One with the same settings joins.
+        let third = h.start(workers: 1)
+        h.submit("b", probeManifest("clips/v1.mp4"))
+        eventually(30, "b done") { h.result("b") != nil }
+        XCTAssertTrue(first.isRunning); XCTAssertTrue(third.isRunning)
+        h.stopAll()
+    }
+
     func testKill9MidBatchLosesNothingAndRerunsNothingFinished() throws {
         let h = SpoolHarness(self)
         // Each job takes ~30 ms, so the batch is still running when the kill lands.

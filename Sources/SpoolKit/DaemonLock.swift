@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `locks/.daemon`: every running daemon holds a shared flock on it (what
+/// `mediaspool status` tests), and `locks/.daemon.settings` records the
+/// settings that change a job's outcome. Daemons on one spool must agree on
+/// them, or the same manifest would succeed on one and fail on the other
+/// (a relative input resolved against two different media roots).
+///
+///   alone (LOCK_EX|LOCK_NB succeeds): write the settings, then hold LOCK_SH;
+///   others running: take LOCK_SH (waiting briefly for one that is writing),
+///   read their settings, and refuse to start when they differ.
+public enum DaemonLock {
+    /// The settings two daemons on one spool must share.
+    public struct Settings: Codable, Equatable, Sendable {
+        public var mediaRoot: String
+        public var allowRoots: [String]
+
+        public init(_ c: Config) {
+            mediaRoot = c.effectiveMediaRoot.lexicallyNormalized().string
+            allowRoots = c.allowRoots.map { $0.lexicallyNormalized().string }.sorted()
+        }
+
+        /// What differs, in words, or nil.
+        func difference(from theirs: Settings) -> String? {
+            var out: [String] = []
+            if mediaRoot != theirs.mediaRoot { out.append("media root \(mediaRoot) here, \(theirs.mediaRoot) in the running daemon") }
+            if allowRoots != theirs.allowRoots {
+                out.append("allowed roots [\(allowRoots.joined(separator: ", "))] here, [\(theirs.allowRoots.joined(separator: ", "))] in the running daemon")
+            }
+            return out.isEmpty ? nil : out.joined(separator: "; ")
+        }
+    }
+
+    /// Takes the daemon lock and checks the settings; the descriptor holds
+    /// the lock until closed.
+    public static func acquire(_ layout: SpoolLayout, settings: Settings, logger: Logger) throws(SpoolError) -> FileDescriptor {
+        let path = layout.locks.appending(".daemon"), settingsPath = layout.locks.appending(".daemon.settings")
+        let fd: FileDescriptor
+        // Group-readable so operators' `status` can test it; never a blocking
+        // flock: a member of the group holding it must not keep the daemon
+        // from starting (it only blinds `status`).
+        do { fd = try Sys.open(path, .readWrite, options: [.create, .noFollow], permissions: [.ownerReadWrite, .groupRead]) }
+        catch { throw SpoolError.io(error, "taking the daemon lock \(path)") }
+        do {
+            if try Sys.tryLock(fd, LOCK_EX) {
+                try? Durable.write(RecordCoding.encode(settings), to: settingsPath, step: "start")
+                _ = try Sys.tryLock(fd, LOCK_SH)
+                return fd
+            }
+            // Another daemon runs (or is writing its settings: give it 2 s).
+            var shared = false
+            for _ in 0..<40 {
+                if try Sys.tryLock(fd, LOCK_SH) { shared = true; break }
+                usleep(50_000)
+            }
+            guard shared else {
+                logger.warning("locks/.daemon is held exclusively by another process: `mediaspool status` will report no daemon; find it with `fuser -v \(path)`", metadata: ["STEP": "start"])
+                return fd
+            }
+            if let bytes = try? Sys.readFile(settingsPath), let theirs = RecordCoding.decode(Settings.self, bytes),
+               let difference = settings.difference(from: theirs) {
+                try? fd.close()
+                throw SpoolError(.internal, "another daemon runs on \(layout.root) with other settings (\(difference)): daemons sharing a spool must resolve paths alike, or one manifest would succeed on one and fail on the other; give this one the same --media-root and --allow-root, or stop the other first", step: "start")
+            }
+            return fd
+        } catch let e as SpoolError { throw e } catch {
+            try? fd.close()
+            throw SpoolError(.ioError, "locking \(path): \(error)", step: "start")
+        }
+    }
+}
