@@ -128,6 +128,14 @@ public struct ClaimedJob: Sendable {
     public let startedAt: Date
     /// `startedAt` on the monotonic clock, for the deadline.
     public let startedClock: ContinuousClock.Instant
+    /// The claimed manifest file (in processing/), to recognise it if it is moved by hand.
+    public let identity: FileIdentity?
+}
+
+/// A file's device and inode: the same file, wherever it is renamed to.
+public struct FileIdentity: Equatable, Sendable {
+    public let device: UInt64, inode: UInt64
+    public init(_ st: stat) { device = UInt64(st.st_dev); inode = UInt64(st.st_ino) }
 }
 
 public enum ClaimResult: Sendable {
@@ -218,9 +226,10 @@ public struct Claimer: Sendable {
         }
         Fault.point("after-claim")
         let (bytes, unreadable) = readClaimed(dst)
+        let identity = (try? Sys.stat(dst, followSymlinks: false)).map(FileIdentity.init)
         keep = true
         return .claimed(ClaimedJob(id: id, lock: lock, manifestBytes: bytes, unreadable: unreadable,
-                                   state: state, source: entry.source, startedAt: now, startedClock: .now))
+                                   state: state, source: entry.source, startedAt: now, startedClock: .now, identity: identity))
     }
 
     /// The claimed entry's bytes, or why it is no manifest. Bounded and

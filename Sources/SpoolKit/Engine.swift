@@ -282,7 +282,7 @@ public final class Engine: Sendable {
     func finishFailed(_ job: ClaimedJob, manifest: Manifest?, error: SpoolError, log: Logger) {
         let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
         do {
-            _ = try finisher.fail(id: job.id, state: job.state, manifest: manifest, error: error)
+            _ = try finisher.fail(id: job.id, state: job.state, manifest: manifest, error: error, claimed: job)
             state.withLock { $0.counters.failed += 1 }
             SpoolMetrics.jobEnded(type: manifest?.type.rawValue ?? "unknown", outcome: "failed", code: error.code)
             SpoolMetrics.jobDuration(type: manifest?.type.rawValue ?? "unknown", seconds: Double(ms) / 1000)

@@ -28,7 +28,7 @@ public struct Finisher: Sendable {
         if let poster = outcome.poster { try Durable.write(poster, to: layout.poster(job.id), step: "write-poster") }
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
         Fault.point("after-result")
-        try publish(job.id, to: layout.done)
+        try publish(job.id, to: layout.done, claimed: job)
         return record
     }
 
@@ -52,7 +52,7 @@ public struct Finisher: Sendable {
 
     /// Permanent failure (or out of attempts): `failed/<id>.error.json`, then
     /// the manifest to failed/.
-    public func fail(id: String, state: JobState, manifest: Manifest?, error: SpoolError) throws(SpoolError) -> ErrorRecord {
+    public func fail(id: String, state: JobState, manifest: Manifest?, error: SpoolError, claimed: ClaimedJob? = nil) throws(SpoolError) -> ErrorRecord {
         let now = RFC3339.string(Date())
         var history = state.history
         if !history.isEmpty, history[history.count - 1].endedAt == nil {
@@ -65,14 +65,26 @@ public struct Finisher: Sendable {
                                  failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history)
         try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
         Fault.point("after-error-record")
-        try publish(id, to: layout.failed)
+        try publish(id, to: layout.failed, claimed: claimed)
         return record
     }
 
     /// The manifest's one rename out of processing/, then the clean-up of
     /// the job's side files (their loss is harmless: Recovery removes strays).
-    func publish(_ id: String, to dir: FilePath) throws(SpoolError) {
-        try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: dir), step: "publish")
+    func publish(_ id: String, to dir: FilePath, claimed: ClaimedJob? = nil) throws(SpoolError) {
+        do {
+            try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: dir), step: "publish")
+        } catch where error.isVanished && claimed?.identity != nil {
+            // Someone moved the running job's manifest out of processing/ by
+            // hand (back to inbox/, say). Its record is written: finish from
+            // where that very file is now (same inode, same bytes: an inode
+            // number can be reused by a new file), so it does not run twice.
+            guard let claimed, let moved = [layout.inbox, layout.retry].map({ layout.manifest(id, in: $0) }).first(where: {
+                (try? Sys.stat($0, followSymlinks: false)).map(FileIdentity.init) == claimed.identity
+                    && (try? Sys.readFile($0, limit: Manifest.maxBytes)) == claimed.manifestBytes
+            }) else { throw error }
+            try Durable.move(moved, layout.manifest(id, in: dir), step: "publish")
+        }
         Fault.point("after-publish")
         try? Sys.unlink(layout.stateFile(id))
         try? Sys.unlink(layout.progress(id))

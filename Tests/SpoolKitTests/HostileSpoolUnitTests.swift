@@ -277,4 +277,29 @@ final class HostileSpoolUnitTests: XCTestCase {
         XCTAssertEqual(try Sys.entries(in: layout.processing), [])
         XCTAssertEqual(errorCode(SpoolName.forInvalid(Array("\u{2}.json".utf8))), "ID_INVALID")
     }
+
+    /// Row 20: `mv` of a running job's manifest out of processing/ made it
+    /// run twice. The run finishes from where its own file (same inode) went.
+    func testRow20ARunningJobMovedBackToTheInboxFinishesOnce() throws {
+        submit("a")
+        guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+        try Sys.rename(layout.manifest("a", in: layout.processing), layout.manifest("a", in: layout.inbox)) // an operator's mv
+        _ = try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "a"), outcome: JobOutcome())
+        job.lock.release()
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.done)))
+        XCTAssertNil(read(layout.manifest("a", in: layout.inbox)), "not left to run again")
+        guard case .gone = try claim("a") else { return XCTFail("the moved manifest must not be claimed again") }
+    }
+
+    /// Not the same file: a new manifest for the id in inbox/ is not taken
+    /// for the moved one (even when the file system hands it the same inode).
+    func testRow20ANewManifestOfTheSameIDIsNotMistakenForTheMovedOne() throws {
+        submit("b")
+        guard case .claimed(let job) = try claim("b") else { return XCTFail() }
+        try Sys.unlink(layout.manifest("b", in: layout.processing))
+        submit("b", #"{"version":1,"type":"probe","input":"new.mp4"}"#)
+        XCTAssertThrowsError(try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "b"), outcome: JobOutcome()))
+        job.lock.release()
+        XCTAssertEqual(read(layout.manifest("b", in: layout.inbox)), Array(#"{"version":1,"type":"probe","input":"new.mp4"}"#.utf8))
+    }
 }
