@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <sys/xattr.h>   // fgetxattr/fsetxattr: not in Swift's Glibc module
 
 /// openat2(2) relative to the current directory. Returns the fd or -1/errno.
 static inline int ms_openat2(const char *path, uint64_t flags, uint64_t resolve) {

@@ -15,7 +15,7 @@ public struct AudioJobRunner: JobRunner {
         var t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(a.input)
-        let target = try job.policy.openOutput(a.output.path)
+        let target = try job.openOutput(a.output.path, overwrite: a.output.overwrite)
         var filters: [String] = []
         if let target = a.targetLufs {
             job.progress(step: "measure-loudness", fraction: 0)

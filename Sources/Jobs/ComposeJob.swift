@@ -27,7 +27,7 @@ public struct ComposeJob: JobRunner {
             clips.append(try ClipInput(job: job, path: clip.path, field: "clips[\(i)].path", clip: clip))
         }
         let music = try c.audio.map { m throws(SpoolError) in try ClipInput(job: job, path: m.path, field: "audio.path", clip: nil) }
-        let target = try job.policy.openOutput(c.output.path)
+        let target = try job.openOutput(c.output.path, overwrite: c.output.overwrite)
         let T = c.transitionDuration
         if c.transition == .crossfade, let shortest = clips.map(\.duration).min(), T >= shortest {
             throw SpoolError(.manifestInvalid, "$.transition.duration (\(FilterText.num(T)) s) must be shorter than every clip (the shortest lasts \(FilterText.num((shortest * 100).rounded() / 100)) s)", step: "validate")

@@ -35,7 +35,7 @@ public struct ThumbnailJob: JobRunner {
         var outputs: [OutputRecord] = []
         for (i, bytes) in encoded.enumerated() {
             let rel = encoded.count > 1 || Manifest.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
-            let target = try job.policy.openOutput(rel)
+            let target = try job.openOutput(rel, overwrite: t.overwrite)
             try target.write(bytes, manifestPath: rel)
             var rec = try OutputInspection.record(target, manifestPath: rel, container: .mp4)
             rec.format = t.format.rawValue

@@ -12,7 +12,7 @@ public struct TranscodeJob: JobRunner {
         let t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(t.input)
-        let target = try job.policy.openOutput(t.output.path)
+        let target = try job.openOutput(t.output.path, overwrite: t.output.overwrite)
         let tc = try Transcoder(job: job, inputFile: input, inputName: t.input,
                                 plan: Transcoder.Plan(trim: t.trim, output: t.output, target: target))
         let rec = try tc.run()

@@ -8,6 +8,10 @@ public struct Config: Sendable, Equatable {
     public var spool: FilePath = "/var/spool/mediaspool"
     public var mediaRoot: FilePath?
     public var allowRoots: [FilePath] = []
+    /// Per-tenant roots (config `tenants`): a job whose `tenant` is listed
+    /// reads and writes only under that tenant's media root and allowed
+    /// roots; jobs of other tenants, or of none, use `mediaRoot`/`allowRoots`.
+    public var tenants: [String: TenantRoots] = [:]
     public var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
     public var maxAttempts: Int = 3
     public var timeoutSeconds: Double = 1800
@@ -55,6 +59,12 @@ public struct Config: Sendable, Equatable {
     public var layout: SpoolLayout { SpoolLayout(root: spool) }
     public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots) }
 
+    /// The path checks of one tenant's jobs.
+    public func pathPolicy(tenant: String?) -> PathPolicy {
+        guard let tenant, let t = tenants[tenant] else { return pathPolicy }
+        return PathPolicy(mediaRoot: t.mediaRoot, allowedRoots: t.allowRoots)
+    }
+
     /// Backoff before attempt `attempt + 1`, after `attempt` attempts failed.
     public func backoff(afterAttempt attempt: Int) -> Double {
         min(backoffMaxSeconds, backoffInitialSeconds * pow(backoffMultiplier, Double(max(0, attempt - 1))))
@@ -92,6 +102,26 @@ public struct Config: Sendable, Equatable {
                 guard case .string(let s) = v, s.hasPrefix("/") else { throw ManifestError.invalid("$.allowRoots[\(i)]", "must be an absolute path") }
                 return FilePath(s)
             }
+        }
+        if var t = try r.object("tenants") {
+            guard t.fields.count <= 1000 else { throw ManifestError.invalid("$.tenants", "must have at most 1000 entries") }
+            var out: [String: TenantRoots] = [:]
+            for name in t.fields.keys.sorted() {
+                guard !name.isEmpty, name.utf8.count <= 128 else { throw ManifestError.invalid(t.sub(name), "tenant names must be 1-128 bytes") }
+                guard var o = try t.object(name) else { continue }
+                guard let root = try o.string("mediaRoot"), root.hasPrefix("/") else { throw ManifestError.invalid(o.sub("mediaRoot"), "is required and must be an absolute path") }
+                var allow: [FilePath] = []
+                if let a = try o.array("allowRoots", count: 0...64) {
+                    allow = try a.enumerated().map { (i, v) throws(SpoolError) in
+                        guard case .string(let s) = v, s.hasPrefix("/") else { throw ManifestError.invalid(o.sub("allowRoots[\(i)]"), "must be an absolute path") }
+                        return FilePath(s)
+                    }
+                }
+                try o.finish()
+                out[name] = TenantRoots(mediaRoot: FilePath(root), allowRoots: allow)
+            }
+            try t.finish()
+            tenants = out
         }
         if let v = try r.int("workers", 1...256) { workers = v }
         if let v = try r.int("maxAttempts", 1...10) { maxAttempts = v }
@@ -164,6 +194,13 @@ public struct Config: Sendable, Equatable {
 }
 
 /// Limits on untrusted media (LIMIT_EXCEEDED beyond them).
+/// The roots of one tenant's jobs (config `tenants`).
+public struct TenantRoots: Sendable, Equatable {
+    public var mediaRoot: FilePath
+    public var allowRoots: [FilePath]
+    public init(mediaRoot: FilePath, allowRoots: [FilePath] = []) { self.mediaRoot = mediaRoot; self.allowRoots = allowRoots }
+}
+
 public struct MediaLimits: Sendable, Equatable {
     public var maxWidth = 8192
     public var maxHeight = 8192

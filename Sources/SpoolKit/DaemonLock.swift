@@ -19,10 +19,15 @@ public enum DaemonLock {
     public struct Settings: Codable, Equatable, Sendable {
         public var mediaRoot: String
         public var allowRoots: [String]
+        /// Per tenant: its media root, then its allowed roots.
+        public var tenants: [String: [String]]?
 
         public init(_ c: Config) {
             mediaRoot = c.effectiveMediaRoot.lexicallyNormalized().string
             allowRoots = c.allowRoots.map { $0.lexicallyNormalized().string }.sorted()
+            tenants = c.tenants.isEmpty ? nil : c.tenants.mapValues {
+                [$0.mediaRoot.lexicallyNormalized().string] + $0.allowRoots.map { $0.lexicallyNormalized().string }.sorted()
+            }
         }
 
         /// What differs, in words, or nil.
@@ -31,6 +36,10 @@ public enum DaemonLock {
             if mediaRoot != theirs.mediaRoot { out.append("media root \(mediaRoot) here, \(theirs.mediaRoot) in the running daemon") }
             if allowRoots != theirs.allowRoots {
                 out.append("allowed roots [\(allowRoots.joined(separator: ", "))] here, [\(theirs.allowRoots.joined(separator: ", "))] in the running daemon")
+            }
+            if tenants != theirs.tenants {
+                let names = Set((tenants ?? [:]).keys).union((theirs.tenants ?? [:]).keys).filter { tenants?[$0] != theirs.tenants?[$0] }.sorted()
+                out.append("the roots of tenant(s) \(names.joined(separator: ", ")) differ")
             }
             return out.isEmpty ? nil : out.joined(separator: "; ")
         }

@@ -203,7 +203,7 @@ public final class Engine: Sendable {
         let load = queue.load(now: Date().timeIntervalSince1970, cap: cfg.workers)
         let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: cores,
                                           concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
-        let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy,
+        let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy(tenant: manifest.tenant),
                              limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
                              layout: layout, startedAt: job.startedAt, codecThreads: threads,
                              descriptorBudget: Engine.descriptorBudget(workers: cfg.workers))

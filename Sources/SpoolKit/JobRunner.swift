@@ -65,6 +65,15 @@ public final class JobContext: @unchecked Sendable {
         self.startedAt = startedAt
     }
 
+    /// Checks and opens an output (PathPolicy.openOutput) as this job's:
+    /// a file that another job still in done/ wrote is not replaced unless
+    /// the manifest says `overwrite`; what this job writes is marked as its own.
+    public func openOutput(_ raw: String, field: String = "output.path", overwrite: Bool) throws(SpoolError) -> OutputTarget {
+        let layout = self.layout
+        return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite,
+                                     isRetained: { Sys.exists(layout.manifest($0, in: layout.done)) })
+    }
+
     /// Why the job is being stopped, if it is.
     public var cancelReason: CancelReason {
         CancelReason(rawValue: cancelState.load(ordering: .relaxed)) ?? .none

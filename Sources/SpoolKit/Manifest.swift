@@ -120,6 +120,9 @@ public struct OutputSpec: Sendable {
     public var container: Container
     public var video: VideoSettings
     public var audio: AudioSettings
+    /// Replace a file another retained job wrote (mediaspool's extension of
+    /// manifest v1; default false: OUTPUT_NOT_ALLOWED).
+    public var overwrite = false
 }
 
 public struct Trim: Sendable { public var start: Double; public var duration: Double? }
@@ -141,6 +144,8 @@ public struct Thumbnail: Sendable {
     public var output: String
     public var format: ImageFormat
     public var sheetColumns: Int?
+    /// See OutputSpec.overwrite.
+    public var overwrite = false
 }
 
 public enum Motion: String, Sendable, CaseIterable { case none, zoomIn = "zoom-in", zoomOut = "zoom-out", panLeft = "pan-left", panRight = "pan-right" }
@@ -266,6 +271,7 @@ extension Manifest {
         }
         var video = try parseVideo(videoAllowed ? o.object("video") : nil)
         var audio = try parseAudioSettings(o.object("audio"))
+        let overwrite = try o.bool("overwrite") ?? false
         try extra(&o)
         try o.finish()
         if !videoAllowed && container.hasVideo {
@@ -285,7 +291,7 @@ extension Manifest {
         if video.codec == VideoCodec.none && audio.codec == AudioCodec.none {
             throw ManifestError.invalid(o.sub("video.codec"), "and audio.codec are both \"none\": the output would be empty")
         }
-        return OutputSpec(path: path, container: container, video: video, audio: audio)
+        return OutputSpec(path: path, container: container, video: video, audio: audio, overwrite: overwrite)
     }
 
     static func parseTranscode(_ r: inout ObjectReader) throws(SpoolError) -> Transcode {
@@ -324,6 +330,7 @@ extension Manifest {
         }
         guard var o = try r.object("output") else { throw ManifestError.invalid("$.output", "is required") }
         let path = try o.requiredString("path")
+        let overwrite = try o.bool("overwrite") ?? false
         try o.finish()
         let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
         guard let format = ImageFormat(rawValue: ext == "jpeg" ? "jpg" : ext) else {
@@ -333,7 +340,7 @@ extension Manifest {
         if n > 1 && sheet == nil && !hasNumberPattern(path) {
             throw ManifestError.invalid("$.output.path", "needs a %d-style number (for example thumbs/a-%02d.jpg) for \(n) images, or add \"sheet\" for one contact sheet")
         }
-        return Thumbnail(input: input, times: times, width: width, height: height, output: path, format: format, sheetColumns: sheet)
+        return Thumbnail(input: input, times: times, width: width, height: height, output: path, format: format, sheetColumns: sheet, overwrite: overwrite)
     }
 
     /// Whether a path holds exactly one `%d` / `%0Nd` and no other `%`.

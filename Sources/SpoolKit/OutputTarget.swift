@@ -19,9 +19,15 @@ public final class OutputTarget {
     private let directory: FileDescriptor
     private var temporary: (name: String, fd: FileDescriptor)?
     private var published = false
+    /// The job whose output this is, written to the file as an extended
+    /// attribute (`user.mediaspool.job`) so later jobs and retention know it.
+    let owner: String?
 
-    init(finalPath: FilePath, directory: FileDescriptor, name: String) {
-        self.finalPath = finalPath; self.directory = directory; self.name = name
+    /// The extended attribute that names the job that wrote an output.
+    public static let ownerAttribute = "user.mediaspool.job"
+
+    init(finalPath: FilePath, directory: FileDescriptor, name: String, owner: String?) {
+        self.finalPath = finalPath; self.directory = directory; self.name = name; self.owner = owner
     }
 
     deinit {
@@ -49,6 +55,7 @@ public final class OutputTarget {
     /// fsync the file, rename it to its final name, fsync the directory.
     public func publish(manifestPath: String) throws(SpoolError) {
         guard let t = temporary else { preconditionFailure("publish before temporaryURL()") }
+        if let owner { Sys.setXattr(t.fd, OutputTarget.ownerAttribute, owner) }  // best effort: not every file system has xattrs
         do {
             try Sys.fsync(t.fd)
             try Sys.renameAt(directory, t.name, name)
@@ -64,6 +71,17 @@ public final class OutputTarget {
         try publish(manifestPath: manifestPath)
     }
 
+    /// Removes the final file if it is a regular file whose owner attribute
+    /// names `id` (retention).
+    func removeIfOwned(by id: String) -> Bool {
+        guard let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { return false }
+        let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
+        let regular = (try? Sys.fstat(fd))?.isRegular ?? false
+        try? fd.close()
+        guard regular, writer == id else { return false }
+        return (try? Sys.unlinkAt(directory, name)) != nil
+    }
+
     /// Removes the temporary file unless it was published (no partial output under any name).
     public func discard() {
         guard !published, let t = temporary else { return }
@@ -76,7 +94,12 @@ extension PathPolicy {
     /// Checks an output path and opens its directory (creating the missing
     /// ones) without following a symlink anywhere below the root it lies
     /// under. Throws OUTPUT_NOT_ALLOWED.
-    public func openOutput(_ raw: String, field: String = "output.path") throws(SpoolError) -> OutputTarget {
+    ///
+    /// With an `owner` (a job id): a regular file already at the path whose
+    /// owner attribute names another job for which `isRetained` holds is
+    /// refused (OUTPUT_NOT_ALLOWED) unless `overwrite`.
+    public func openOutput(_ raw: String, field: String = "output.path", owner: String? = nil, overwrite: Bool = false,
+                           isRetained: (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
         let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
         guard let name = p.lastComponent?.string,
               let root = ([mediaRoot] + allowedRoots).map({ $0.lexicallyNormalized() }).filter({ PathPolicy.isUnder(p, $0) && p != $0 })
@@ -103,10 +126,20 @@ extension PathPolicy {
                 throw SpoolError.io(error, "creating the directory of \(field) \"\(raw)\"", step: "check-paths")
             }
         }
-        if let st = try? Sys.lstatAt(dir, name), !st.isRegular {
-            try? dir.close()
-            throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
+        if let st = try? Sys.lstatAt(dir, name) {
+            guard st.isRegular else {
+                try? dir.close()
+                throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
+            }
+            if let owner, !overwrite, let existing = try? Sys.openAt(dir, name, O_RDONLY | O_NONBLOCK) {
+                let writer = Sys.getXattr(existing, OutputTarget.ownerAttribute)
+                try? existing.close()
+                if let writer, writer != owner, isRetained(writer) {
+                    try? dir.close()
+                    throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" was written by job \(Escaping.quoted(writer)), which is still in done/: pick another path, or set \"overwrite\": true in the output to replace it", step: "check-paths")
+                }
+            }
         }
-        return OutputTarget(finalPath: p, directory: dir, name: name)
+        return OutputTarget(finalPath: p, directory: dir, name: name, owner: owner)
     }
 }

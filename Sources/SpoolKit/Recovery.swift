@@ -109,7 +109,7 @@ public struct Recovery: Sendable {
 
     /// Partial outputs of a dead run: `.NAME.tmp-PID-RAND` beside each output.
     func removePartialOutputs(of manifest: Manifest, report: inout Report) {
-        let policy = config.pathPolicy
+        let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
             guard let p = try? policy.lexical(out, notAllowed: .outputNotAllowed, field: "output"),
                   let base = p.lastComponent?.string else { continue }

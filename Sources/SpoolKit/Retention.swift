@@ -47,7 +47,7 @@ struct Retention {
                 let outputs = config.retentionPurgesOutputs ? outputPaths(rec) : []
                 try unlink(manifest)
                 try syncDirectory(dir)
-                for o in outputs { if removeOutput(o) { report.outputsPurged += 1 } }
+                for o in outputs { if removeOutput(o, of: id, tenant: tenant(rec)) { report.outputsPurged += 1 } }
                 try unlink(layout.poster(id))
                 try unlink(rec)
                 try syncDirectory(dir)
@@ -75,14 +75,17 @@ struct Retention {
         return r.outputs.map(\.path)
     }
 
-    /// Removes one output, only if it still passes the output path checks
-    /// (under an allowed root, no symlink out of it).
-    private func removeOutput(_ raw: String) -> Bool {
-        let policy = config.pathPolicy
-        guard let p = try? policy.lexical(raw, notAllowed: .outputNotAllowed, field: "output"),
-              let dir = PathPolicy.realpath(p.removingLastComponent()),
-              policy.realRoots.contains(where: { PathPolicy.isUnder(dir, $0) }),
-              let st = try? Sys.stat(p, followSymlinks: false), st.isRegular else { return false }
-        return (try? Sys.unlink(p)) != nil
+    private func tenant(_ rec: FilePath) -> String? {
+        (try? Sys.readFile(rec)).flatMap { $0 }.flatMap { RecordCoding.decode(ResultRecord.self, $0) }?.tenant
+    }
+
+    /// Removes one output of job `id`, only if it still passes the job's
+    /// output path checks (under its roots, no symlink out of them) and the
+    /// file is still this job's: its owner attribute names `id` (a later
+    /// job that replaced it, with `overwrite`, owns it now; a file without
+    /// the attribute, written before there was one, is left alone).
+    private func removeOutput(_ raw: String, of id: String, tenant: String?) -> Bool {
+        guard let target = try? config.pathPolicy(tenant: tenant).openOutput(raw, field: "output") else { return false }
+        return target.removeIfOwned(by: id)
     }
 }

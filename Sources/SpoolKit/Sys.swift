@@ -115,6 +115,20 @@ public enum Sys {
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
     }
 
+    /// An extended attribute's value, or nil (absent, or the file system has none).
+    public static func getXattr(_ fd: FileDescriptor, _ name: String) -> String? {
+        var buf = [UInt8](repeating: 0, count: 256)
+        let n = buf.withUnsafeMutableBytes { fgetxattr(fd.rawValue, name, $0.baseAddress, $0.count) }
+        return n > 0 ? String(decoding: buf[..<n], as: UTF8.self) : nil
+    }
+
+    /// Sets an extended attribute; false where the file system has none.
+    @discardableResult
+    public static func setXattr(_ fd: FileDescriptor, _ name: String, _ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        return bytes.withUnsafeBytes { fsetxattr(fd.rawValue, name, $0.baseAddress, $0.count, 0) } == 0
+    }
+
     /// The soft RLIMIT_NOFILE; nil when unlimited.
     public static func openFileLimit() -> Int? {
         var limit = rlimit()
