@@ -92,4 +92,32 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(count("<article class=\"job", in: sel2), 13)
         XCTAssertEqual(count("data-tenant=\"acme\"", in: sel2), 13)
     }
+
+    /// Issue 13 row 14: a forged result record naming a file outside the
+    /// roots (or a poster that is a symlink) made `gallery` copy it into
+    /// the page's folder.
+    func testForgedRecordsAndPosterLinksAreNotCopied() throws {
+        let h = SpoolHarness(self)
+        let secret = h.root.removingLastComponent().appending("mediaspool-secret-\(UUID().uuidString.prefix(8)).jpg")
+        FileManager.default.createFile(atPath: secret.string, contents: Data("top secret".utf8))
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: secret.string) }
+        func forge(_ id: String, output: String) {
+            FileManager.default.createFile(atPath: h.layout.manifest(id, in: h.layout.done).string, contents: Data(#"{"version":1,"type":"thumbnail","input":"clips/v1.mp4","at":[1],"output":{"path":"x.jpg"}}"#.utf8))
+            let record = #"{"id":"\#(id)","type":"thumbnail","status":"done","attempts":1,"startedAt":"2026-11-22T10:00:01.123Z","completedAt":"2026-11-22T10:00:02.123Z","durationMs":1000,"labels":{},"steps":[],"outputs":[{"path":"\#(output)","format":"jpg","sizeBytes":10,"sha256":""}],"history":[]}"#
+            FileManager.default.createFile(atPath: h.layout.result(id).string, contents: Data(record.utf8))
+        }
+        forge("abs", output: secret.string)
+        forge("dots", output: "../../\(secret.lastComponent!.string)")
+        XCTAssertEqual(symlink(secret.string, h.media.appending("link.jpg").string), 0)
+        forge("link", output: "link.jpg")
+        forge("poster", output: "none.jpg")
+        XCTAssertEqual(symlink(secret.string, h.layout.poster("poster").string), 0)
+        let out = h.root.appending("gallery").string
+        XCTAssertEqual(h.cli(["gallery", "--out", out]).code, 0)
+        let copied = (try? FileManager.default.contentsOfDirectory(atPath: out + "/posters")) ?? []
+        XCTAssertEqual(copied, [], "nothing outside the roots copied: \(copied)")
+        let page = try String(contentsOfFile: out + "/index.html", encoding: .utf8)
+        XCTAssertFalse(page.contains("top secret"))
+        XCTAssertTrue(page.contains("abs") && page.contains("poster"), "the forged jobs are listed, without images")
+    }
 }

@@ -302,4 +302,21 @@ final class HostileSpoolUnitTests: XCTestCase {
         job.lock.release()
         XCTAssertEqual(read(layout.manifest("b", in: layout.inbox)), Array(#"{"version":1,"type":"probe","input":"new.mp4"}"#.utf8))
     }
+
+    /// Row 15: a failed id resubmitted (not replayed) that then succeeded
+    /// stayed listed as failed too. The earlier pair is kept aside first.
+    func testRow15AResubmittedFailedIDIsListedOnceByItsLatestRun() throws {
+        submit("a")
+        guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+        _ = try Finisher(layout: layout).fail(id: "a", state: job.state, manifest: nil, error: SpoolError(.inputNotFound, "missing"))
+        job.lock.release()
+        submit("a", #"{"version":1,"type":"probe","input":"fixed.mp4"}"#)
+        guard case .claimed(let again) = try claim("a") else { return XCTFail() }
+        _ = try Finisher(layout: layout).complete(again, manifest: try Manifest.parse(again.manifestBytes, fileID: "a"), outcome: JobOutcome())
+        again.lock.release()
+        let page = Inspector(layout: layout).list(states: [.done, .failed], label: nil, tenant: nil, limit: 10, cursor: nil)
+        XCTAssertEqual(page.items.filter { $0.id == "a" }.map(\.state), [.done])
+        XCTAssertEqual(errorCode("a~2"), "INPUT_NOT_FOUND", "the earlier failure is kept, aside")
+        XCTAssertEqual(again.state.history.first?.code, "INPUT_NOT_FOUND", "and its history carried")
+    }
 }
