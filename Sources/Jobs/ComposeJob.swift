@@ -75,6 +75,7 @@ final class ClipInput {
             if s.width > job.limits.maxWidth || s.height > job.limits.maxHeight {
                 throw SpoolError(.limitExceeded, "\(field) \(path) is \(s.width)x\(s.height); the limit is \(job.limits.maxWidth)x\(job.limits.maxHeight)", step: "open-input")
             }
+            try MemoryBudget.check(job, width: s.width, height: s.height, frames: MemoryBudget.framesTranscoding, what: "\(field) \(path)")
         }
         if clip != nil && video == nil {
             throw SpoolError(.inputInvalid, "\(field) \(path) has no video or image to show", step: "open-input")

@@ -74,6 +74,7 @@ final class FrameGrabber {
             if error.posixErrno == E2BIG { throw SpoolError(.limitExceeded, "input \(inputName) is larger than the configured limits (limits.maxWidth/maxHeight/maxStreams)", step: "open-input") }
             throw SpoolError.media(error, "input \(inputName)", step: "open-input", job: job)
         }
+        try MemoryBudget.check(job, width: stream.width, height: stream.height, frames: MemoryBudget.framesDecoding, what: "input \(inputName)")
     }
 
     var duration: Double { fmt.durationSeconds ?? stream.durationSeconds ?? 0 }

@@ -80,6 +80,9 @@ final class Transcoder {
             if s.width > job.limits.maxWidth || s.height > job.limits.maxHeight {
                 throw SpoolError(.limitExceeded, "input \(inputName) is \(s.width)x\(s.height); the limit is \(job.limits.maxWidth)x\(job.limits.maxHeight) (limits.maxWidth/maxHeight)", step: "open-input")
             }
+            if plan.wantVideo, plan.output.video.codec != .copy {
+                try MemoryBudget.check(job, width: s.width, height: s.height, frames: MemoryBudget.framesTranscoding, what: "input \(inputName)")
+            }
         }
     }
 

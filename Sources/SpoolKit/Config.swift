@@ -156,6 +156,7 @@ public struct Config: Sendable, Equatable {
             if let v = try l.number("maxDurationSeconds", 1...864_000) { limits.maxDurationSeconds = v }
             if let v = try l.int("maxStreams", 1...10_000) { limits.maxStreams = v }
             if let v = try l.int("maxAllocBytes", 1 << 20...Int(Int32.max)) { limits.maxAllocBytes = v }
+            if let v = try l.int("maxJobMemoryBytes", 1 << 20...(1 << 50)) { limits.maxJobMemoryBytes = v }
             try l.finish()
         }
     }
@@ -207,6 +208,10 @@ public struct MediaLimits: Sendable, Equatable {
     public var maxDurationSeconds: Double = 6 * 3600
     public var maxStreams = 64
     public var maxAllocBytes = 1 << 30
+    /// The memory one job may plan to use; nil: the daemon's memory limit
+    /// (its cgroup's memory.max, i.e. MemoryMax=, else the machine's RAM)
+    /// shared by the workers.
+    public var maxJobMemoryBytes: Int?
     public init() {}
 }
 

@@ -41,6 +41,8 @@ public final class Engine: Sendable {
     public let queue: JobQueue
     /// Read once: Foundation reads cgroup limits for it, not for every job.
     private let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// The daemon's memory limit (MemoryMax=, else RAM), read once.
+    private let memoryLimit = Sys.memoryLimit()
     let layout: SpoolLayout
     let claimer: Claimer
     let finisher: Finisher
@@ -206,7 +208,8 @@ public final class Engine: Sendable {
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy(tenant: manifest.tenant),
                              limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
                              layout: layout, startedAt: job.startedAt, codecThreads: threads,
-                             descriptorBudget: Engine.descriptorBudget(workers: cfg.workers))
+                             descriptorBudget: Engine.descriptorBudget(workers: cfg.workers),
+                             memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers))
         state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
         log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])

@@ -47,6 +47,10 @@ public final class JobContext: @unchecked Sendable {
     /// own files. A job that needs more fails LIMIT_EXCEEDED instead of
     /// starving the jobs beside it (a 500-clip compose holds ~1000).
     public let descriptorBudget: Int
+    /// Bytes of memory this job may plan to use (limits.maxJobMemoryBytes,
+    /// else the daemon's memory limit shared by the workers): a job whose
+    /// frames would need more fails LIMIT_EXCEEDED before decoding.
+    public let memoryBudget: Int
     private let cancelState = Atomic<Int32>(0)
     let layout: SpoolLayout
     let startedAt: Date
@@ -57,10 +61,11 @@ public final class JobContext: @unchecked Sendable {
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
          logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0,
-         descriptorBudget: Int = 1024) {
+         descriptorBudget: Int = 1024, memoryBudget: Int = 1 << 40) {
         self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
         self.codecThreads = codecThreads
         self.descriptorBudget = descriptorBudget
+        self.memoryBudget = memoryBudget
         self.limits = limits; self.logger = logger; self.deadline = deadline; self.layout = layout
         self.startedAt = startedAt
     }

@@ -129,6 +129,18 @@ public enum Sys {
         return bytes.withUnsafeBytes { fsetxattr(fd.rawValue, name, $0.baseAddress, $0.count, 0) } == 0
     }
 
+    /// The memory this process may use: its cgroup's memory.max (systemd's
+    /// MemoryMax=) when one is set, else the machine's RAM.
+    public static func memoryLimit() -> Int {
+        let ram = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard case .success(let cg) = readRegularFile("/proc/self/cgroup", limit: 4096),
+              let line = String(decoding: cg, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return ram }
+        let path = FilePath("/sys/fs/cgroup").pushing(FilePath(String(line.dropFirst(3)))).appending("memory.max")
+        guard case .success(let m) = readRegularFile(path, limit: 64),
+              let limit = Int(String(decoding: m, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else { return ram }
+        return min(ram, limit)
+    }
+
     /// The soft RLIMIT_NOFILE; nil when unlimited.
     public static func openFileLimit() -> Int? {
         var limit = rlimit()
