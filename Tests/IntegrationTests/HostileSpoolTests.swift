@@ -138,13 +138,28 @@ final class HostileSpoolTests: XCTestCase {
         h.submit("good3", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
         eventually(30, "good3 done") { h.result("good3") != nil }
 
+        // kill -9 with a job queued, more planted while it is dead: the next
+        // start recovers, refuses them, and drains.
+        h.submit("good4", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        kill(d.processIdentifier, SIGKILL)
+        waitForExit(d)
+        plant(h, tag: "k", outside: outside)
+        let d2 = h.start(workers: 2)
+        eventually(30, "good4 done after the restart") { h.result("good4") != nil }
+        for (name, code) in expected {
+            eventually(30, "k-\(name) in failed/") { h.error("k-\(name)") != nil }
+            XCTAssertEqual(h.error("k-\(name)")?.code, code.rawValue, "k-\(name)")
+        }
+        eventually(30, "inbox/ drained after the restart") { h.names(h.layout.inbox).filter { !$0.hasPrefix(".") }.isEmpty }
+        XCTAssertLessThan(rssMiB(d2.processIdentifier), 300)
+
         // SIGTERM still stops it within the grace time.
         let t0 = Date()
-        kill(d.processIdentifier, SIGTERM)
-        waitForExit(d, timeout: 30)
-        XCTAssertFalse(d.isRunning)
+        kill(d2.processIdentifier, SIGTERM)
+        waitForExit(d2, timeout: 30)
+        XCTAssertFalse(d2.isRunning)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 25)
-        XCTAssertEqual(exitCode(d), 0)
+        XCTAssertEqual(exitCode(d2), 0)
         XCTAssertEqual(canary(outside), before, "nothing outside the spool changed")
     }
 }
