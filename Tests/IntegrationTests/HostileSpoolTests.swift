@@ -162,4 +162,84 @@ final class HostileSpoolTests: XCTestCase {
         XCTAssertEqual(exitCode(d2), 0)
         XCTAssertEqual(canary(outside), before, "nothing outside the spool changed")
     }
+
+    /// Row 5 as a race, end to end: while the daemon transcodes, another
+    /// thread keeps exchanging the output directory with a symlink to a
+    /// directory outside every root (renameat2 RENAME_EXCHANGE). Every job
+    /// ends (done, or refused), and nothing is ever written outside.
+    func testOutputDirectorySwapsDuringTranscodesWriteNothingOutside() throws {
+        let h = SpoolHarness(self)
+        let outside = h.root.removingLastComponent().appending("mediaspool-outside-\(UUID().uuidString.prefix(8))")
+        try Sys.mkdirs(outside)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: outside.string) }
+        try Sys.mkdirs(h.media.appending("out"))
+        XCTAssertEqual(symlink(outside.string, h.media.appending("swap").string), 0)
+        h.start(workers: 2)
+        let stop = Flag(), swaps = Counter()
+        let a = h.media.appending("out"), b = h.media.appending("swap")
+        let swapper = Thread {
+            while !stop.isSet { if (try? Sys.exchange(a, b)) != nil { swaps.add() } }
+        }
+        swapper.start()
+        let ids = (0..<12).map { "swap\($0)" }
+        for id in ids {
+            h.submit(id, #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/\#(id).mp4","video":{"height":120,"preset":"ultrafast"}}}"#)
+        }
+        eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.error($0) != nil } }
+        stop.set()
+        while swapper.isExecuting { usleep(1000) }
+        let done = ids.filter { h.result($0) != nil }
+        print("output swap race: \(swaps.value) swaps, \(done.count) of \(ids.count) done, the rest refused")
+        XCTAssertGreaterThan(swaps.value, 1000)
+        XCTAssertEqual(try Sys.entries(in: outside), [], "nothing written outside the root")
+        for id in ids where h.result(id) == nil { XCTAssertEqual(h.error(id)?.code, "OUTPUT_NOT_ALLOWED", "\(id): \(h.error(id)?.message ?? "")") }
+        h.stopAll()
+    }
+
+    /// Row 4 as a race: while `list` runs again and again, another thread
+    /// keeps putting a symlink to a victim file at the index's own name.
+    /// The index is read without following it and written by a rename over
+    /// it: the victim never changes.
+    func testIndexSymlinkRaceNeverWritesThroughTheLink() throws {
+        let h = SpoolHarness(self)
+        let victim = h.root.removingLastComponent().appending("mediaspool-victim-\(UUID().uuidString.prefix(8))")
+        FileManager.default.createFile(atPath: victim.string, contents: Data("precious".utf8))
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: victim.string) }
+        h.start(workers: 2)
+        for i in 0..<20 { h.submit("j\(i)", probeManifest("clips/v1.mp4")) }
+        eventually(60, "jobs done") { h.finishedCount == 20 }
+        let index = h.root.appending("index")
+        try Sys.mkdirs(index)
+        let stop = Flag()
+        let planter = Thread {
+            var n = 0
+            while !stop.isSet {
+                let link = index.appending("link-\(n)")
+                if symlink(victim.string, link.string) == 0 { try? Sys.rename(link, index.appending("finished.tsv")) }
+                n += 1
+            }
+        }
+        planter.start()
+        for _ in 0..<30 { _ = h.cli(["list", "--limit", "5"]) }
+        stop.set()
+        while planter.isExecuting { usleep(1000) }
+        XCTAssertEqual(FileManager.default.contents(atPath: victim.string), Data("precious".utf8))
+        h.stopAll()
+    }
+}
+
+/// A flag set once from one thread and read from another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}
+
+/// A count kept by one thread and read by another.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+    func add() { lock.lock(); n += 1; lock.unlock() }
 }
