@@ -151,6 +151,21 @@ final class DaemonTests: XCTestCase {
         h.stopAll()
     }
 
+    /// A member of the producers' group holding locks/.daemon exclusively
+    /// (issue 13) must not keep the daemon from starting: it starts, warns,
+    /// and runs jobs.
+    func testAnExclusiveHoldOnTheDaemonLockDoesNotStopTheDaemon() throws {
+        let h = SpoolHarness(self)
+        let fd = open(h.layout.locks.appending(".daemon").string, O_CREAT | O_RDWR, 0o640)
+        XCTAssertEqual(flock(fd, LOCK_EX), 0)
+        defer { close(fd) }
+        h.start(workers: 1)
+        h.submit("a", probeManifest("clips/v1.mp4"))
+        eventually(30, "a done while the lock is held") { h.result("a") != nil }
+        XCTAssertTrue(h.log(0).contains("locks/.daemon is held exclusively"), h.log(0))
+        h.stopAll()
+    }
+
     func testKill9MidBatchLosesNothingAndRerunsNothingFinished() throws {
         let h = SpoolHarness(self)
         // Each job takes ~30 ms, so the batch is still running when the kill lands.

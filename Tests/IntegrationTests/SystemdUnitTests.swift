@@ -39,6 +39,17 @@ final class SystemdUnitTests: XCTestCase {
         print("systemd-analyze security mediaspool.service: \(figure)")
         XCTAssertLessThanOrEqual(figure, 1.0)
 
+        // The spool's modes (docs/security.md): producers, the group, may
+        // write tmp/ and inbox/ only.
+        let modes = sd.run(["stat", "-c", "%n %a", "/var/spool/mediaspool", "/var/spool/mediaspool/tmp", "/var/spool/mediaspool/inbox",
+                            "/var/spool/mediaspool/processing", "/var/spool/mediaspool/done", "/var/spool/mediaspool/failed",
+                            "/var/spool/mediaspool/locks", "/var/spool/mediaspool/retry", "/var/spool/mediaspool/state",
+                            "/var/spool/mediaspool/index"]).out
+        let expected = ["": "2755", "/tmp": "2775", "/inbox": "2775", "/processing": "2755", "/done": "2755", "/failed": "2755",
+                        "/locks": "2750", "/retry": "2750", "/state": "2750", "/index": "2755"]
+        for (suffix, mode) in expected {
+            XCTAssertTrue(modes.contains("/var/spool/mediaspool\(suffix) \(mode)\n"), "\(suffix) should be \(mode): \(modes)")
+        }
         sd.installMedia()
         XCTAssertEqual(sd.systemctl("start", "--no-block", "mediaspool.service").code, 0)
         usleep(700_000)
