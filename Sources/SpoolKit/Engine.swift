@@ -81,9 +81,11 @@ public final class Engine: Sendable {
         let report = Recovery(config: config, logger: logger).run()
         logger.info("spool \(layout.root) checked: \(report.recovered) stale jobs requeued, \(report.finished) finished, \(report.failed) failed, \(report.tempFilesRemoved) temporary files removed",
                     metadata: ["STEP": "recover"])
+        applyPause()
         let w = try Watcher(scanner: scanner, logger: logger,
                             rescanInterval: { [weak self] in self?.config.rescanSeconds ?? 10 },
-                            onRescan: { [weak self] in self?.periodicRecovery() })
+                            onRescan: { [weak self] in self?.periodicRecovery() },
+                            onControl: { [weak self] in self?.applyPause() })
         state.withLock { $0.watcher = w }
         Thread.detachNewThread { w.run() }
         setWorkers(config.workers)
@@ -296,6 +298,16 @@ public final class Engine: Sendable {
         }
     }
 
+    /// control/pause.json as it is now (Pause.swift), logged when it changes.
+    func applyPause() {
+        let new = PauseState.read(layout)
+        let old = queue.pauseState
+        guard new != old else { return }
+        queue.setPause(new)
+        logger.notice(new.isEmpty ? "resumed: jobs start again" : "\(new.summary): no new job of those starts; running jobs go on",
+                      metadata: ["STEP": "pause", "STATUS": "\(new.isEmpty ? "resumed" : "paused")"])
+    }
+
     /// Stale jobs of dead daemons and of our own failed publishes, at each
     /// full rescan (the sweep does the same from the timer).
     func periodicRecovery() {
@@ -309,7 +321,8 @@ public final class Engine: Sendable {
         let (busy, workers) = state.withLock { ($0.running.count, $0.config.workers) }
         let c = queue.countsBySource
         SpoolMetrics.gauges(inbox: c[.inbox] ?? 0, retry: c[.retry] ?? 0, processing: busy,
-                            oldestWaiting: queue.oldestInboxWait(now: Date().timeIntervalSince1970), busy: busy, workers: workers)
+                            oldestWaiting: queue.oldestInboxWait(now: Date().timeIntervalSince1970), busy: busy, workers: workers,
+                            paused: queue.pauseState.all)
     }
 
     /// Called about once a second by the supervisor.
@@ -328,7 +341,8 @@ public final class Engine: Sendable {
             }
         }
         let counts = queue.countsBySource
-        let text = "waiting \(counts[.inbox] ?? 0), retry \(counts[.retry] ?? 0), running \(jobs.count)/\(cfg.workers), done \(c.done), failed \(c.failed) since start"
+        let pause = queue.pauseState
+        let text = (pause.isEmpty ? "" : "\(pause.summary); ") + "waiting \(counts[.inbox] ?? 0), retry \(counts[.retry] ?? 0), running \(jobs.count)/\(cfg.workers), done \(c.done), failed \(c.failed) since start"
         return Health(progressing: progressing, statusText: text)
     }
 

@@ -53,6 +53,8 @@ public struct Inspector: Sendable {
         /// What `status` exits with: see `Health`.
         public var exitCode: Int32
         public var problems: [String]
+        /// What is paused (control/pause.json), nil when nothing is.
+        public var paused: PauseState?
     }
 
     /// The health check's verdicts, as `mediaspool status` exit codes
@@ -114,7 +116,9 @@ public struct Inspector: Sendable {
             verdicts.append(.noDaemon)
             problems.append("no daemon is running on this spool: systemctl status mediaspool; journalctl -u mediaspool -n 50")
         }
-        if let oldest, oldest > policy.maxWaitingSeconds {
+        let pause = PauseState.read(layout)
+        // A backlog behind an operator's pause of everything is not a fault.
+        if let oldest, oldest > policy.maxWaitingSeconds, !pause.all {
             verdicts.append(.backlog)
             problems.append("the oldest job has waited \(Int(oldest)) s in inbox/, over healthMaxWaitingSeconds (\(Int(policy.maxWaitingSeconds)) s): add workers or look for a stuck job (mediaspool watch)")
         }
@@ -128,7 +132,7 @@ public struct Inspector: Sendable {
         return Status(spool: layout.root.string, daemonAlive: alive, counts: counts, oldestWaitingSeconds: oldest,
                       running: running.sorted { $0.id < $1.id }, recentDone: recent[.done, default: 0],
                       recentFailed: recent[.failed, default: 0], failureRate: rate,
-                      healthy: verdicts.isEmpty, exitCode: verdict, problems: problems)
+                      healthy: verdicts.isEmpty, exitCode: verdict, problems: problems, paused: pause.isEmpty ? nil : pause)
     }
 
     /// Waiting jobs (inbox/ and retry/) per priority, read from their

@@ -12,6 +12,8 @@ public struct QueueEntry: Sendable, Equatable {
     public var source: Source
     public var priority: Int
     public var tenant: String
+    /// The manifest's `type` ("" when unknown): for pauses of one type.
+    public var type: String = ""
     /// Arrival order: the ctime of the inbox entry (set by the producer's rename).
     public var arrival: Int64
     /// Not before this time (seconds since the epoch); 0 for "now".
@@ -56,7 +58,7 @@ public final class JobQueue: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var serveCounter: UInt64 = 0
     private var closed = false
-    private var paused = false
+    private var pause = PauseState()
 
     /// The longest a retry may wait from now. A notBefore further out was
     /// written under a wall clock that has since jumped back: it is
@@ -135,35 +137,38 @@ public final class JobQueue: @unchecked Sendable {
         }
     }
 
-    /// Picks the next entry under the lock, or nil.
+    /// Picks the next entry under the lock, or nil. Paused tenants' queues
+    /// are passed over and kept; entries of a paused type are set aside and
+    /// put back.
     private func pick() -> QueueEntry? {
+        if pause.all { return nil }
         promoteDue(now: Date().timeIntervalSince1970)
+        var heldBack: [(tenant: String, ready: Ready, priority: Int)] = []
+        defer { for h in heldBack { ready[h.priority, default: [:]][h.tenant, default: TenantQueue()].heap.insert(h.ready) } }
         for prio in ready.keys.sorted(by: >) {
-            while var tenants = ready[prio], !tenants.isEmpty {
+            while let tenants = ready[prio] {
                 // Fewest running first, then least recently served.
-                let name = tenants.keys.min { a, b in
+                let name = tenants.keys.filter { !pause.tenants.contains($0) }.min { a, b in
                     let ra = runningPerTenant[a, default: 0], rb = runningPerTenant[b, default: 0]
                     return ra != rb ? ra < rb : tenants[a]!.lastServed < tenants[b]!.lastServed
-                }!
-                var tq = tenants[name]!
+                }
+                guard let name, var tq = tenants[name] else { break }
                 var found: QueueEntry?
                 while let r = tq.heap.popMin() {
                     guard let p = pending[r.id], p.generation == r.generation else { continue } // stale
                     if inFlight.contains(r.id) { continue } // re-added when that run ends
+                    if !pause.types.isEmpty, pause.types.contains(p.entry.type) { heldBack.append((name, r, prio)); continue }
                     found = p.entry
                     break
                 }
-                if let found {
+                if found != nil {
                     serveCounter += 1
                     tq.lastServed = serveCounter
-                    tenants[name] = tq.heap.isEmpty ? nil : tq
-                    ready[prio] = tenants.isEmpty ? nil : tenants
-                    return found
                 }
-                tenants[name] = nil
-                ready[prio] = tenants.isEmpty ? nil : tenants
+                ready[prio]![name] = tq.heap.isEmpty ? nil : tq
+                if ready[prio]!.isEmpty { ready[prio] = nil }
+                if let found { return found }
             }
-            ready[prio] = nil
         }
         return nil
     }
@@ -174,7 +179,7 @@ public final class JobQueue: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         while true {
             if closed || !keepGoing() { return nil }
-            if !paused, let e = pick() {
+            if let e = pick() {
                 pending[e.id] = nil
                 inFlight.insert(e.id)
                 runningPerTenant[e.tenant, default: 0] += 1
@@ -200,6 +205,8 @@ public final class JobQueue: @unchecked Sendable {
 
     /// No more entries are handed out; blocked workers return nil.
     public func close() { cond.lock(); closed = true; cond.broadcast(); cond.unlock() }
-    public func setPaused(_ p: Bool) { cond.lock(); paused = p; cond.broadcast(); cond.unlock() }
+    /// What may not start (running jobs go on).
+    public func setPause(_ p: PauseState) { cond.lock(); pause = p; cond.broadcast(); cond.unlock() }
+    public var pauseState: PauseState { cond.lock(); defer { cond.unlock() }; return pause }
     public func wakeAll() { cond.lock(); cond.broadcast(); cond.unlock() }
 }

@@ -21,7 +21,8 @@ public enum SpoolMetrics {
             .recordNanoseconds(Int64(max(0, seconds) * 1e9))
     }
 
-    static func gauges(inbox: Int, retry: Int, processing: Int, oldestWaiting: Double, busy: Int, workers: Int) {
+    static func gauges(inbox: Int, retry: Int, processing: Int, oldestWaiting: Double, busy: Int, workers: Int, paused: Bool = false) {
+        Gauge(label: "mediaspool_paused").record(paused ? 1 : 0)
         for (state, n) in [("inbox", inbox), ("retry", retry), ("processing", processing)] {
             Gauge(label: "mediaspool_queue_depth", dimensions: [("state", state)]).record(n)
         }

@@ -30,28 +30,38 @@ public struct Scanner: Sendable {
         guard let st = try? Sys.stat(path, followSymlinks: false) else { return }
         let arrival = st.ctimeNanoseconds
         if let known = queue.entry(id), known.source == source, known.arrival == arrival { return }
-        var priority = 0, tenant = ""
+        var priority = 0, tenant = "", type = ""
         if st.isRegular, Int(st.st_size) <= Manifest.maxBytes, let bytes = try? Sys.readFile(path) {
-            (priority, tenant) = Scanner.orderingFields(bytes)
+            (priority, tenant, type) = Scanner.schedulingFields(bytes)
         }
         var notBefore = 0.0
         if source == .retry, JobID.isValid(id), let b = try? Sys.readFile(layout.stateFile(id)),
            let s = RecordCoding.decode(JobState.self, b), let nb = s.notBefore, let d = RFC3339.date(nb) {
             notBefore = d.timeIntervalSince1970
         }
-        queue.upsert(QueueEntry(id: id, source: source, priority: priority, tenant: tenant, arrival: arrival, notBefore: notBefore, rawName: rawName))
+        var entry = QueueEntry(id: id, source: source, priority: priority, tenant: tenant, arrival: arrival, notBefore: notBefore, rawName: rawName)
+        entry.type = type
+        queue.upsert(entry)
     }
 
     /// `priority` and `tenant` only, for ordering, read with the same parser
     /// the validation uses (a manifest the claim will refuse, for a duplicate
     /// key say, orders as 0 / none). Out-of-range values order as 0 / none.
     static func orderingFields(_ bytes: [UInt8]) -> (Int, String) {
-        guard case .object(let obj)? = try? JSONValue.parse(bytes) else { return (0, "") }
+        let f = schedulingFields(bytes)
+        return (f.priority, f.tenant)
+    }
+
+    /// Priority, tenant and type (for pauses of one type; "" when unknown).
+    static func schedulingFields(_ bytes: [UInt8]) -> (priority: Int, tenant: String, type: String) {
+        guard case .object(let obj)? = try? JSONValue.parse(bytes) else { return (0, "", "") }
         var prio = 0
         if case .number(let n)? = obj["priority"], n == n.rounded(), (-10...10).contains(n) { prio = Int(n) }
         var tenant = ""
         if case .string(let t)? = obj["tenant"], t.utf8.count <= 128 { tenant = t }
-        return (prio, tenant)
+        var type = ""
+        if case .string(let t)? = obj["type"], JobType(rawValue: t) != nil { type = t }
+        return (prio, tenant, type)
     }
 
     /// Reads both directories entry by entry.

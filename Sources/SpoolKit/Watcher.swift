@@ -22,19 +22,26 @@ public final class Watcher: @unchecked Sendable {
     private var lastFullScan = ContinuousClock.Instant.now
     private let rescanInterval: @Sendable () -> Double
     private let onRescan: @Sendable () -> Void
+    private let control: Int32
+    private let onControl: @Sendable () -> Void
 
+    /// `onControl`: something changed in control/ (a pause or a resume).
     public init(scanner: Scanner, logger: Logger, rescanInterval: @escaping @Sendable () -> Double,
-                onRescan: @escaping @Sendable () -> Void) throws(SpoolError) {
+                onRescan: @escaping @Sendable () -> Void, onControl: @escaping @Sendable () -> Void = {}) throws(SpoolError) {
         let inotify: Sys.Inotify
         var sources: [Int32: Source] = [:]
+        let control: Int32
         do {
             inotify = try Sys.Inotify()
             for (dir, src) in [(scanner.layout.inbox, Source.inbox), (scanner.layout.retry, .retry)] {
                 sources[try inotify.watch(dir, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB))] = src
             }
-        } catch { throw SpoolError.io(error, "watching \(scanner.layout.inbox) and \(scanner.layout.retry) with inotify") }
+            control = try inotify.watch(scanner.layout.control, Sys.Inotify.anyChange)
+        } catch { throw SpoolError.io(error, "watching \(scanner.layout.inbox), \(scanner.layout.retry) and \(scanner.layout.control) with inotify") }
         self.inotify = inotify
         self.sources = sources
+        self.control = control
+        self.onControl = onControl
         self.scanner = scanner
         self.logger = logger
         self.rescanInterval = rescanInterval
@@ -60,6 +67,7 @@ public final class Watcher: @unchecked Sendable {
 
     func fullScan() {
         lastFullScan = .now
+        onControl()   // a pause written while an event was missed is seen here
         scanner.fullScan()
         onRescan()
     }
@@ -68,6 +76,8 @@ public final class Watcher: @unchecked Sendable {
         if event.overflowed {
             logger.warning("inotify queue overflowed: rescanning the spool")
             fullScan()
+        } else if event.watch == control {
+            onControl()
         } else if !event.name.isEmpty, let source = sources[event.watch] {
             scanner.consider(source, name: event.name, rawName: event.rawName)
         }

@@ -91,6 +91,7 @@ struct Status: ParsableCommand {
         let s = Inspector(layout: cfg.layout).status(health: policy)
         if json { printJSON(s) } else {
             say("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running"), \(s.healthy ? "healthy" : "UNHEALTHY")")
+            if let p = s.paused { say("  \(field(p.summary)) (mediaspool resume)") }
             for k in ["inbox", "retry", "processing", "done", "failed"] { say("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
             if let o = s.oldestWaitingSeconds { say("  oldest waiting \(Int(o)) s") }
             if let r = s.failureRate { say("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }

@@ -66,7 +66,7 @@ struct WatchView {
         let w = max(60, width)
         var lines: [String] = []
         let clock = RFC3339.string(Date()).dropFirst(11).prefix(8)
-        let head = "mediaspool  \(s.daemonAlive ? "daemon running" : "NO DAEMON")  \(s.healthy ? "healthy" : "UNHEALTHY (status exit \(s.exitCode))")"
+        let head = "mediaspool  \(s.daemonAlive ? "daemon running" : "NO DAEMON")  \(s.healthy ? "healthy" : "UNHEALTHY (status exit \(s.exitCode))")" + (s.paused.map { "  \($0.summary.uppercased())" } ?? "")
         lines.append(pad(head, w - 9) + " " + clock)
         lines.append(fit("spool \(s.spool)", w))
         let c = s.counts
