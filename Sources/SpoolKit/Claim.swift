@@ -187,6 +187,16 @@ public struct Claimer: Sendable {
         // publishes on it). A crash right here loses at most the history of
         // the earlier failure, never the job.
         try removeStaleRecords(id)
+        if entry.source == .inbox {
+            // A state file of an earlier run must not speak for this one,
+            // not even for a crash right after the rename.
+            do {
+                try Sys.unlink(layout.stateFile(id))
+                try Sys.fsyncDirectory(layout.state)
+            } catch where error != .noSuchFileOrDirectory {
+                throw SpoolError.io(error, "removing the stale state of \(id)", step: "claim")
+            } catch {}
+        }
         let dst = layout.manifest(id, in: layout.processing)
         do {
             try Sys.rename(src, dst)
@@ -258,7 +268,10 @@ public struct Claimer: Sendable {
         for (record, dir) in [(layout.result(id), layout.done), (layout.errorRecord(id), layout.failed)] {
             guard !Sys.exists(layout.manifest(id, in: dir)) else { continue }
             do {
-                try Sys.unlink(record)
+                do { try Sys.unlink(record) } catch where error == .isDirectory || error == .notPermitted {
+                    // Not a file (a directory planted there): moved aside, a dot name nothing lists.
+                    try Sys.rename(record, dir.appending(".aside-\(record.lastComponent!.string)-\(UInt32.random(in: 0...UInt32.max))"))
+                }
                 try Sys.fsyncDirectory(dir)
             } catch where error != .noSuchFileOrDirectory {
                 throw SpoolError.io(error, "removing the stale record \(record)", step: "claim")

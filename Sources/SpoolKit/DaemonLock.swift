@@ -50,11 +50,14 @@ public enum DaemonLock {
     public static func acquire(_ layout: SpoolLayout, settings: Settings, logger: Logger) throws(SpoolError) -> FileDescriptor {
         let path = layout.locks.appending(".daemon"), settingsPath = layout.locks.appending(".daemon.settings")
         let fd: FileDescriptor
-        // Group-readable so operators' `status` can test it; never a blocking
-        // flock: a member of the group holding it must not keep the daemon
-        // from starting (it only blinds `status`).
-        do { fd = try Sys.open(path, .readWrite, options: [.create, .noFollow], permissions: [.ownerReadWrite, .groupRead]) }
-        catch { throw SpoolError.io(error, "taking the daemon lock \(path)") }
+        // Owner-only (0600, also when an older version made it wider): a
+        // producer in the group cannot open it, so can neither hold it to
+        // blind `status` or skip the settings check, nor keep the daemon
+        // from starting. Never a blocking flock all the same.
+        do {
+            fd = try Sys.open(path, .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+            _ = fchmod(fd.rawValue, 0o600)
+        } catch { throw SpoolError.io(error, "taking the daemon lock \(path)") }
         do {
             if try Sys.tryLock(fd, LOCK_EX) {
                 try? Durable.write(RecordCoding.encode(settings), to: settingsPath, step: "start")

@@ -9,7 +9,8 @@ import Glibc
 public enum Durable {
     /// Writes `bytes` to `path` atomically: a dot-named temporary file in the
     /// same directory, fsync, rename over `path`, fsync the directory.
-    public static func write(_ bytes: [UInt8], to path: FilePath, step: String? = nil) throws(SpoolError) {
+    /// With `replace: false` an existing `path` is an error (EEXIST), not replaced.
+    public static func write(_ bytes: [UInt8], to path: FilePath, step: String? = nil, replace: Bool = true) throws(SpoolError) {
         let dir = path.removingLastComponent()
         let tmp = dir.appending(".\(path.lastComponent?.string ?? "x").tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do throws(Errno) {
@@ -20,12 +21,14 @@ public enum Durable {
             do throws(Errno) {
                 try Sys.writeAll(fd, bytes)
                 try Sys.fsync(fd)
-                try Sys.close(fd)
             } catch {
                 try? fd.close()
                 throw error
             }
-            try Sys.rename(tmp, path)
+            // Closed once, whatever close says: the number is free after it
+            // either way, and may already be another thread's.
+            try Sys.close(fd)
+            if replace { try Sys.rename(tmp, path) } else { try Sys.renameNoReplace(tmp, path) }
             try Sys.fsyncDirectory(dir)
         } catch {
             try? Sys.unlink(tmp)

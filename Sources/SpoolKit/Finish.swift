@@ -131,7 +131,11 @@ public struct Finisher: Sendable {
             let kept = SpoolName.alternative(base, n)
             let manifestPath = layout.failed.appending(kept + ".json"), recordPath = layout.failed.appending(kept + ".error.json")
             if Sys.exists(manifestPath) || Sys.exists(recordPath) { continue }
-            try Durable.write(RecordCoding.encode(record), to: recordPath, step: error.step)
+            // No-replace: another daemon refusing the same entry at the same
+            // moment takes the next name instead of sharing (and then
+            // removing) this record.
+            do { try Durable.write(RecordCoding.encode(record), to: recordPath, step: error.step, replace: false) }
+            catch where error.cause as? Errno == .fileExists { continue }
             do {
                 try Sys.renameNoReplace(src, manifestPath)
             } catch where error == .fileExists {

@@ -76,7 +76,12 @@ public struct Inspector: Sendable {
 
     /// Whether a daemon holds its shared lock on locks/.daemon.
     public var daemonAlive: Bool {
-        guard let fd = try? Sys.open(layout.locks.appending(".daemon"), .readOnly) else { return false }
+        let fd: FileDescriptor
+        do { fd = try Sys.open(layout.locks.appending(".daemon"), .readOnly, options: [.noFollow, .nonBlocking]) } catch {
+            // 0600: only the daemon's user and root can test it. A producer
+            // running `status` cannot tell, and is not told of an outage.
+            return error == .permissionDenied
+        }
         defer { try? fd.close() }
         return flock(fd.rawValue, LOCK_EX | LOCK_NB) != 0
     }

@@ -131,7 +131,9 @@ public final class JobQueue: @unchecked Sendable {
     }
 
     private func promoteDue(now: Double) {
-        while let d = delayed.min, d.due <= now {
+        // Due, or further away than any backoff can be (a wall clock that
+        // jumped back after it was scheduled): promote.
+        while let d = delayed.min, d.due <= now || d.due > now + maxDelay {
             delayed.removeMin()
             if let p = pending[d.id], p.generation == d.generation { insertReady(p.entry, p.generation) }
         }
@@ -186,7 +188,8 @@ public final class JobQueue: @unchecked Sendable {
                 return e
             }
             if let d = delayed.min {
-                _ = cond.wait(until: Date(timeIntervalSince1970: max(d.due, Date().timeIntervalSince1970 + 0.001)))
+                let now = Date().timeIntervalSince1970
+                _ = cond.wait(until: Date(timeIntervalSince1970: min(now + maxDelay, max(d.due, now + 0.001))))
             } else {
                 cond.wait()
             }

@@ -71,6 +71,17 @@ public final class OutputTarget {
         try publish(manifestPath: manifestPath)
     }
 
+    /// Removes the temporary files (`.NAME.tmp-PID-RAND`) of dead writers in
+    /// this output's directory whose name starts with `prefix`, through the
+    /// directory's descriptor (recovery's clean-up of a dead run).
+    func removeDeadTemporaries(prefix: String) -> Int {
+        var removed = 0
+        for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && Durable.isTemporary(name) && !Recovery.isOwnerAlive(name) {
+            if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
+        }
+        return removed
+    }
+
     /// Removes the final file if it is a regular file whose owner attribute
     /// names `id` (retention).
     func removeIfOwned(by id: String) -> Bool {
@@ -98,8 +109,11 @@ extension PathPolicy {
     /// With an `owner` (a job id): a regular file already at the path whose
     /// owner attribute names another job for which `isRetained` holds is
     /// refused (OUTPUT_NOT_ALLOWED) unless `overwrite`.
+    ///
+    /// `create: false` (retention, recovery's clean-up) makes no directory:
+    /// a missing one throws.
     public func openOutput(_ raw: String, field: String = "output.path", owner: String? = nil, overwrite: Bool = false,
-                           isRetained: (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
+                           create: Bool = true, isRetained: (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
         let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
         guard let name = p.lastComponent?.string,
               let root = ([mediaRoot] + allowedRoots).map({ $0.lexicallyNormalized() }).filter({ PathPolicy.isUnder(p, $0) && p != $0 })
@@ -109,20 +123,26 @@ extension PathPolicy {
         let escape = SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" leaves the allowed roots through a symlink", step: "check-paths")
         var dir: FileDescriptor
         do {
-            try Sys.mkdirs(root)
+            if create { try Sys.mkdirs(root) }
             dir = try Sys.open(root, .readOnly, options: [.directory])
         } catch { throw SpoolError.io(error, "opening the root of \(field) \"\(raw)\"", step: "check-paths") }
         let between = Array(p.removingLastComponent().components.dropFirst(root.components.count))
         for component in between {
             let c = component.string
             do {
-                try Sys.mkdirAt(dir, c)
+                let made = create ? try Sys.mkdirAt(dir, c) : false
+                // A directory made here is made durable in its parent, so a
+                // published output never hangs off a directory a power cut forgot.
+                if made { try Sys.fsync(dir) }
                 let next = try Sys.openAt(dir, c, O_RDONLY | O_DIRECTORY)
                 try? dir.close()
                 dir = next
             } catch {
                 try? dir.close()
                 if error == .tooManySymbolicLinkLevels || error == .notDirectory { throw escape }
+                if error == .permissionDenied || error == .readOnlyFileSystem || error == .notPermitted {
+                    throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\": the daemon may not create or enter its directory (\(error)); make it writable by the mediaspool user, or pick another path", step: "check-paths")
+                }
                 throw SpoolError.io(error, "creating the directory of \(field) \"\(raw)\"", step: "check-paths")
             }
         }

@@ -71,14 +71,16 @@ public struct Recovery: Sendable {
     /// One stale job, whose lock the caller holds.
     func recover(_ id: String, report: inout Report) throws(SpoolError) {
         let fin = Finisher(layout: layout)
-        if Sys.exists(layout.result(id)) {
+        // A record counts only as a regular file (not a directory or FIFO
+        // planted at its name).
+        if case .success = Sys.readRegularFile(layout.result(id)) {
             // Outputs and result were complete: finish the move, do not re-run.
             try fin.publish(id, to: layout.done)
             report.finished += 1
             logger.notice("finished \(id): its result was complete when its owner died", metadata: meta(id, "done"))
             return
         }
-        if Sys.exists(layout.errorRecord(id)) {
+        if case .success = Sys.readRegularFile(layout.errorRecord(id)) {
             try fin.publish(id, to: layout.failed)
             report.finished += 1
             logger.notice("finished \(id): its error record was complete when its owner died", metadata: meta(id, "failed"))
@@ -107,18 +109,14 @@ public struct Recovery: Sendable {
         ["JOB_ID": "\(id)", "STEP": "recover", "STATUS": "\(status)", "ERROR_CODE": "INTERRUPTED"]
     }
 
-    /// Partial outputs of a dead run: `.NAME.tmp-PID-RAND` beside each output.
+    /// Partial outputs of a dead run: `.NAME.tmp-PID-RAND` beside each
+    /// output, reached like outputs are (no symlink below the root, no
+    /// directory made).
     func removePartialOutputs(of manifest: Manifest, report: inout Report) {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
-            guard let p = try? policy.lexical(out, notAllowed: .outputNotAllowed, field: "output"),
-                  let base = p.lastComponent?.string else { continue }
-            let dir = p.removingLastComponent()
-            let prefix = "." + (base.contains("%") ? "" : base)
-            try? Sys.forEachEntry(in: dir) { name in
-                guard name.hasPrefix(prefix), Durable.isTemporary(name), !Recovery.isOwnerAlive(name) else { return }
-                if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
-            }
+            guard let target = try? policy.openOutput(out, field: "output", create: false) else { continue }
+            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name))
         }
     }
 

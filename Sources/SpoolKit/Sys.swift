@@ -94,10 +94,25 @@ public enum Sys {
         FileDescriptor(rawValue: try retrying { Glibc.openat(dir.rawValue, name, flags | O_NOFOLLOW | O_CLOEXEC, permissions) })
     }
 
-    /// mkdirat(2); an existing entry is not an error (the open that follows checks what it is).
-    public static func mkdirAt(_ dir: FileDescriptor, _ name: String, permissions: mode_t = 0o775) throws(Errno) {
-        do { _ = try retrying { Glibc.mkdirat(dir.rawValue, name, permissions) } }
-        catch { if error != .fileExists { throw error } }
+    /// mkdirat(2); an existing entry is not an error (the open that follows
+    /// checks what it is). True when this call made the directory.
+    @discardableResult
+    public static func mkdirAt(_ dir: FileDescriptor, _ name: String, permissions: mode_t = 0o775) throws(Errno) -> Bool {
+        do { _ = try retrying { Glibc.mkdirat(dir.rawValue, name, permissions) }; return true }
+        catch { if error != .fileExists { throw error }; return false }
+    }
+
+    /// The entry names of an open directory (its own descriptor is not consumed).
+    public static func entries(of dir: FileDescriptor) throws(Errno) -> [String] {
+        let copy = try retrying { Glibc.openat(dir.rawValue, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard let d = fdopendir(copy) else { let e = Errno(rawValue: errno); Glibc.close(copy); throw e }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let ent = readdir(d) {
+            let name = String(cString: (UnsafeRawPointer(ent) + direntNameOffset).assumingMemoryBound(to: CChar.self))
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
     }
 
     /// fstatat(2) without following a symlink.
@@ -135,7 +150,9 @@ public enum Sys {
         let ram = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
         guard case .success(let cg) = readRegularFile("/proc/self/cgroup", limit: 4096),
               let line = String(decoding: cg, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return ram }
-        let path = FilePath("/sys/fs/cgroup").pushing(FilePath(String(line.dropFirst(3)))).appending("memory.max")
+        // The line's path is absolute within the cgroup tree: appended as a
+        // string (FilePath.pushing an absolute path would replace the base).
+        let path = FilePath("/sys/fs/cgroup" + String(line.dropFirst(3)) + "/memory.max")
         guard case .success(let m) = readRegularFile(path, limit: 64),
               let limit = Int(String(decoding: m, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else { return ram }
         return min(ram, limit)

@@ -193,7 +193,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertTrue(h.names(h.layout.processing).isEmpty)
         XCTAssertTrue(h.names(h.layout.state).isEmpty)
         XCTAssertTrue(h.names(h.layout.retry).isEmpty)
-        XCTAssertEqual(h.names(h.layout.locks).filter { $0 != ".daemon" }, [])
+        XCTAssertEqual(h.names(h.layout.locks).filter { $0 != ".daemon" && $0 != ".daemon.settings" }, [])
     }
 
     /// Threads per job follow the load: a job alone gets every core (FFmpeg's

@@ -319,4 +319,19 @@ final class HostileSpoolUnitTests: XCTestCase {
         XCTAssertEqual(errorCode("a~2"), "INPUT_NOT_FOUND", "the earlier failure is kept, aside")
         XCTAssertEqual(again.state.history.first?.code, "INPUT_NOT_FOUND", "and its history carried")
     }
+
+    /// A directory planted where a record goes: the claim moves it aside
+    /// instead of failing forever, and recovery never takes it for a record.
+    func testADirectoryWhereARecordGoesIsNeitherFatalNorTrusted() throws {
+        try Sys.mkdir(layout.result("a"))
+        try Sys.mkdir(layout.errorRecord("a"))
+        submit("a")
+        guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+        XCTAssertFalse(Sys.exists(layout.result("a")), "moved aside")
+        job.lock.release() // crash
+        try Sys.mkdir(layout.result("a"))   // planted again while it was dead
+        let r = recover()
+        XCTAssertEqual(r.recovered, 1); XCTAssertEqual(r.finished, 0)
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.retry)))
+    }
 }
