@@ -226,13 +226,7 @@ public struct Claimer: Sendable {
             // (On ext4 without a journal each removed inode also slows the
             // next creations for a while: the allocator skips recently
             // deleted inodes one by one.) A stray file of an earlier run of
-            // the id must not speak for this one: it goes.
-            do {
-                try Sys.unlink(layout.stateFile(id))
-                try Sys.fsyncDirectory(layout.state)
-            } catch where error != .noSuchFileOrDirectory {
-                throw SpoolError.io(error, "removing the stale state of \(id)", step: "claim")
-            } catch {}
+            // the id was removed before the rename, above.
         }
         Fault.point("after-claim")
         let (bytes, unreadable) = readClaimed(dst)
