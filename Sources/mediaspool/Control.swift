@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import SpoolKit
 import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `pause`, `resume` and `drain`: they write control/pause.json, which every
 /// daemon on the spool follows (Pause.swift). A paused job is not claimed;
@@ -80,3 +83,63 @@ struct Drain: ParsableCommand {
 }
 
 extension JobType: ExpressibleByArgument {}
+
+/// `wait`: the synchronous path of a producer's script
+/// (`mediaspool submit x.json && mediaspool wait x`).
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Block until each job is in done/ or failed/.",
+        discussion: """
+        Exit status: 0 when every job is done; 1 when any failed (its code is printed); 2 when --timeout \
+        passed first. Waits on inotify events of done/ and failed/, not by polling. A job still waiting or \
+        running (in inbox/, retry/ or processing/) is waited for even when an earlier run of its id is in \
+        done/ or failed/; an id not (yet) in the spool is waited for too.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Job ids.") var ids: [String]
+    @Option(help: "Give up after this many seconds (exit 2).") var timeout: Double?
+    @Flag(help: "Print each job's record (result or error) as JSON.") var json = false
+
+    enum Outcome { case done, failed }
+
+    func run() throws {
+        let layout = try global.load().layout
+        for id in ids where !JobID.isValid(id) { throw ValidationError("\"\(field(id))\" is not a valid job id") }
+        let events = try Sys.Inotify()
+        // A job ends with the rename of its manifest into done/ or failed/,
+        // or (a duplicate of a done job) with its removal from inbox/:
+        // nothing else wakes this process (not the progress files).
+        for dir in [layout.done, layout.failed] { try events.watch(dir, UInt32(IN_MOVED_TO)) }
+        try events.watch(layout.inbox, UInt32(IN_DELETE))
+        let end = timeout.map { ContinuousClock.now + .seconds($0) }
+        func outcome(_ id: String) -> Outcome? {
+            for dir in [layout.inbox, layout.retry, layout.processing] where Sys.exists(layout.manifest(id, in: dir)) { return nil }
+            if Sys.exists(layout.manifest(id, in: layout.done)) { return .done }
+            if Sys.exists(layout.manifest(id, in: layout.failed)) { return .failed }
+            return nil
+        }
+        var outcomes: [String: Outcome] = [:]
+        while true {
+            for id in ids where outcomes[id] == nil { outcomes[id] = outcome(id) }
+            if outcomes.count == ids.count { break }
+            let left = end.map { ($0 - ContinuousClock.now).seconds } ?? 3600
+            if left <= 0 {
+                for id in ids where outcomes[id] == nil { say("\(field(id)): not finished") }
+                throw ExitCode(2)
+            }
+            _ = events.waitAndDrain(timeout: min(left, 3600))
+        }
+        let inspector = Inspector(layout: layout)
+        var anyFailed = false
+        for id in ids {
+            if outcomes[id] == .done {
+                if json, let r = inspector.result(id) { printJSON(r) } else if !json { say("\(field(id)): done") }
+            } else {
+                anyFailed = true
+                let e = inspector.errorRecord(id)
+                if json, let e { printJSON(e) } else if !json { say("\(field(id)): failed \(e?.code ?? "?"): \(field(e?.message ?? ""))") }
+            }
+        }
+        if anyFailed { throw ExitCode(1) }
+    }
+}
