@@ -85,7 +85,7 @@ public final class Engine: Sendable {
         let w = try Watcher(scanner: scanner, logger: logger,
                             rescanInterval: { [weak self] in self?.config.rescanSeconds ?? 10 },
                             onRescan: { [weak self] in self?.periodicRecovery() },
-                            onControl: { [weak self] in self?.applyPause() })
+                            onControl: { [weak self] in self?.applyControl() })
         state.withLock { $0.watcher = w }
         Thread.detachNewThread { w.run() }
         setWorkers(config.workers)
@@ -213,6 +213,8 @@ public final class Engine: Sendable {
                              descriptorBudget: Engine.descriptorBudget(workers: cfg.workers),
                              memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers))
         state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
+        // A cancel requested while it was being claimed.
+        if Sys.exists(CancelRequests.path(layout, job.id)) { ctx.cancel(.cancelled) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
         log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])
         ctx.progress(step: "start", fraction: 0)
@@ -248,6 +250,9 @@ public final class Engine: Sendable {
     func finishAfterError(_ job: ClaimedJob, manifest: Manifest, context: JobContext, error: SpoolError, log: Logger) {
         var error = error
         if context.cancelReason == .timeout, error.code != .timeout { error = context.timeoutError(step: error.step ?? context.step) }
+        if context.cancelReason == .cancelled, error.code != .cancelled {
+            error = SpoolError(.cancelled, "cancelled by an operator (mediaspool cancel) in step \(error.step ?? context.step); `mediaspool replay \(job.id)` runs it again", step: error.step ?? context.step)
+        }
         let config = self.config
         let maxAttempts = manifest.maxAttempts ?? config.maxAttempts
         let ms = Int(Date().timeIntervalSince(job.startedAt) * 1000)
@@ -295,6 +300,16 @@ public final class Engine: Sendable {
                       metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "failed", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
         } catch let e {
             log.error("cannot write the error record of \(job.id): \(e.message); recovery will retry it", metadata: ["STEP": "publish", "ERROR_CODE": "\(e.code.rawValue)"])
+        }
+    }
+
+    /// control/ changed: a pause, or a cancel request (Cancel.swift).
+    func applyControl() {
+        applyPause()
+        for id in CancelRequests.pending(layout) {
+            guard let r = state.withLock({ $0.running[id] }), r.context.cancelReason == .none else { continue }
+            logger.notice("\(id): cancel requested: stopping it", metadata: ["JOB_ID": "\(id)", "STEP": "\(r.context.step)", "STATUS": "cancelling"])
+            r.context.cancel(.cancelled)
         }
     }
 

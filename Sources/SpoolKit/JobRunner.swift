@@ -25,7 +25,7 @@ public struct JobOutcome: Sendable {
     }
 }
 
-public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown = 2 }
+public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown = 2, cancelled = 3 }
 
 /// Everything a runner may use. `shouldAbort` is what FFmpeg's interrupt
 /// callback polls: true aborts blocking I/O and the job.
@@ -97,6 +97,7 @@ public final class JobContext: @unchecked Sendable {
         case .none: return
         case .timeout: throw timeoutError(step: step)
         case .shutdown: throw SpoolError(.interrupted, "the daemon is stopping; the job will run again after restart", step: step)
+        case .cancelled: throw SpoolError(.cancelled, "cancelled by an operator (mediaspool cancel) in step \(step); `mediaspool replay \(id)` runs it again", step: step)
         }
     }
 

@@ -18,6 +18,8 @@ public enum ErrorCode: String, Codable, Sendable, CaseIterable {
     case noSpace = "NO_SPACE"
     case ioError = "IO_ERROR"
     case interrupted = "INTERRUPTED"
+    /// An operator's `mediaspool cancel` (an extension of spool v1's codes).
+    case cancelled = "CANCELLED"
     case `internal` = "INTERNAL"
 
     public var retryable: Bool {

@@ -143,3 +143,50 @@ struct Wait: ParsableCommand {
         if anyFailed { throw ExitCode(1) }
     }
 }
+
+/// `cancel`: a waiting job goes to failed/ at once; a running one is stopped
+/// by the daemon running it (Cancel.swift). Both end CANCELLED (not retried);
+/// `mediaspool replay ID` runs them again.
+struct Cancel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Cancel waiting or running jobs: they end in failed/ with CANCELLED.",
+        discussion: "Exit status: 0 when every job ended cancelled (or had already ended: said so); 1 when one could not be cancelled within --timeout, or is unknown.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Job ids.") var ids: [String]
+    @Option(help: "How long to wait for a running job to stop (seconds).") var timeout: Double = 30
+
+    func run() throws {
+        let layout = try global.load().layout
+        var bad = 0
+        for id in ids {
+            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+            if try Finisher(layout: layout).cancelWaiting(id) { say("\(id): cancelled (it was waiting)"); continue }
+            // Running (or being claimed): ask the daemon, and wait for the end.
+            let running = Sys.exists(layout.manifest(id, in: layout.processing))
+            guard running || Sys.exists(layout.manifest(id, in: layout.inbox)) || Sys.exists(layout.manifest(id, in: layout.retry)) else {
+                if Sys.exists(layout.manifest(id, in: layout.done)) || Sys.exists(layout.manifest(id, in: layout.failed)) {
+                    say("\(id): already ended; nothing to cancel")
+                } else { warn("\(id): no such job waiting or running"); bad += 1 }
+                continue
+            }
+            try CancelRequests.request(layout, id)
+            defer { CancelRequests.withdraw(layout, id) }
+            let events = try Sys.Inotify()
+            for dir in [layout.done, layout.failed] { try events.watch(dir, UInt32(IN_MOVED_TO)) }
+            let end = ContinuousClock.now + .seconds(timeout)
+            func ended() -> Bool {
+                !Sys.exists(layout.manifest(id, in: layout.processing)) && !Sys.exists(layout.manifest(id, in: layout.inbox))
+                    && !Sys.exists(layout.manifest(id, in: layout.retry))
+            }
+            while !ended() {
+                let left = (end - ContinuousClock.now).seconds
+                if left <= 0 { break }
+                _ = events.waitAndDrain(timeout: left)
+            }
+            if !ended() { warn("\(id): still running after \(Int(timeout)) s; is a daemon running on this spool?"); bad += 1; continue }
+            let code = Inspector(layout: layout).errorRecord(id)?.code
+            say(code == "CANCELLED" ? "\(id): cancelled (it was running)" : "\(id): ended before the cancel reached it (\(code ?? "done"))")
+        }
+        if bad > 0 { throw ExitCode(1) }
+    }
+}
