@@ -10,12 +10,12 @@ public struct Inspector: Sendable {
     public let layout: SpoolLayout
     public init(layout: SpoolLayout) { self.layout = layout }
 
-    public enum State: String, Sendable, CaseIterable, Codable { case inbox, retry, processing, done, failed }
+    public enum State: String, Sendable, CaseIterable, Codable { case inbox, retry, processing, done, failed, held }
 
     func dir(_ s: State) -> FilePath {
         switch s {
         case .inbox: layout.inbox; case .retry: layout.retry; case .processing: layout.processing
-        case .done: layout.done; case .failed: layout.failed
+        case .done: layout.done; case .failed: layout.failed; case .held: layout.hold
         }
     }
 
@@ -91,7 +91,7 @@ public struct Inspector: Sendable {
         var oldest: Double?
         var recent = [State.done: 0, .failed: 0]
         let now = Date().timeIntervalSince1970
-        for s in [State.inbox, .retry, .processing] {
+        for s in [State.inbox, .retry, .processing, .held] {
             var n = 0
             forEachJob(s) { _, st in
                 n += 1
@@ -279,7 +279,7 @@ public struct Inspector: Sendable {
     }
 
     public func show(_ id: String) -> JobView? {
-        for s in [State.processing, .retry, .inbox, .done, .failed] {
+        for s in [State.processing, .retry, .inbox, .held, .done, .failed] {
             guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Manifest.maxBytes) else { continue }
             var v = JobView(id: id, state: s, manifest: String(decoding: bytes, as: UTF8.self))
             if s == .done { v.result = result(id) }

@@ -144,6 +144,7 @@ public struct Recovery: Sendable {
     func removeStrays(_ report: inout Report) {
         func jobIsLive(_ id: String) -> Bool {
             Sys.exists(layout.manifest(id, in: layout.processing)) || Sys.exists(layout.manifest(id, in: layout.retry))
+                || Sys.exists(layout.manifest(id, in: layout.hold))  // a held retry keeps its state
         }
         try? Sys.forEachEntry(in: layout.state) { name in
             guard let id = JobID.fromManifestName(name), !jobIsLive(id) else { return }

@@ -7,7 +7,8 @@ import SystemPackage
 /// - retry/  : `<id>.json` of jobs waiting for their backoff to expire.
 /// - state/  : `<id>.json`, the attempt history of a job in processing/ or retry/.
 /// - media/  : the default media root (relative manifest paths resolve here).
-/// - control/: operators' switches (`pause.json`).
+/// - control/: operators' switches (`pause.json`, `cancel.<id>`).
+/// - hold/   : `<id>.json` of jobs an operator holds aside.
 public struct SpoolLayout: Sendable {
     public let root: FilePath
 
@@ -22,11 +23,13 @@ public struct SpoolLayout: Sendable {
     public var retry: FilePath { root.appending("retry") }
     public var state: FilePath { root.appending("state") }
     public var defaultMediaRoot: FilePath { root.appending("media") }
+    /// Jobs held aside by an operator (Hold.swift): never claimed.
+    public var hold: FilePath { root.appending("hold") }
     /// Operators' switches: `pause.json` (Pause.swift).
     public var control: FilePath { root.appending("control") }
     public var pauseFile: FilePath { control.appending("pause.json") }
 
-    public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state, control] }
+    public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state, control, hold] }
 
     public func manifest(_ id: String, in dir: FilePath) -> FilePath { dir.appending(id + ".json") }
     public func lock(_ id: String) -> FilePath { locks.appending(id + ".lock") }
@@ -46,7 +49,7 @@ public struct SpoolLayout: Sendable {
     /// Whether this looks like a spool root (used by read-only commands).
     public func check() -> [String] {
         // control/ is made by the daemon's start: an older spool may lack it.
-        allDirectories.filter { $0 != control && !Sys.exists($0) }.map { "missing directory \($0)" }
+        allDirectories.filter { $0 != control && $0 != hold && !Sys.exists($0) }.map { "missing directory \($0)" }
     }
 }
 

@@ -92,7 +92,7 @@ struct Status: ParsableCommand {
         if json { printJSON(s) } else {
             say("spool \(s.spool): daemon \(s.daemonAlive ? "running" : "NOT running"), \(s.healthy ? "healthy" : "UNHEALTHY")")
             if let p = s.paused { say("  \(field(p.summary)) (mediaspool resume)") }
-            for k in ["inbox", "retry", "processing", "done", "failed"] { say("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
+            for k in ["inbox", "retry", "processing", "done", "failed"] + ((s.counts["held"] ?? 0) > 0 ? ["held"] : []) { say("  \(k.padding(toLength: 11, withPad: " ", startingAt: 0)) \(s.counts[k] ?? 0)") }
             if let o = s.oldestWaitingSeconds { say("  oldest waiting \(Int(o)) s") }
             if let r = s.failureRate { say("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }
             for r in s.running {

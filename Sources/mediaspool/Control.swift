@@ -190,3 +190,47 @@ struct Cancel: ParsableCommand {
         if bad > 0 { throw ExitCode(1) }
     }
 }
+
+/// `hold` and `release` (Hold.swift).
+struct Hold: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Hold waiting jobs aside (hold/): never started until released.",
+        discussion: "Exit status 1 when a job is not waiting (running, finished or unknown).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Job ids.") var ids: [String]
+
+    func run() throws {
+        let f = Finisher(layout: try global.load().layout)
+        var bad = 0
+        for id in ids {
+            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+            switch try f.hold(id) {
+            case .moved(let from, _): say("\(id): held (was in \(from)/)")
+            case .notWaiting: warn("\(id): not waiting (in neither inbox/ nor retry/)"); bad += 1
+            case .busy: warn("\(id): being claimed or running; cancel it instead (mediaspool cancel)"); bad += 1
+            }
+        }
+        if bad > 0 { throw ExitCode(1) }
+    }
+}
+
+struct Release: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Put held jobs back where they were (inbox/, or retry/ with their attempts).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Job ids.") var ids: [String]
+
+    func run() throws {
+        let f = Finisher(layout: try global.load().layout)
+        var bad = 0
+        for id in ids {
+            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+            switch try f.release(id) {
+            case .moved(_, let to): say("\(id): released to \(to)/")
+            case .notWaiting: warn("\(id): not held"); bad += 1
+            case .busy: warn("\(id): its lock is held; try again"); bad += 1
+            }
+        }
+        if bad > 0 { throw ExitCode(1) }
+    }
+}
