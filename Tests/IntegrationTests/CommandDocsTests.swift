@@ -27,7 +27,7 @@ final class CommandDocsTests: XCTestCase {
         XCTAssertEqual(complete(["mediaspool", "st"]), ["status"])
         XCTAssertEqual(Set(complete(["mediaspool", "s"])), ["status", "submit", "show", "sweep"])
         XCTAssertTrue(complete(["mediaspool", "list", "--st"]).contains("--state"))
-        XCTAssertEqual(Set(complete(["mediaspool", "list", "--state", ""])), ["inbox", "retry", "processing", "done", "failed"])
+        XCTAssertEqual(Set(complete(["mediaspool", "list", "--state", ""])), ["inbox", "retry", "processing", "done", "failed", "held"])
         XCTAssertTrue(complete(["mediaspool", "status", "--"]).contains("--max-failure-rate"))
         for shell in ["zsh", "fish"] {
             let (code, out) = sh("\"$MEDIASPOOL\" --generate-completion-script \(shell)")
@@ -44,7 +44,7 @@ final class CommandDocsTests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         var (code, _) = sh("mkdir -p '\(dir)' && '\(gen)' \"$MEDIASPOOL\" --multi-page --output-directory '\(dir)'")
         XCTAssertEqual(code, 0)
-        for sub in ["run", "submit", "validate", "status", "watch", "gallery", "list", "show", "replay", "sweep"] {
+        for sub in ["run", "submit", "validate", "status", "watch", "gallery", "list", "show", "replay", "sweep", "pause", "resume", "drain", "wait", "cancel", "hold", "release"] {
             let page = "\(dir)/mediaspool.\(sub).1"
             var out: String
             (code, out) = sh("MANWIDTH=100 man -l '\(page)' 2>/dev/null || groff -man -Tutf8 '\(page)'")
