@@ -83,7 +83,14 @@ public struct Finisher: Sendable {
                 (try? Sys.stat($0, followSymlinks: false)).map(FileIdentity.init) == claimed.identity
                     && (try? Sys.readFile($0, limit: Manifest.maxBytes)) == claimed.manifestBytes
             }) else { throw error }
-            try Durable.move(moved, layout.manifest(id, in: dir), step: "publish")
+            let published = layout.manifest(id, in: dir)
+            try Durable.move(moved, published, step: "publish")
+            // The check and the move are by path: if a producer renamed another
+            // file there in between, put that one back (it was never run).
+            if (try? Sys.stat(published, followSymlinks: false)).map(FileIdentity.init) != claimed.identity {
+                try? Sys.renameNoReplace(published, moved)
+                throw SpoolError(.ioError, "the manifest of \(id) changed while being published; it is left to run again", step: "publish")
+            }
         }
         Fault.point("after-publish")
         try? Sys.unlink(layout.stateFile(id))
