@@ -25,7 +25,9 @@ for t in "${TARGETS[@]}"; do
   esac
   work=".fuzz-corpus/$t"; mkdir -p "$work"
   echo "fuzz: $t for ${SECONDS_EACH}s (seeds $seeds)"
-  if ! ".build-fuzz/debug/$t" -max_total_time="$SECONDS_EACH" -artifact_prefix=.fuzz-artifacts/ -print_final_stats=1 \
+  # -timeout: an input that takes over 30 s is a hang, reported at once
+  # (libFuzzer's default waits 20 minutes).
+  if ! ".build-fuzz/debug/$t" -max_total_time="$SECONDS_EACH" -timeout=30 -artifact_prefix=.fuzz-artifacts/ -print_final_stats=1 \
        "${extra[@]}" "$work" "$seeds" > ".fuzz-artifacts/$t.log" 2>&1; then
     echo "fuzz: $t FOUND A CRASH; see .fuzz-artifacts/$t.log and the input it names:" >&2
     grep -E "Precondition|Fatal|SUMMARY|Test unit written" ".fuzz-artifacts/$t.log" >&2 || tail -20 ".fuzz-artifacts/$t.log" >&2

@@ -61,14 +61,16 @@ func fuzzSpool(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let body = r.take(Int(r.byte() ?? 0) * 4)
         switch kind % 7 {
         case 0, 1:
-            let f = path.withPlatformString { open($0, O_CREAT | O_WRONLY | O_TRUNC, 0o644) }
+            // Never blocking on (or following) what this input planted
+            // before under the same name: the harness must not hang itself.
+            let f = path.withPlatformString { open($0, O_CREAT | O_WRONLY | O_TRUNC | O_NONBLOCK | O_NOFOLLOW, 0o644) }
             if f >= 0 { _ = body.withUnsafeBytes { write(f, $0.baseAddress, $0.count) }; close(f) }
         case 2: _ = path.withPlatformString { mkfifo($0, 0o644) }
         case 3: _ = path.withPlatformString { mkdir($0, 0o755) }
         case 4: _ = path.withPlatformString { symlink(canary.string, $0) }
         case 5: _ = path.withPlatformString { symlink("/dev/zero", $0) }
         default:
-            let f = path.withPlatformString { open($0, O_CREAT | O_WRONLY, 0o644) }
+            let f = path.withPlatformString { open($0, O_CREAT | O_WRONLY | O_NONBLOCK | O_NOFOLLOW, 0o644) }
             if f >= 0 { ftruncate(f, 1 << 40); close(f) }
         }
         planted += 1
