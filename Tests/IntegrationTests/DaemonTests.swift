@@ -91,7 +91,7 @@ final class DaemonTests: XCTestCase {
         // A different manifest under a done id: ID_CONFLICT, kept.
         let other = probeManifest("clips/v2.mkv")
         h.submit("p8", other)
-        eventually(10, "conflict in failed/") { h.error("p8")?.code == "ID_CONFLICT" }
+        eventually(10, "conflict in failed/") { h.hasFailed("p8") && h.error("p8")?.code == "ID_CONFLICT" }
         XCTAssertEqual(h.bytes(h.layout.failed.appending("p8.json")), Array(other.utf8))
         XCTAssertNotNil(h.result("p8"), "the done job is untouched")
 
@@ -266,10 +266,10 @@ final class DaemonTests: XCTestCase {
         for i in 0..<20 { h.submit("fine\(i)", probeManifest("clips/v2.mkv")) }
         // The supervisor's part (systemd's Restart=on-failure): restart after each crash.
         var crashes = 0
-        while h.error("poison") == nil && crashes < 5 {
+        while !h.hasFailed("poison") && crashes < 5 {
             let d = h.start(workers: 1, env: env)
             let end = Date().addingTimeInterval(15)
-            while d.isRunning && Date() < end && h.error("poison") == nil { usleep(20_000) }
+            while d.isRunning && Date() < end && !h.hasFailed("poison") { usleep(20_000) }
             if d.isRunning { break }
             crashes += 1
         }

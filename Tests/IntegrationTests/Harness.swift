@@ -163,6 +163,11 @@ final class SpoolHarness {
     func error(_ id: String) -> ErrorRecord? {
         FileManager.default.contents(atPath: layout.errorRecord(id).string).flatMap { RecordCoding.decode(ErrorRecord.self, Array($0)) }
     }
+    /// A failed job has ended once its manifest is in failed/ too: the error
+    /// record is published first, the manifest renamed beside it after.
+    func hasFailed(_ id: String) -> Bool {
+        error(id) != nil && FileManager.default.fileExists(atPath: layout.failed.appending("\(id).json").string)
+    }
     func bytes(_ p: FilePath) -> [UInt8]? { FileManager.default.contents(atPath: p.string).map(Array.init) }
 
     /// Every file left under the spool whose name marks it temporary.
