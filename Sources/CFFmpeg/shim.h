@@ -20,6 +20,8 @@
 #include <libavutil/imgutils.h>
 #include <libavutil/sha.h>
 #include <libavutil/mem.h>
+#include <libavutil/display.h>
+#include <libavutil/mastering_display_metadata.h>
 
 static inline int ms_averror(int e) { return AVERROR(e); }
 static inline int ms_averror_eof(void) { return AVERROR_EOF; }

@@ -46,7 +46,10 @@ enum LoudnessMeter {
         do throws(AVError) {
             let fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                       shouldAbort: { [job] in job.shouldAbort })
-            guard let idx = fmt.bestStream(AVMEDIA_TYPE_AUDIO) else {
+            // The track the output will carry (decode.audioTrack; a missing
+            // one is reported by the transcode that follows).
+            let tracks = fmt.audioStreamIndices
+            guard let idx = job.manifest.decode.audioTrack.map({ $0 < tracks.count ? tracks[$0] : nil }) ?? fmt.preferredAudioStream else {
                 throw AVError.invalidData
             }
             let s = fmt.stream(idx)
@@ -55,7 +58,7 @@ enum LoudnessMeter {
             let chain = FilterText.resampleAndDownmix(sampleRate: target.rate, channels: target.channels)
             let graph = try FilterGraph(description: "[in0]\(chain),ebur128=metadata=1[out0]",
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
-                                                         layout: s.layoutDescription, timeBase: AVRational(num: 1, den: Int32(s.sampleRate)))],
+                                                         layout: s.layoutDescription, timeBase: s.timeBase)],
                                         sinks: [.audio])
             let pkt = Packet(), frame = Frame(), measured = Frame()
             var last: Double?

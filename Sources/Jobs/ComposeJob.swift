@@ -65,8 +65,8 @@ final class ClipInput {
         do {
             fmt = try InputFormat(url: file.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams), shouldAbort: { [job] in job.shouldAbort })
         } catch { throw SpoolError.media(error, "\(field) \(path)", step: "open-input", job: job) }
-        video = fmt.bestStream(AVMEDIA_TYPE_VIDEO)
-        audio = fmt.bestStream(AVMEDIA_TYPE_AUDIO)
+        video = fmt.videoStream
+        audio = fmt.preferredAudioStream
         isStill = fmt.formatName.hasSuffix("_pipe") || fmt.formatName == "image2"
         start = clip?.start ?? 0
         motion = clip?.motion ?? .none
@@ -140,7 +140,10 @@ final class Composer {
     private func compose() throws(AVError) {
         let first = clips.first { !$0.isStill } ?? clips[0]
         let fs = first.fmt.stream(first.video!)
-        let W = even(c.width ?? c.output.video.width ?? fs.width), H = even(c.height ?? c.output.video.height ?? fs.height)
+        // Clips are fitted by what a viewer sees: upright, square pixels.
+        let firstSource = SourceVideo(stream: fs, decode: job.manifest.decode)
+        let W = even(c.width ?? c.output.video.width ?? firstSource.displayWidth)
+        let H = even(c.height ?? c.output.video.height ?? firstSource.displayHeight)
         let F = c.fps ?? c.output.video.fps ?? (first.isStill ? 30 : (fs.fps ?? 30))
         let fps = FilterText.num(F)
         let wantAudio = c.output.audio.codec != AudioCodec.none
@@ -165,11 +168,13 @@ final class Composer {
             sources.append(.video(width: vs.width, height: vs.height, pixelFormat: vdec.ctx.pointee.pix_fmt, timeBase: vs.timeBase,
                                   sampleAspect: vs.sampleAspect, frameRate: clip.isStill ? nil : vs.guessedFrameRate))
             let D = FilterText.num(clip.duration)
+            let source = SourceVideo(stream: vs, decode: job.manifest.decode)
+            let upright = (source.filters + FilterText.scale(width: nil, height: nil, squarePixels: true, source: source)).map { $0 + "," }.joined()
             if clip.isStill {
                 let n = max(1, Int((clip.duration * F).rounded()))
-                parts.append("\(vin)\(fit),setsar=1,format=yuv420p,\(zoompan(clip.motion, frames: n, width: W, height: H, fps: fps)),setsar=1,fps=\(fps):eof_action=pass,settb=1/\(fps)[v\(i)]")
+                parts.append("\(vin)\(upright)\(fit),setsar=1,format=yuv420p,\(zoompan(clip.motion, frames: n, width: W, height: H, fps: fps)),setsar=1,fps=\(fps):eof_action=pass,settb=1/\(fps)[v\(i)]")
             } else {
-                parts.append("\(vin)trim=start=\(FilterText.num(clip.start)):duration=\(D),setpts=PTS-STARTPTS,\(fit),setsar=1,fps=\(fps):eof_action=pass,format=yuv420p,settb=1/\(fps)[v\(i)]")
+                parts.append("\(vin)trim=start=\(FilterText.num(clip.start)):duration=\(D),setpts=PTS-STARTPTS,\(upright)\(fit),setsar=1,fps=\(fps):eof_action=pass,format=yuv420p,settb=1/\(fps)[v\(i)]")
             }
             // Audio: the clip's own, or silence of the clip's length.
             if wantAudio && !replace {
@@ -180,7 +185,7 @@ final class Composer {
                     feed.decoders[a] = (adec, sources.count)
                     let ain = "[in\(sources.count)]"
                     sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: adec.ctx.pointee.sample_fmt, layout: s.layoutDescription,
-                                          timeBase: AVRational(num: 1, den: Int32(s.sampleRate))))
+                                          timeBase: s.timeBase))
                     parts.append("\(ain)atrim=start=\(FilterText.num(clip.start)):duration=\(D),asetpts=PTS-STARTPTS,\(stereo48),apad=whole_dur=\(D),atrim=duration=\(D)[a\(i)]")
                 } else {
                     parts.append("anullsrc=r=48000:cl=stereo,atrim=duration=\(D),\(stereo48)[a\(i)]")
@@ -217,7 +222,7 @@ final class Composer {
             feed.decoders[ma] = (mdec, sources.count)
             let min_ = "[in\(sources.count)]"
             sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: mdec.ctx.pointee.sample_fmt, layout: s.layoutDescription,
-                                  timeBase: AVRational(num: 1, den: Int32(s.sampleRate))))
+                                  timeBase: s.timeBase))
             feeds.append(feed)
             var chain = "\(min_)\(stereo48)"
             if m.loop {
@@ -256,7 +261,7 @@ final class Composer {
         let out = try OutputFile(format: Encoding.muxer(c.output.container), path: temporaryURL, shouldAbort: { [job] in job.shouldAbort })
         var v = c.output.video
         if v.codec == nil || v.codec == .copy { v.codec = c.output.container.defaultVideoCodec }
-        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out, threads: job.codecThreads)
+        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: firstSource.colour, output: out, threads: job.codecThreads)
         let vo = try out.addStream(from: venc)
         var ao: Int?
         if let ae = audioEncoder {

@@ -28,6 +28,8 @@ struct CopyJoiner {
             return p.codec_id == q.codec_id && p.width == q.width && p.height == q.height && p.format == q.format
                 && p.extradata_size == q.extradata_size
                 && (p.extradata_size == 0 || memcmp(p.extradata, q.extradata, Int(p.extradata_size)) == 0)
+                && av_cmp_q(p.sample_aspect_ratio, q.sample_aspect_ratio) == 0
+                && s.displayMatrix == fv.displayMatrix && s.fieldOrder == fv.fieldOrder && s.colour == fv.colour
         }
         guard clips.allSatisfy({ sameVideo($0.fmt.stream($0.video!)) }) else { return false }
         let wantW = c.width ?? v.width, wantH = c.height ?? v.height

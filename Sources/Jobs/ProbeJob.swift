@@ -33,6 +33,11 @@ extension ProbeRecord {
             p.codec = s.codec; p.width = s.width; p.height = s.height; p.fps = s.fps; p.pixelFormat = s.pixelFormat
             p.sampleRate = s.sampleRate; p.channels = s.channels; p.channelLayout = s.channelLayout
             p.durationSeconds = s.durationSeconds; p.bitRate = s.bitRate
+            p.rotation = s.rotation; p.displayWidth = s.displayWidth; p.displayHeight = s.displayHeight
+            p.sampleAspectRatio = s.sampleAspectRatio
+            p.colorPrimaries = s.colorPrimaries; p.colorTransfer = s.colorTransfer; p.colorSpace = s.colorSpace; p.colorRange = s.colorRange
+            p.fieldOrder = s.fieldOrder
+            if s.kind == .video || s.kind == .audio { p.defaultTrack = s.isDefault }
             return p
         })
     }

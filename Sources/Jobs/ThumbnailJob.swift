@@ -53,6 +53,8 @@ final class FrameGrabber {
     private let fmt: InputFormat
     private let dec: Decoder
     private let stream: StreamRef
+    /// Upright, deinterlaced, SDR: what every still is made from.
+    let source: SourceVideo
     /// Frames decoded in all (the log shows it: seeking keeps it small).
     private(set) var decodedFrames = 0
 
@@ -69,6 +71,7 @@ final class FrameGrabber {
                 throw AVError.errno(E2BIG)
             }
             dec = try Decoder(stream, threads: threads)
+            source = SourceVideo(stream: stream, decode: job.manifest.decode)
         } catch {
             if error == .invalidData { throw SpoolError(.inputInvalid, "input \(inputName) has no video stream to take stills from", step: "open-input", cause: error) }
             if error.posixErrno == E2BIG { throw SpoolError(.limitExceeded, "input \(inputName) is larger than the configured limits (limits.maxWidth/maxHeight/maxStreams)", step: "open-input") }
@@ -82,8 +85,10 @@ final class FrameGrabber {
     /// The first frame at or after `time` (the last one if the stream ends
     /// first). With `keyframe`, the keyframe the seek lands on instead: one
     /// frame decoded, for posters, where the exact time does not matter.
-    func frame(at time: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
+    func frame(at wanted: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
         let tb = stream.timeBase
+        // Times count from the container's start (an MPEG-TS starts at 1.4 s or later).
+        let time = wanted + fmt.startSeconds
         let pkt = Packet()
         var last: Frame?
         var decodedHere = 0
@@ -97,7 +102,7 @@ final class FrameGrabber {
             try fmt.seek(stream: stream.index, to: time)
             dec.flush()
             dec.ctx.pointee.skip_frame = keyframe ? AVDISCARD_NONKEY : time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
-            var draining = false
+            var draining = false, rewound = false
             while true {
                 if !draining {
                     if try fmt.read(into: pkt) {
@@ -116,6 +121,16 @@ final class FrameGrabber {
                     let r: CodecResult
                     do { r = try dec.receive(into: f) } catch { if error == .invalidData { continue }; throw error }
                     if r == .endOfStream {
+                        if last == nil && !rewound {
+                            // The seek landed past the keyframe before the time
+                            // (MPEG-TS has no index): decode from the start instead.
+                            rewound = true
+                            try fmt.rewind()
+                            dec.flush()
+                            draining = false
+                            job.logger.debug("nothing decodable after the seek to \(time) s; decoding from the start", metadata: ["STEP": "decode"])
+                            break
+                        }
                         guard let last else { throw AVError.invalidData }
                         job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s (end of stream)", metadata: ["STEP": "decode"])
                         return last
@@ -123,7 +138,9 @@ final class FrameGrabber {
                     guard r == .frame else { break }
                     decodedHere += 1; decodedFrames += 1
                     let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
-                    if keyframe || ts + 0.5 * (1 / max(1, stream.fps ?? 25)) >= time {
+                    // The first frame at or after the time (1 ms for timestamp
+                    // rounding), as the ffmpeg command's accurate seek picks it.
+                    if keyframe || ts + 0.001 >= time {
                         job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
                         return f
                     }
@@ -133,7 +150,7 @@ final class FrameGrabber {
             }
         } catch {
             if error == .invalidData {
-                throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(time)) s", step: "decode", cause: error)
+                throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted)) s", step: "decode", cause: error)
             }
             throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
         }
@@ -149,22 +166,26 @@ final class FrameGrabber {
         case .png: ("png", "rgb24")
         case .webp: ("libwebp", "yuv420p")
         }
-        var chain: [String] = []
-        switch (width, height) {
-        case let (w?, h?): chain.append("scale=\(w):\(h)")
-        case let (w?, nil): chain.append("scale=\(w):-2")
-        case let (nil, h?): chain.append("scale=-2:\(h)")
-        case (nil, nil): break
-        }
+        // Stills have square pixels: image viewers ignore a JPEG's or PNG's
+        // pixel aspect, so an anamorphic frame is scaled to its display size.
+        var chain = source.filters
+        chain += FilterText.scale(width: width, height: height, squarePixels: true, source: source)
         chain.append("setsar=1")
         if let c = sheetColumns {
             let rows = (frames.count + c - 1) / c
             chain.append("tile=\(c)x\(rows):padding=4:margin=4")
         }
-        // JPEG is full range. Converted here and tagged on the frame, instead
-        // of asking for yuvj420p, the deprecated format swscale warns about
-        // on every image.
-        if format == .jpg { chain.append("scale=out_range=full") }
+        // JPEG (JFIF) and lossy WebP are BT.601, JPEG full range; RGB (PNG)
+        // needs the source's matrix. swscale is told the source's matrix
+        // (it takes BT.601 otherwise) and converts; the JPEG's range is set
+        // here and tagged on the frame, instead of asking for yuvj420p, the
+        // deprecated format swscale warns about on every image.
+        let matrix = source.colour.isBT709Matrix ? "bt709" : source.colour.isBT2020Matrix ? "bt2020" : "bt601"
+        switch format {
+        case .jpg: chain.append("scale=in_color_matrix=\(matrix):out_color_matrix=bt601:out_range=full")
+        case .webp: chain.append("scale=in_color_matrix=\(matrix):out_color_matrix=bt601")
+        case .png: chain.append("scale=in_color_matrix=\(matrix)")
+        }
         chain.append("format=\(pix)")
         do throws(AVError) {
             let graph = try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",

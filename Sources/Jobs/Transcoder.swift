@@ -87,8 +87,8 @@ final class Transcoder {
     }
 
     private func setUp() throws(SpoolError) {
-        let vIn = plan.wantVideo ? input.bestStream(AVMEDIA_TYPE_VIDEO) : nil
-        let aIn = plan.wantAudio ? input.bestStream(AVMEDIA_TYPE_AUDIO) : nil
+        let vIn = plan.wantVideo ? input.videoStream : nil
+        let aIn = plan.wantAudio ? try SourceAudio.stream(of: input, decode: job.manifest.decode, inputName: inputName) : nil
         guard vIn != nil || aIn != nil else {
             throw SpoolError(.inputInvalid, "input \(inputName) has no \(plan.wantVideo ? "video or " : "")audio stream to write to \(plan.output.path)", step: "open-input")
         }
@@ -98,7 +98,7 @@ final class Transcoder {
         } catch { throw mediaError(error, step: "open-output") }
         if let t = plan.trim, t.start > 0 {
             // Keyframe at or before the start; the trim filters cut exactly.
-            try? input.seek(stream: vIn ?? aIn!, to: t.start)
+            try? input.seek(stream: vIn ?? aIn!, to: t.start + input.startSeconds)
         }
         if let v = vIn { try addVideo(v) }
         if let a = aIn { try addAudio(a) }
@@ -120,14 +120,22 @@ final class Transcoder {
         do throws(AVError) {
             let dec = try Decoder(s, threads: job.codecThreads)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-video"])
-            let chain = FilterText.videoChain(trim: plan.trim, width: v.width, height: v.height, fps: v.fps,
-                                              pixelFormat: Encoding.pixelFormat(v.pixelFormat))
+            let source = SourceVideo(stream: s, decode: job.manifest.decode, hdr: v.hdr)
+            let chain = FilterText.videoChain(source: source, trim: plan.trim, width: v.width, height: v.height, squarePixels: v.squarePixels,
+                                              fps: v.fps, pixelFormat: Encoding.pixelFormat(v.pixelFormat))
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.video(width: s.width, height: s.height, pixelFormat: dec.ctx.pointee.pix_fmt,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
                                         sinks: [.video], threads: job.codecThreads)
-            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, output: out, threads: job.codecThreads)
+            let keepHDR = v.hdr == .keep && source.colour.isHDR
+            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: source.colour,
+                                                hdrMetadata: keepHDR ? Encoding.HDRMetadata(s) : nil,
+                                                fields: job.manifest.decode.deinterlace == .off ? s.fieldOrder : .progressive,
+                                                variableRate: v.fps == nil && s.isVariableFrameRate,
+                                                output: out, threads: job.codecThreads)
             let o = try out.addStream(from: enc)
+            if keepHDR { try out.addSideData(s.sideData(Encoding.HDRMetadata.sideDataKinds), stream: o) }
+            job.logger.debug("video: \(source.summary)", metadata: ["STEP": "open-video"])
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
         } catch { throw mediaError(error, step: "open-video") }
     }
@@ -152,7 +160,7 @@ final class Transcoder {
                                               sampleFormat: String(cString: av_get_sample_fmt_name(fmt)), channels: channels)
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
-                                                         layout: s.layoutDescription, timeBase: AVRational(num: 1, den: Int32(s.sampleRate)))],
+                                                         layout: s.layoutDescription, timeBase: s.timeBase)],
                                         sinks: [.audio], threads: job.codecThreads)
             try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
             let o = try out.addStream(from: enc)
@@ -164,7 +172,8 @@ final class Transcoder {
     private func pump() throws(SpoolError) {
         let pkt = Packet(), frame = Frame(), filtered = Frame(), encoded = Packet()
         let byInput = Dictionary(uniqueKeysWithValues: lanes.enumerated().map { (laneInput($0.element), $0.offset) })
-        let endSeconds = plan.trim.flatMap { t in t.duration.map { t.start + $0 } }
+        let origin = input.startSeconds
+        let endSeconds = plan.trim.flatMap { t in t.duration.map { origin + t.start + $0 } }
         var finished = Set<Int>()
         var lastProgress = Date.distantPast
         while true {
@@ -185,7 +194,7 @@ final class Transcoder {
             }
             if Date().timeIntervalSince(lastProgress) > 0.25, let ts = pkt.pts {
                 lastProgress = Date()
-                job.progress(step: "transcode", fraction: (Double(ts) * av_q2d(tb) - (plan.trim?.start ?? 0)) / expectedDuration)
+                job.progress(step: "transcode", fraction: (Double(ts) * av_q2d(tb) - origin - (plan.trim?.start ?? 0)) / expectedDuration)
             }
             try feed(lane: li, packet: pkt, frame: frame, filtered: filtered, encoded: encoded)
         }
@@ -230,7 +239,8 @@ final class Transcoder {
             }
             guard r == .frame else { return }
             decodedAny = true
-            frame.pts = frame.bestEffortTimestamp
+            // Outputs start at zero, as the ffmpeg command's do.
+            frame.pts = frame.bestEffortTimestamp.map { $0 - input.startTimestamp(in: dec.timeBase) }
             do { try graph.push(frame) } catch { throw mediaError(error, step: "filter") }
             frame.unref()
             try filterLoop(li, filtered: filtered, encoded: encoded)

@@ -111,7 +111,13 @@ extension StreamRef {
         }
         return channelLayout ?? "stereo"
     }
-    public var sampleAspect: AVRational { par.pointee.sample_aspect_ratio }
+    /// The container's sample aspect ratio (MP4 `pasp`, Matroska display
+    /// size) when it has one, else the bitstream's, as the ffmpeg command
+    /// and av_guess_sample_aspect_ratio take it.
+    public var sampleAspect: AVRational {
+        let container = raw.pointee.sample_aspect_ratio
+        return container.num > 0 && container.den > 0 ? container : par.pointee.sample_aspect_ratio
+    }
     public var guessedFrameRate: AVRational { raw.pointee.avg_frame_rate.num > 0 ? raw.pointee.avg_frame_rate : raw.pointee.r_frame_rate }
     public var codecParameters: UnsafeMutablePointer<AVCodecParameters> { par }
 }

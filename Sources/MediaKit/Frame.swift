@@ -76,6 +76,15 @@ extension InputFormat {
         try check(av_seek_frame(ctx, Int32(stream), ts, AVSEEK_FLAG_BACKWARD))
     }
 
+    /// Back to the first packet: byte 0 where the format seeks by bytes
+    /// (MPEG-TS, whose timestamp seeks may land past the only keyframe),
+    /// else the first timestamp.
+    public func rewind() throws(AVError) {
+        if ctx.pointee.iformat.pointee.flags & AVFMT_NO_BYTE_SEEK == 0, av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
+        let start = ctx.pointee.start_time == ms_nopts_value() ? 0 : ctx.pointee.start_time
+        try check(av_seek_frame(ctx, -1, start, AVSEEK_FLAG_BACKWARD))
+    }
+
     /// av_find_best_stream for a media type, or nil.
     public func bestStream(_ type: AVMediaType) -> Int? {
         let r = av_find_best_stream(ctx, type, -1, -1, nil, 0)

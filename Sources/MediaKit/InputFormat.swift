@@ -94,6 +94,14 @@ public final class InputFormat {
         return s == ms_nopts_value() ? 0 : Double(s) / Double(ms_time_base())
     }
 
+    /// The container's start time in `tb` units (0 when unknown): what
+    /// the ffmpeg command subtracts from every timestamp so that outputs
+    /// start at zero (an MPEG-TS from a camera starts at 1.4 s or 10 h).
+    public func startTimestamp(in tb: AVRational) -> Int64 {
+        let s = ctx.pointee.start_time
+        return s == ms_nopts_value() ? 0 : av_rescale_q(s, AVRational(num: 1, den: ms_time_base()), tb)
+    }
+
     public var streamCount: Int { Int(ctx.pointee.nb_streams) }
 
     public func stream(_ i: Int) -> StreamRef {

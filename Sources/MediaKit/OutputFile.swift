@@ -41,6 +41,7 @@ public final class OutputFile {
         guard let s = avformat_new_stream(ctx, nil) else { throw .noMemory }
         try check(avcodec_parameters_from_context(s.pointee.codecpar, encoder.ctx))
         s.pointee.time_base = encoder.timeBase
+        s.pointee.sample_aspect_ratio = encoder.ctx.pointee.sample_aspect_ratio
         return Int(s.pointee.index)
     }
 
@@ -50,7 +51,27 @@ public final class OutputFile {
         try check(avcodec_parameters_copy(s.pointee.codecpar, input.codecParameters))
         s.pointee.codecpar.pointee.codec_tag = 0
         s.pointee.time_base = input.timeBase
-        return Int(s.pointee.index)
+        s.pointee.sample_aspect_ratio = input.raw.pointee.sample_aspect_ratio
+        // The display matrix, HDR metadata and such go along unchanged, as
+        // the ffmpeg command's stream copy does.
+        let index = Int(s.pointee.index)
+        var all: [(AVPacketSideDataType, [UInt8])] = []
+        for i in 0..<Int(input.raw.pointee.nb_side_data) {
+            let sd = input.raw.pointee.side_data[i]
+            all.append((sd.type, Array(UnsafeBufferPointer(start: sd.data, count: Int(sd.size)))))
+        }
+        try addSideData(all, stream: index)
+        return index
+    }
+
+    /// Attaches stream side data (display matrix, mastering display, content
+    /// light level) that the muxer writes into the container.
+    public func addSideData(_ items: [(AVPacketSideDataType, [UInt8])], stream: Int) throws(AVError) {
+        let s = ctx.pointee.streams[stream]!
+        for (kind, bytes) in items where !bytes.isEmpty {
+            guard let p = av_stream_new_side_data(s, kind, bytes.count) else { throw .noMemory }
+            bytes.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: bytes.count) }
+        }
     }
 
     /// The stream's time base: the muxer may change it in writeHeader.

@@ -15,6 +15,20 @@ public struct StreamInfo: Sendable, Equatable {
     public var channelLayout: String?
     public var durationSeconds: Double?
     public var bitRate: Int64?
+    /// Video: degrees the picture is turned for display (display matrix).
+    public var rotation: Int?
+    /// Video: what a viewer sees, sample aspect and rotation applied.
+    public var displayWidth: Int?
+    public var displayHeight: Int?
+    public var sampleAspectRatio: String?
+    public var colorPrimaries: String?
+    public var colorTransfer: String?
+    public var colorSpace: String?
+    public var colorRange: String?
+    /// Video: "progressive", "tff", "bff" (interlaced), or nil when unknown.
+    public var fieldOrder: String?
+    /// Flagged as the track to play by default.
+    public var isDefault: Bool = false
 }
 
 public struct MediaInfo: Sendable, Equatable {
@@ -39,7 +53,18 @@ extension InputFormat {
             if kind == .video {
                 i.width = s.width; i.height = s.height; i.pixelFormat = s.pixelFormat
                 i.fps = s.isAttachedPicture ? nil : s.fps
+                let m = s.displayMatrix
+                i.rotation = m?.rotationDegrees ?? 0
+                let d = s.displaySize()
+                i.displayWidth = d.width; i.displayHeight = d.height
+                let sar = s.sampleAspect
+                if sar.num > 0 && sar.den > 0 { i.sampleAspectRatio = "\(sar.num):\(sar.den)" }
+                let c = s.colour
+                i.colorPrimaries = c.primariesName; i.colorTransfer = c.transferName
+                i.colorSpace = c.spaceName; i.colorRange = c.rangeName
+                i.fieldOrder = s.fieldOrder == .unknown ? nil : s.fieldOrder.rawValue
             }
+            i.isDefault = s.isDefault
             if kind == .audio {
                 i.sampleRate = s.sampleRate; i.channels = s.channels; i.channelLayout = s.channelLayout
             }

@@ -10,6 +10,8 @@ public struct Manifest: Sendable {
     public var maxAttempts: Int?
     public var timeoutSeconds: Double?
     public var job: JobSpec
+    /// How inputs are read (extension of manifest v1, docs/manifest.md).
+    public var decode = DecodeOptions()
 
     /// Every input path the job opens, in order, and every output path.
     public var inputPaths: [String] { job.inputPaths }
@@ -57,6 +59,27 @@ public enum PixelFormat: String, Sendable, CaseIterable {
     case yuv420p, yuv422p, yuv444p, yuv420p10le, yuvj420p, nv12
 }
 
+/// `decode` (extension of manifest v1): how every video and audio input of
+/// the job is interpreted before anything else is done to it.
+public struct DecodeOptions: Sendable, Equatable {
+    /// Apply the container's display matrix (phone rotation, flips) so the
+    /// picture comes out upright, as the ffmpeg command does. Stream copy
+    /// keeps the matrix instead.
+    public var autorotate = true
+    /// `auto`: deinterlace (bwdif) what the stream says is interlaced.
+    public var deinterlace = Deinterlace.auto
+    /// Which audio track, counted from 0 among the input's audio tracks;
+    /// by default the one flagged default (else FFmpeg's best).
+    public var audioTrack: Int?
+    public init() {}
+}
+
+public enum Deinterlace: String, Sendable, CaseIterable { case auto, on, off }
+
+/// What happens to HDR (PQ or HLG) video: tone-mapped to BT.709 SDR, or
+/// kept (10-bit HEVC, VP9 or AV1 outputs only).
+public enum HDRMode: String, Sendable, CaseIterable { case tonemap, keep }
+
 public struct VideoSettings: Sendable {
     public var codec: VideoCodec?
     public var width: Int?
@@ -66,6 +89,10 @@ public struct VideoSettings: Sendable {
     public var bitrateKbps: Int?
     public var preset: Preset?
     public var pixelFormat: PixelFormat?
+    /// Scale to square pixels (display size) instead of keeping the
+    /// input's sample aspect ratio.
+    public var squarePixels: Bool = false
+    public var hdr: HDRMode = .tonemap
 }
 
 public struct AudioSettings: Sendable {
@@ -221,6 +248,13 @@ extension Manifest {
         let maxAttempts = try r.int("maxAttempts", 1...10)
         let timeout = try r.number("timeoutSeconds", 1...86400)
 
+        var decode = DecodeOptions()
+        if var d = try r.object("decode") {
+            decode.autorotate = try d.bool("autorotate") ?? true
+            decode.deinterlace = try d.oneOf("deinterlace", Deinterlace.self) ?? .auto
+            decode.audioTrack = try d.int("audioTrack", 0...63)
+            try d.finish()
+        }
         let job: JobSpec
         switch type {
         case .probe: job = .probe(input: try r.requiredString("input"))
@@ -231,7 +265,7 @@ extension Manifest {
         }
         try r.finish()
         return Manifest(type: type, id: id, priority: priority, tenant: tenant, labels: labels,
-                        maxAttempts: maxAttempts, timeoutSeconds: timeout, job: job)
+                        maxAttempts: maxAttempts, timeoutSeconds: timeout, job: job, decode: decode)
     }
 
     private static func jsonErrorText(_ error: any Error) -> String { (error as? JSONParseError)?.description ?? "\(error)" }
@@ -243,8 +277,14 @@ extension Manifest {
             width: try o.int("width", 16...16384), height: try o.int("height", 16...16384),
             fps: try o.number("fps", 1...240), crf: try o.int("crf", 0...63),
             bitrateKbps: try o.int("bitrateKbps", 8...500_000), preset: try o.oneOf("preset", Preset.self),
-            pixelFormat: try o.oneOf("pixelFormat", PixelFormat.self))
+            pixelFormat: try o.oneOf("pixelFormat", PixelFormat.self),
+            squarePixels: try o.bool("squarePixels") ?? false, hdr: try o.oneOf("hdr", HDRMode.self) ?? .tonemap)
         try o.finish()
+        if v.hdr == .keep {
+            guard [VideoCodec.hevc, .vp9, .av1].contains(v.codec ?? .h264), v.pixelFormat == .yuv420p10le else {
+                throw SpoolError(.unsupported, "\(o.sub("hdr")) \"keep\" needs a 10-bit output that carries HDR: codec \"hevc\", \"vp9\" or \"av1\" with pixelFormat \"yuv420p10le\"; or use \"tonemap\"", step: "validate")
+            }
+        }
         return v
     }
 

@@ -49,6 +49,18 @@ public struct ProbeStream: Codable, Sendable, Equatable {
     public var channelLayout: String?
     public var durationSeconds: Double?
     public var bitRate: Int64?
+    // Extensions of manifest v1's probe (docs/manifest.md): what real-world
+    // video needs for display.
+    public var rotation: Int?
+    public var displayWidth: Int?
+    public var displayHeight: Int?
+    public var sampleAspectRatio: String?
+    public var colorPrimaries: String?
+    public var colorTransfer: String?
+    public var colorSpace: String?
+    public var colorRange: String?
+    public var fieldOrder: String?
+    public var defaultTrack: Bool?
     public init(index: Int, type: String) { self.index = index; self.type = type }
 }
 

@@ -1,0 +1,125 @@
+import MediaKit
+import SpoolKit
+
+/// What every job does to a decoded video stream before its own filters,
+/// the way a player shows it: upright (the display matrix), progressive
+/// (deinterlaced), and SDR when the output is SDR (tone-mapped). Built once
+/// per input stream from the stream's facts and the manifest's `decode`
+/// options; the filters are text made only from constants and numbers.
+struct SourceVideo {
+    /// Filters that run first, in order.
+    let filters: [String]
+    /// The colour of the frames after `filters`.
+    let colour: ColourTags
+    /// Width and height of the picture after `filters`, with its sample
+    /// aspect ratio applied: what a viewer sees.
+    let displayWidth: Int
+    let displayHeight: Int
+    /// Whether the picture's sample aspect ratio is not square.
+    let anamorphic: Bool
+    let rotation: Int
+    let deinterlaced: Bool
+    let toneMapped: Bool
+
+    init(stream s: StreamRef, decode: DecodeOptions, hdr: HDRMode = .tonemap) {
+        var f: [String] = []
+        // Deinterlacing comes first: fields are rows of the stored picture.
+        let order = s.fieldOrder
+        switch (decode.deinterlace, order) {
+        case (.off, _), (.auto, .progressive): deinterlaced = false
+        case (.on, _), (.auto, .topFirst), (.auto, .bottomFirst):
+            f.append("bwdif=mode=send_frame:parity=auto:deint=all"); deinterlaced = true
+        case (.auto, .unknown):
+            // Only the frames that say they are interlaced.
+            f.append("bwdif=mode=send_frame:parity=auto:deint=interlaced"); deinterlaced = false
+        }
+        let matrix = decode.autorotate ? s.displayMatrix : nil
+        f += (matrix?.uprightSteps ?? []).map(FilterText.orient)
+        rotation = matrix?.rotationDegrees ?? 0
+        let input = s.colour
+        if input.isHDR && hdr == .tonemap {
+            f += FilterText.toneMap(from: input)
+            colour = .bt709
+            toneMapped = true
+        } else {
+            colour = input
+            toneMapped = false
+        }
+        filters = f
+        let d = s.displaySize(applyingMatrix: decode.autorotate)
+        displayWidth = d.width; displayHeight = d.height
+        let sar = s.sampleAspect
+        anamorphic = sar.num > 0 && sar.den > 0 && sar.num != sar.den
+    }
+}
+
+extension SourceVideo {
+    /// One line for the debug log.
+    var summary: String {
+        "display \(displayWidth)x\(displayHeight), rotation \(rotation), deinterlaced \(deinterlaced), tone-mapped \(toneMapped), filters \(filters.joined(separator: ","))"
+    }
+}
+
+extension FilterText {
+    static func orient(_ step: DisplayMatrix.Step) -> String {
+        switch step {
+        case .transpose(let t): "transpose=dir=\(t.rawValue)"
+        case .hflip: "hflip"
+        case .vflip: "vflip"
+        case .rotate(let degrees): "rotate=\(num(degrees))*PI/180"
+        }
+    }
+
+    /// PQ or HLG to BT.709 SDR: linear light at 100 nits nominal peak, BT.709
+    /// primaries in float RGB, Hable's curve without desaturation, back to
+    /// BT.709 transfer and matrix, limited range. The input's code points
+    /// (H.273 numbers) are given explicitly, so a frame without tags of its
+    /// own is read as what its stream says.
+    static func toneMap(from c: ColourTags) -> [String] {
+        var input = "transferin=\(c.transferCode ?? 16)"
+        if let p = c.primariesCode { input += ":primariesin=\(p)" }
+        if let m = c.spaceCode { input += ":matrixin=\(m)" }
+        input += ":rangein=\(c.isFullRange ? "full" : "limited")"
+        return ["zscale=transfer=linear:npl=100:\(input)", "format=gbrpf32le", "zscale=primaries=bt709",
+                "tonemap=tonemap=hable:desat=0", "zscale=transfer=bt709:matrix=bt709:range=limited"]
+    }
+
+    /// The scaling part of a video chain. Without `squarePixels`, like the
+    /// ffmpeg command's `scale`: the sample aspect ratio is kept (one side
+    /// alone keeps the display aspect). With it, the picture is scaled to
+    /// its display size (or the requested one) with square pixels.
+    static func scale(width: Int?, height: Int?, squarePixels: Bool, source: SourceVideo) -> [String] {
+        let dw = Double(source.displayWidth), dh = Double(source.displayHeight)
+        func even(_ x: Double) -> Int { max(2, Int((x / 2).rounded()) * 2) }
+        if squarePixels {
+            let (w, h): (Int, Int) = switch (width, height) {
+            case let (w?, h?): (w, h)
+            case let (w?, nil): (w, even(Double(w) * dh / dw))
+            case let (nil, h?): (even(Double(h) * dw / dh), h)
+            case (nil, nil): (source.displayWidth, source.displayHeight)
+            }
+            if width == nil && height == nil && !source.anamorphic { return [] }
+            return ["scale=\(w):\(h)", "setsar=1"]
+        }
+        switch (width, height) {
+        case let (w?, h?): return ["scale=\(w):\(h)"]
+        case let (w?, nil): return ["scale=\(w):-2"]
+        case let (nil, h?): return ["scale=-2:\(h)"]
+        case (nil, nil): return []
+        }
+    }
+}
+
+/// Which audio stream of an input a job uses (`decode.audioTrack`).
+enum SourceAudio {
+    /// nil when the input has no audio at all; a named track that does not
+    /// exist is the manifest's mistake (INPUT_INVALID, with the count).
+    static func stream(of input: InputFormat, decode: DecodeOptions, inputName: String) throws(SpoolError) -> Int? {
+        let all = input.audioStreamIndices
+        guard let track = decode.audioTrack else { return input.preferredAudioStream }
+        guard track < all.count else {
+            throw SpoolError(.inputInvalid, "$.decode.audioTrack is \(track) but input \(inputName) has \(all.count) audio track\(all.count == 1 ? "" : "s") (counted from 0)", step: "open-input")
+        }
+        return all[track]
+    }
+}
