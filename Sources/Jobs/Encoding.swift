@@ -181,5 +181,13 @@ enum FilterText {
         "aresample=\(sampleRate),aformat=channel_layouts=\(layout(channels))"
     }
 
-    static func layout(_ channels: Int) -> String { channels == 1 ? "mono" : "stereo" }
+    /// The layout of an output with this many channels (the manifest allows 1, 2, 6, 8).
+    static func layout(_ channels: Int) -> String {
+        switch channels {
+        case 1: "mono"
+        case 6: "5.1"
+        case 8: "7.1"
+        default: "stereo"
+        }
+    }
 }

@@ -292,7 +292,10 @@ extension Manifest {
         guard var o else { return AudioSettings() }
         let a = AudioSettings(
             codec: try o.oneOf("codec", AudioCodec.self), bitrateKbps: try o.int("bitrateKbps", 8...1536),
-            sampleRate: try o.int("sampleRate", 8000...192_000), channels: try o.int("channels", 1...2))
+            sampleRate: try o.int("sampleRate", 8000...192_000), channels: try o.int("channels", 1...8))
+        if let c = a.channels, ![1, 2, 6, 8].contains(c) {
+            throw ManifestError.invalid(o.sub("channels"), "must be 1 (mono), 2 (stereo), 6 (5.1) or 8 (7.1), found \(c)")
+        }
         if let sr = a.sampleRate, ![8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 176400, 192000].contains(sr) {
             throw ManifestError.invalid(o.sub("sampleRate"), "must be a standard rate (8000, 16000, 22050, 44100, 48000, …), found \(sr)")
         }
@@ -319,6 +322,9 @@ extension Manifest {
         }
         if video.codec == nil { video.codec = container.defaultVideoCodec }
         if audio.codec == nil { audio.codec = container.defaultAudioCodec }
+        if let c = audio.channels, c > 2, audio.codec == .mp3 {
+            throw SpoolError(.unsupported, "\(o.sub("audio.channels")) \(c): MP3 carries at most 2 channels; use aac or opus for 5.1 and 7.1", step: "validate")
+        }
         if !container.hasVideo, let c = video.codec, c != .none {
             throw SpoolError(.unsupported, "\(o.sub("video.codec")) \"\(c.rawValue)\" cannot go in .\(container.rawValue), an audio-only container", step: "validate")
         }

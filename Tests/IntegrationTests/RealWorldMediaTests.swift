@@ -201,6 +201,9 @@ final class RealWorldMediaTests: XCTestCase {
         h.submit("side51", #"{"version":1,"type":"audio","input":"rw/side51.mkv","output":{"path":"out/side51.m4a"}}"#)
         h.submit("s71", #"{"version":1,"type":"audio","input":"rw/s71.mkv","output":{"path":"out/s71.m4a"}}"#)
         h.submit("mono", #"{"version":1,"type":"audio","input":"rw/mono.m4a","output":{"path":"out/mono.m4a"}}"#)
+        h.submit("keep51", #"{"version":1,"type":"audio","input":"rw/side51.mkv","output":{"path":"out/keep51.m4a","audio":{"channels":6}}}"#)
+        h.submit("keep71", #"{"version":1,"type":"audio","input":"rw/s71.mkv","output":{"path":"out/keep71.opus","audio":{"channels":8}}}"#)
+        transcode("hdr-keep", "rw/hdr10.mp4", "out/hdr-keep.mp4", video: #""codec":"hevc","pixelFormat":"yuv420p10le","hdr":"keep","preset":"ultrafast""#)
         transcode("copy-rot", "rw/rot90.mp4", "out/copy-rot.mp4", video: #""codec":"copy""#)
         transcode("norotate", "rw/rot90.mp4", "out/norotate.mp4", extra: #","decode":{"autorotate":false}"#)
         transcode("square", "rw/sar64.mp4", "out/square.mp4", video: #""height":288,"squarePixels":true,"preset":"ultrafast""#)
@@ -208,7 +211,7 @@ final class RealWorldMediaTests: XCTestCase {
         // Compose fits clips by what a viewer sees: the portrait phone clip
         // pillarboxed upright, the anamorphic one filling 16:9.
         h.submit("compose", #"{"version":1,"type":"compose","clips":[{"path":"rw/rot90.mp4"},{"path":"rw/sar64.mp4"}],"output":{"path":"out/compose.mp4","width":640,"height":360,"fps":25,"video":{"preset":"ultrafast"}}}"#)
-        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose"]
+        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep"]
         eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
         for id in ids where id != "no-track" { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
         let media = h.media.string
@@ -220,6 +223,13 @@ final class RealWorldMediaTests: XCTestCase {
         XCTAssertEqual(Probed("\(media)/out/side51.m4a")?.audio?.channels, 2)
         XCTAssertEqual(Probed("\(media)/out/s71.m4a")?.audio?.channels, 2)
         XCTAssertEqual(Probed("\(media)/out/mono.m4a")?.audio?.channels, 1)
+        XCTAssertEqual(Probed("\(media)/out/keep51.m4a")?.audio?.channels, 6, "5.1 kept when asked")
+        XCTAssertEqual(Probed("\(media)/out/keep71.opus")?.audio?.channels, 8, "7.1 kept when asked")
+        // HDR kept: 10-bit HEVC with the PQ/BT.2020 tags, nothing tone-mapped.
+        let kept = try XCTUnwrap(runJSON(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", "\(media)/out/hdr-keep.mp4"])?["streams"] as? [[String: Any]]).first
+        XCTAssertEqual(kept?["codec_name"] as? String, "hevc")
+        XCTAssertEqual(kept?["pix_fmt"] as? String, "yuv420p10le")
+        XCTAssertEqual(["color_primaries", "color_transfer", "color_space"].map { kept?[$0] as? String }, ["bt2020", "smpte2084", "bt2020nc"])
 
         XCTAssertEqual(VideoFacts("\(media)/out/copy-rot.mp4")?.rotation, VideoFacts("\(media)/rw/rot90.mp4")?.rotation, "stream copy keeps the matrix")
         XCTAssertNotNil(VideoFacts("\(media)/out/copy-rot.mp4")?.rotation)

@@ -36,6 +36,22 @@ final class ManifestTests: XCTestCase {
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"thumbnail","input":"a","at":[1,"x"],"output":{"path":"t-%02d.jpg"}}"#), .manifestInvalid, contains: "$.at[1]")
     }
 
+    /// Issue 14's extensions: `decode`, `squarePixels`, `hdr`, more channels.
+    func testRealWorldMediaOptions() throws {
+        let d = try parse(#"{"version":1,"type":"probe","input":"a.mp4"}"#).decode
+        XCTAssertEqual(d, DecodeOptions(), "autorotate, deinterlace auto and the default track unless asked")
+        XCTAssertTrue(d.autorotate); XCTAssertEqual(d.deinterlace, .auto); XCTAssertNil(d.audioTrack)
+        let m = try parse(#"{"version":1,"type":"transcode","input":"a.mov","decode":{"autorotate":false,"deinterlace":"off","audioTrack":1},"output":{"path":"o.mkv","video":{"codec":"hevc","pixelFormat":"yuv420p10le","hdr":"keep","squarePixels":true},"audio":{"channels":6}}}"#)
+        XCTAssertFalse(m.decode.autorotate); XCTAssertEqual(m.decode.deinterlace, .off); XCTAssertEqual(m.decode.audioTrack, 1)
+        guard case .transcode(let t) = m.job else { return XCTFail() }
+        XCTAssertEqual(t.output.video.hdr, .keep); XCTAssertTrue(t.output.video.squarePixels); XCTAssertEqual(t.output.audio.channels, 6)
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","decode":{"rotate":true}}"#), .manifestInvalid, contains: "$.decode.rotate unknown field")
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","decode":{"deinterlace":"yes"}}"#), .manifestInvalid, contains: "$.decode.deinterlace")
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp4","video":{"hdr":"keep"}}}"#), .unsupported, contains: "10-bit")
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp4","audio":{"channels":3}}}"#), .manifestInvalid, contains: "6 (5.1)")
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp3","audio":{"channels":6}}}"#), .unsupported, contains: "MP3 carries at most 2")
+    }
+
     func testIDRules() {
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","id":"b"}"#, file: "a"), .idMismatch)
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","id":"-bad"}"#), .idInvalid)
