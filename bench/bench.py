@@ -36,8 +36,20 @@ def media():
     ffmpeg("-f", "lavfi", "-i", "sine=sample_rate=8000", "-t", "0.2", f"{m}/tiny.wav")
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
            "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", f"{m}/hd.mp4")
+    real_world(m)
     open(f"{m}/.ok", "w").close()
     return m
+
+def real_world(m):
+    """A clip shaped like a phone upload (issue 14): 1080p, 10 s GOPs with
+    B-frames, moov at the end (the command's default), 5.1 AAC, and a 90
+    degree display matrix (a portrait phone video)."""
+    if os.path.exists(f"{m}/rw.mp4"): return
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+           "-filter_complex", "[1:a]pan=5.1|FL=c0|FR=c0|FC=c0|LFE=c0|BL=c0|BR=c0[a]", "-map", "0:v", "-map", "[a]",
+           "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-g", "300", "-bf", "3", "-pix_fmt", "yuv420p", "-c:a", "aac", f"{m}/rw-flat.mp4")
+    ffmpeg("-i", f"{m}/rw-flat.mp4", "-c", "copy", "-metadata:s:v:0", "rotate=90", f"{m}/rw.mp4")
+    os.unlink(f"{m}/rw-flat.mp4")
 
 class Daemon:
     """A release daemon on a fresh spool whose media root holds the bench media."""
@@ -115,6 +127,7 @@ def compare(name, goal, manifests, peer_cmds, our_out, peer_out, peer_name):
 def main():
     os.makedirs(WORK, exist_ok=True)
     m = media()
+    real_world(m)
     N = 50 if QUICK else 200
     compare("probe", "≥10x", [(f"p{i}", f'{{"version":1,"type":"probe","input":"c720.mp4"}}') for i in range(N)],
             [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{m}/c720.mp4"]] * N, None, None, "ffprobe")
@@ -161,6 +174,23 @@ def main():
     compare("audio loudness normalisation (two passes)", "(report)",
             [(f"l{i}", f'{{"version":1,"type":"audio","input":"talk.wav","loudness":{{"targetLufs":-16,"truePeak":-1.5}},"output":{{"path":"out-l{i}.m4a","audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(N)],
             [loud.format(src=f"{m}/talk.wav", out=f"{WORK}/peer-l{i}.m4a") for i in range(N)], "out-l0.m4a", f"{WORK}/peer-l0.m4a", "ffmpeg loudnorm 2-pass")
+
+    # The same three jobs on a real-world-shaped clip (real_world()): the
+    # ratios are not only those of easy files.
+    N = 50 if QUICK else 200
+    compare("probe, phone-shaped 1080p clip (10 s GOP, moov at end, 5.1, rotated)", "(report)",
+            [(f"rp{i}", '{"version":1,"type":"probe","input":"rw.mp4"}') for i in range(N)],
+            [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{m}/rw.mp4"]] * N, None, None, "ffprobe")
+    N = 10 if QUICK else 40
+    compare("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)",
+            [(f"rt{i}", f'{{"version":1,"type":"thumbnail","input":"rw.mp4","at":[15],"width":320,"output":{{"path":"out-rt{i}.jpg"}}}}') for i in range(N)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "15", "-i", f"{m}/rw.mp4", "-frames:v", "1", "-vf", "scale=320:-2", f"{WORK}/peer-rt{i}.jpg"] for i in range(N)],
+            "out-rt0.jpg", f"{WORK}/peer-rt0.jpg", "ffmpeg -ss")
+    N = 2
+    compare("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "(report)",
+            [(f"rx{i}", f'{{"version":1,"type":"transcode","input":"rw.mp4","output":{{"path":"out-rx{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(N)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{m}/rw.mp4", "-vf", "scale=-2:480", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+              "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart", f"{WORK}/peer-rx{i}.mp4"] for i in range(N)], "out-rx0.mp4", f"{WORK}/peer-rx0.mp4", "ffmpeg")
 
     if ONLY:
         print("\n".join(f"| {' | '.join(r)} |" for r in rows)); return
