@@ -54,6 +54,7 @@ extension Finisher {
                                      retryable: false, attempts: state.attempts, failedAt: now, tenant: manifest?.tenant,
                                      labels: manifest?.labels, history: history)
             try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "cancel")
+            try events.append(.failed(record))
             try Durable.move(layout.manifest(id, in: dir), layout.manifest(id, in: layout.failed), step: "cancel")
             try? Sys.unlink(layout.stateFile(id))
             return true

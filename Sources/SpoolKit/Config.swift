@@ -52,6 +52,20 @@ public struct Config: Sendable, Equatable {
     public var metricsTextfile: FilePath?
     public var metricsListen: String?
     public var metricsIntervalSeconds: Double = 15
+    /// The events log (Events.swift): a segment's size before the next one
+    /// starts, and how many segments are kept.
+    public var eventsSegmentBytes: Int = Int(EventLog.defaultSegmentBytes)
+    public var eventsKeepSegments: Int = EventLog.defaultKeepSegments
+    /// For the CLI's transitions (cancel, hold): appends and rotates, never
+    /// removes segments (the daemon's retention does).
+    public var finisher: Finisher {
+        var log = eventLog
+        log.prunes = false
+        return Finisher(layout: layout, events: log)
+    }
+    public var eventLog: EventLog {
+        EventLog(layout: layout, segmentBytes: Int64(eventsSegmentBytes), keepSegments: eventsKeepSegments, prunes: true)
+    }
 
     public init() {}
 
@@ -150,6 +164,8 @@ public struct Config: Sendable, Equatable {
             metricsListen = v
         }
         if let v = try r.number("metricsIntervalSeconds", 1...3600) { metricsIntervalSeconds = v }
+        if let v = try r.int("eventsSegmentBytes", 4096...(1 << 34)) { eventsSegmentBytes = v }
+        if let v = try r.int("eventsKeepSegments", 1...100_000) { eventsKeepSegments = v }
         if var l = try r.object("limits") {
             if let v = try l.int("maxWidth", 16...65536) { limits.maxWidth = v }
             if let v = try l.int("maxHeight", 16...65536) { limits.maxHeight = v }
@@ -170,7 +186,8 @@ public struct Config: Sendable, Equatable {
                                       ("stuckGraceSeconds", true), ("tmpMaxAgeHours", true), ("codecThreads", true),
                                       ("healthMaxWaitingSeconds", true), ("healthMaxFailureRate", true), ("healthWindowSeconds", true),
                                       ("healthMinJobs", true), ("retainDoneDays", true), ("retainFailedDays", true),
-                                      ("metricsTextfile", false), ("metricsListen", false), ("metricsIntervalSeconds", true)]
+                                      ("metricsTextfile", false), ("metricsListen", false), ("metricsIntervalSeconds", true),
+                                      ("eventsSegmentBytes", true), ("eventsKeepSegments", true)]
         for (key, numeric) in keys {
             let envName = "MEDIASPOOL_" + key.reduce(into: "") { s, c in if c.isUppercase { s += "_" }; s += c.uppercased() }
             guard let v = env[envName] else { continue }

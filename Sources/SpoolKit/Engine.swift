@@ -61,7 +61,7 @@ public final class Engine: Sendable {
         self.runners = runners
         self.logger = logger
         claimer = Claimer(layout: config.layout)
-        finisher = Finisher(layout: config.layout)
+        finisher = Finisher(layout: config.layout, events: config.eventLog)
         scanner = Scanner(layout: config.layout, queue: queue)
     }
 
@@ -211,13 +211,17 @@ public final class Engine: Sendable {
                              limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
                              layout: layout, startedAt: job.startedAt, codecThreads: threads,
                              descriptorBudget: Engine.descriptorBudget(workers: cfg.workers),
-                             memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers))
+                             memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers),
+                             events: finisher.events)
         state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
         // A cancel requested while it was being claimed.
         if Sys.exists(CancelRequests.path(layout, job.id)) { ctx.cancel(.cancelled) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
         log.info("started \(manifest.type.rawValue) job \(job.id) (attempt \(job.state.attempts))", metadata: ["STEP": "start", "STATUS": "running", "CODEC_THREADS": "\(threads)"])
         ctx.progress(step: "start", fraction: 0)
+        var claimed = JobEvent(.claimed, id: job.id, state: "processing").with(manifest)
+        claimed.attempt = job.state.attempts
+        try? finisher.events.append(claimed)
 
         let outcome: JobOutcome
         do throws(SpoolError) {
@@ -260,7 +264,7 @@ public final class Engine: Sendable {
             let shutdown = context.cancelReason == .shutdown
             let delay = shutdown ? 0 : config.backoff(afterAttempt: job.state.attempts)
             do {
-                let due = try finisher.retry(id: job.id, state: job.state, error: error, delay: delay, countAttempt: !shutdown)
+                let due = try finisher.retry(id: job.id, state: job.state, error: error, delay: delay, countAttempt: !shutdown, manifest: manifest)
                 state.withLock { $0.counters.retried += 1 }
                 SpoolMetrics.jobEnded(type: manifest.type.rawValue, outcome: "retry", code: error.code)
                 log.warning("\(job.id) attempt \(job.state.attempts) failed with \(error.code.rawValue): \(error.message); \(shutdown ? "requeued for the next start" : "retry at \(RFC3339.string(due))")",

@@ -8,7 +8,9 @@ import Glibc
 /// manifest out of processing/ (see the protocol at the top of Claim.swift).
 public struct Finisher: Sendable {
     public let layout: SpoolLayout
-    public init(layout: SpoolLayout) { self.layout = layout }
+    /// Where transitions are told (Events.swift).
+    public let events: EventLog
+    public init(layout: SpoolLayout, events: EventLog? = nil) { self.layout = layout; self.events = events ?? EventLog(layout: layout) }
 
     /// Success: `done/<id>.result.json`, then the manifest to done/.
     public func complete(_ job: ClaimedJob, manifest: Manifest, outcome: JobOutcome) throws(SpoolError) -> ResultRecord {
@@ -28,13 +30,13 @@ public struct Finisher: Sendable {
         if let poster = outcome.poster { try Durable.write(poster, to: layout.poster(job.id), step: "write-poster") }
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
         Fault.point("after-result")
-        try publish(job.id, to: layout.done, claimed: job)
+        try publish(job.id, to: layout.done, claimed: job, event: .done(record))
         return record
     }
 
     /// Retryable failure with attempts left: the state remembers when, then
     /// the manifest moves to retry/.
-    public func retry(id: String, state: JobState, error: SpoolError, delay: Double, countAttempt: Bool = true) throws(SpoolError) -> Date {
+    public func retry(id: String, state: JobState, error: SpoolError, delay: Double, countAttempt: Bool = true, manifest: Manifest? = nil) throws(SpoolError) -> Date {
         var state = state
         let now = Date()
         state.history[state.history.count - 1].endedAt = RFC3339.string(now)
@@ -47,6 +49,9 @@ public struct Finisher: Sendable {
         Fault.point("before-retry-move")
         try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: layout.retry), step: "schedule-retry")
         try? Sys.unlink(layout.progress(id))
+        var event = JobEvent(.retrying, id: id, state: "retry").with(manifest)
+        event.attempt = state.attempts; event.code = error.code.rawValue; event.message = error.message; event.step = error.step
+        try? events.append(event)
         return due
     }
 
@@ -65,13 +70,18 @@ public struct Finisher: Sendable {
                                  failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history)
         try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
         Fault.point("after-error-record")
-        try publish(id, to: layout.failed, claimed: claimed)
+        try publish(id, to: layout.failed, claimed: claimed, event: .failed(record))
         return record
     }
 
     /// The manifest's one rename out of processing/, then the clean-up of
     /// the job's side files (their loss is harmless: Recovery removes strays).
-    func publish(_ id: String, to dir: FilePath, claimed: ClaimedJob? = nil) throws(SpoolError) {
+    /// The terminal event goes to the log first (Events.swift); recovery,
+    /// which may be finishing a publish that crashed after it, passes
+    /// `eventUnlessPresent`.
+    func publish(_ id: String, to dir: FilePath, claimed: ClaimedJob? = nil, event: JobEvent? = nil, eventUnlessPresent: Bool = false) throws(SpoolError) {
+        if let event { try events.append(event, unlessPresent: eventUnlessPresent) }
+        Fault.point("after-event")
         do {
             try Durable.move(layout.manifest(id, in: layout.processing), layout.manifest(id, in: dir), step: "publish")
         } catch where error.isVanished && claimed?.identity != nil {
@@ -156,6 +166,9 @@ public struct Finisher: Sendable {
                 try Sys.fsyncDirectory(layout.failed)
                 try Sys.fsyncDirectory(dir)
             } catch { throw SpoolError.io(error, "syncing failed/ after refusing \(src)", step: "claim") }
+            // After the rename (a taken name moves on to the next one): a
+            // crash just before this line loses the event, not the job.
+            try? events.append(.failed(record))
             return
         }
         throw SpoolError(.internal, "no free name in failed/ for \(src) after 10,000 tries", step: "claim")

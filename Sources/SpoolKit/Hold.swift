@@ -17,9 +17,15 @@ extension Finisher {
         for (dir, name) in [(layout.retry, "retry"), (layout.inbox, "inbox")] where Sys.exists(layout.manifest(id, in: dir)) {
             guard !Sys.exists(layout.manifest(id, in: layout.hold)) else { return .notWaiting }
             try Durable.move(layout.manifest(id, in: dir), layout.manifest(id, in: layout.hold), step: "hold")
+            try? events.append(JobEvent(.held, id: id, state: "hold").with(manifest(id, in: layout.hold)))
             return .moved(from: name, to: "hold")
         }
         return .notWaiting
+    }
+
+    /// The parsed manifest of a waiting job, for its event's tenant and labels.
+    func manifest(_ id: String, in dir: FilePath) -> Manifest? {
+        (try? Sys.readFile(layout.manifest(id, in: dir), limit: Manifest.maxBytes)).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: id) }
     }
 
     public func release(_ id: String) throws(SpoolError) -> HoldOutcome {
@@ -37,6 +43,7 @@ extension Finisher {
             try Sys.fsyncDirectory(dst)
             try Sys.fsyncDirectory(layout.hold)
         } catch { throw SpoolError.io(error, "syncing the release of \(id)", step: "release") }
+        try? events.append(JobEvent(.released, id: id, state: toRetry ? "retry" : "inbox").with(manifest(id, in: dst)))
         return .moved(from: "hold", to: toRetry ? "retry" : "inbox")
     }
 }

@@ -56,12 +56,16 @@ public final class JobContext: @unchecked Sendable {
     let startedAt: Date
     private let lock = NSLock()
     private var lastProgressWrite = Date.distantPast
+    private var lastProgressEvent = Date.distantPast
+    /// Where `progress` events go (at most one a second); nil in tests.
+    let events: EventLog?
     private var _step = "start"
     private var _fraction = 0.0
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
          logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0,
-         descriptorBudget: Int = 1024, memoryBudget: Int = 1 << 40) {
+         descriptorBudget: Int = 1024, memoryBudget: Int = 1 << 40, events: EventLog? = nil) {
+        self.events = events
         self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
         self.codecThreads = codecThreads
         self.descriptorBudget = descriptorBudget
@@ -119,8 +123,16 @@ public final class JobContext: @unchecked Sendable {
         let now = Date()
         let write = now.timeIntervalSince(startedAt) >= 0.5 && now.timeIntervalSince(lastProgressWrite) >= 0.5
         if write { lastProgressWrite = now }
+        let tell = write && events != nil && now.timeIntervalSince(lastProgressEvent) >= 1
+        if tell { lastProgressEvent = now }
+        let (s, f) = (_step, _fraction)
         lock.unlock()
         if write { writeProgress() }
+        if tell, let events {
+            var e = JobEvent(.progress, id: id, state: "processing").with(manifest)
+            e.attempt = attempt; e.step = s; e.fraction = (f * 1000).rounded() / 1000
+            try? events.append(e)
+        }
     }
 
     func writeProgress() {

@@ -70,18 +70,19 @@ public struct Recovery: Sendable {
 
     /// One stale job, whose lock the caller holds.
     func recover(_ id: String, report: inout Report) throws(SpoolError) {
-        let fin = Finisher(layout: layout)
+        let fin = Finisher(layout: layout, events: config.eventLog)
         // A record counts only as a regular file (not a directory or FIFO
         // planted at its name).
-        if case .success = Sys.readRegularFile(layout.result(id)) {
+        if case .success(let bytes) = Sys.readRegularFile(layout.result(id)) {
             // Outputs and result were complete: finish the move, do not re-run.
-            try fin.publish(id, to: layout.done)
+            // Its event may be in the log already (a crash after it).
+            try fin.publish(id, to: layout.done, event: RecordCoding.decode(ResultRecord.self, bytes).map(JobEvent.done), eventUnlessPresent: true)
             report.finished += 1
             logger.notice("finished \(id): its result was complete when its owner died", metadata: meta(id, "done"))
             return
         }
-        if case .success = Sys.readRegularFile(layout.errorRecord(id)) {
-            try fin.publish(id, to: layout.failed)
+        if case .success(let bytes) = Sys.readRegularFile(layout.errorRecord(id)) {
+            try fin.publish(id, to: layout.failed, event: RecordCoding.decode(ErrorRecord.self, bytes).map(JobEvent.failed), eventUnlessPresent: true)
             report.finished += 1
             logger.notice("finished \(id): its error record was complete when its owner died", metadata: meta(id, "failed"))
             return
@@ -99,7 +100,7 @@ public struct Recovery: Sendable {
             report.failed += 1
             logger.warning("stale job \(id) is out of attempts: failed", metadata: meta(id, "failed"))
         } else {
-            _ = try fin.retry(id: id, state: state, error: err, delay: 0)
+            _ = try fin.retry(id: id, state: state, error: err, delay: 0, manifest: manifest)
             report.recovered += 1
             logger.notice("recovered stale job \(id) (attempt \(state.attempts) interrupted): requeued", metadata: meta(id, "requeued"))
         }

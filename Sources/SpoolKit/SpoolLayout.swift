@@ -28,8 +28,10 @@ public struct SpoolLayout: Sendable {
     /// Operators' switches: `pause.json` (Pause.swift).
     public var control: FilePath { root.appending("control") }
     public var pauseFile: FilePath { control.appending("pause.json") }
+    /// The events log's segments (Events.swift).
+    public var events: FilePath { root.appending("events") }
 
-    public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state, control, hold] }
+    public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state, control, hold, events] }
 
     public func manifest(_ id: String, in dir: FilePath) -> FilePath { dir.appending(id + ".json") }
     public func lock(_ id: String) -> FilePath { locks.appending(id + ".lock") }
@@ -49,7 +51,7 @@ public struct SpoolLayout: Sendable {
     /// Whether this looks like a spool root (used by read-only commands).
     public func check() -> [String] {
         // control/ is made by the daemon's start: an older spool may lack it.
-        allDirectories.filter { $0 != control && $0 != hold && !Sys.exists($0) }.map { "missing directory \($0)" }
+        allDirectories.filter { $0 != control && $0 != hold && $0 != events && !Sys.exists($0) }.map { "missing directory \($0)" }
     }
 }
 

@@ -57,6 +57,11 @@ public enum Sys {
         _ = try retrying { Glibc.fsync(fd.rawValue) }
     }
 
+    /// fdatasync(2): the file's data (and size) durable, not its timestamps.
+    public static func fdatasync(_ fd: FileDescriptor) throws(Errno) {
+        _ = try retrying { Glibc.fdatasync(fd.rawValue) }
+    }
+
     /// fsync a directory, so that the names created or renamed in it are durable.
     public static func fsyncDirectory(_ dir: FilePath) throws(Errno) {
         let fd = try open(dir, .readOnly, options: [.directory])

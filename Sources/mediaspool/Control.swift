@@ -156,11 +156,12 @@ struct Cancel: ParsableCommand {
     @Option(help: "How long to wait for a running job to stop (seconds).") var timeout: Double = 30
 
     func run() throws {
-        let layout = try global.load().layout
+        let config = try global.load()
+        let layout = config.layout
         var bad = 0
         for id in ids {
             guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
-            if try Finisher(layout: layout).cancelWaiting(id) { say("\(id): cancelled (it was waiting)"); continue }
+            if try config.finisher.cancelWaiting(id) { say("\(id): cancelled (it was waiting)"); continue }
             // Running (or being claimed): ask the daemon, and wait for the end.
             let running = Sys.exists(layout.manifest(id, in: layout.processing))
             guard running || Sys.exists(layout.manifest(id, in: layout.inbox)) || Sys.exists(layout.manifest(id, in: layout.retry)) else {
@@ -200,7 +201,7 @@ struct Hold: ParsableCommand {
     @Argument(help: "Job ids.") var ids: [String]
 
     func run() throws {
-        let f = Finisher(layout: try global.load().layout)
+        let f = try global.load().finisher
         var bad = 0
         for id in ids {
             guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
@@ -221,7 +222,7 @@ struct Release: ParsableCommand {
     @Argument(help: "Job ids.") var ids: [String]
 
     func run() throws {
-        let f = Finisher(layout: try global.load().layout)
+        let f = try global.load().finisher
         var bad = 0
         for id in ids {
             guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }

@@ -10,7 +10,7 @@ struct Mediaspool: AsyncParsableCommand {
         abstract: "A spool directory turned into a media-processing queue.",
         discussion: "Producers drop JSON job manifests into inbox/; the daemon (`mediaspool run`) claims and runs them in-process with FFmpeg's libraries. See README.md and docs/.",
         subcommands: [Run.self, Submit.self, Validate.self, Status.self, Watch.self, Gallery.self, List.self, Show.self, Replay.self, Sweep.self,
-                      Pause.self, Resume.self, Drain.self, Wait.self, Cancel.self, Hold.self, Release.self]
+                      Pause.self, Resume.self, Drain.self, Wait.self, Cancel.self, Hold.self, Release.self, Events.self]
     )
 }
 

@@ -44,7 +44,7 @@ final class CommandDocsTests: XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         var (code, _) = sh("mkdir -p '\(dir)' && '\(gen)' \"$MEDIASPOOL\" --multi-page --output-directory '\(dir)'")
         XCTAssertEqual(code, 0)
-        for sub in ["run", "submit", "validate", "status", "watch", "gallery", "list", "show", "replay", "sweep", "pause", "resume", "drain", "wait", "cancel", "hold", "release"] {
+        for sub in ["run", "submit", "validate", "status", "watch", "gallery", "list", "show", "replay", "sweep", "pause", "resume", "drain", "wait", "cancel", "hold", "release", "events"] {
             let page = "\(dir)/mediaspool.\(sub).1"
             var out: String
             (code, out) = sh("MANWIDTH=100 man -l '\(page)' 2>/dev/null || groff -man -Tutf8 '\(page)'")
