@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "mediaspool", targets: ["mediaspool"]),
+        .executable(name: "mediaspool-notify", targets: ["mediaspool-notify"]),
         .library(name: "SpoolKit", targets: ["SpoolKit"]),
         .library(name: "MediaKit", targets: ["MediaKit"]),
     ],
@@ -18,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        // The notifier's HTTP client and HMAC (mediaspool-notify only; the daemon has no network).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // C modules: libav* and libsystemd, each with a thin shim header for
@@ -52,6 +56,19 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+
+        // Completion hooks: follows the events log, delivers to webhooks and a command.
+        .target(name: "Notify", dependencies: [
+            "SpoolKit",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "mediaspool-notify", dependencies: [
+            "Notify", "SpoolKit", "SystemdSupport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit"]),

@@ -26,7 +26,11 @@ if [ -z "$BIN" ]; then
   BIN="$(swift build -c release --show-bin-path)/mediaspool"
 fi
 $SUDO install -D -m 0755 "$BIN" "$D$PREFIX/bin/mediaspool"
-for u in mediaspool.service mediaspool-sweep.service mediaspool-sweep.timer; do
+# The optional notifier (completion hooks), built beside the daemon.
+NOTIFY="$(dirname "$BIN")/mediaspool-notify"
+[ -x "$NOTIFY" ] && $SUDO install -D -m 0755 "$NOTIFY" "$D$PREFIX/bin/mediaspool-notify"
+$SUDO install -D -m 0644 notify.example.json "$D$PREFIX/share/doc/mediaspool/notify.example.json"
+for u in mediaspool.service mediaspool-sweep.service mediaspool-sweep.timer mediaspool-notify.service; do
   sed "s|/usr/local/bin/mediaspool|$PREFIX/bin/mediaspool|g" "systemd/$u" | $SUDO install -D -m 0644 /dev/stdin "$D/etc/systemd/system/$u"
 done
 $SUDO install -D -m 0644 systemd/mediaspool.sysusers "$D/etc/sysusers.d/mediaspool.conf"

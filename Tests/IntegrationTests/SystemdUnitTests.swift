@@ -130,6 +130,50 @@ final class SystemdUnitTests: XCTestCase {
         XCTAssertNotNil(result("quick"))
     }
 
+    /// Issue 17 under systemd: pause and cancel against the managed unit,
+    /// and the notifier unit (its own sandbox) handing every end to a command.
+    func testPauseCancelAndTheNotifierUnderSystemd() throws {
+        let sd = try BootedSystemd(self)
+        sd.install(dropIn: "Environment=MEDIASPOOL_FAULTS=delay:long:60000\n")
+        sd.installMedia()
+        sd.writeInside("/etc/mediaspool/notify.json", #"{"command": ["/bin/sh", "-c", "cat >> /var/lib/mediaspool-notify/got.jsonl"]}"#)
+        XCTAssertEqual(sd.systemctl("start", "mediaspool.service").code, 0)
+        XCTAssertEqual(sd.systemctl("start", "mediaspool-notify.service").code, 0, sd.systemctl("status", "mediaspool-notify.service").out)
+        XCTAssertEqual(sd.property("ActiveState", "mediaspool-notify.service"), "active")
+        let (result, error, ids) = records(sd)
+        let cli = "/usr/local/bin/mediaspool"
+
+        // Paused: the daemon reports the job waiting (it saw it) and starts nothing.
+        XCTAssertEqual(sd.run([cli, "pause"]).code, 0)
+        sd.submit("p1", probeManifest("clips/v1.mp4"))
+        eventually(20, "the daemon reports p1 waiting while paused") {
+            let status = sd.property("StatusText")
+            return status.hasPrefix("paused") && status.contains("waiting 1,")
+        }
+        XCTAssertTrue(ids("inbox").contains("p1"), "not started while paused")
+        XCTAssertNil(result("p1"))
+        XCTAssertEqual(sd.run([cli, "resume"]).code, 0)
+        eventually(20, "p1 done after resume") { result("p1") != nil }
+
+        // Cancel a running 60 s job through the CLI: CANCELLED within seconds.
+        sd.submit("long1", probeManifest("clips/v1.mp4"))
+        eventually(20, "long1 running") { ids("processing").contains("long1") }
+        let t0 = Date()
+        let cancel = sd.run([cli, "cancel", "long1"])
+        XCTAssertEqual(cancel.code, 0, cancel.err)
+        XCTAssertEqual(error("long1")?.code, "CANCELLED")
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 10)
+
+        // The notifier ran the command for both ends.
+        let got = "/proc/\(sd.pid1)/root/var/lib/mediaspool-notify/got.jsonl"
+        eventually(20, "the notifier handed both ends to its command") {
+            let text = (try? String(contentsOfFile: got, encoding: .utf8)) ?? ""
+            return text.contains(#""id":"p1""#) && text.contains(#""event":"cancelled""#)
+        }
+        XCTAssertEqual(sd.systemctl("stop", "mediaspool-notify.service").code, 0)
+        XCTAssertEqual(sd.property("Result", "mediaspool-notify.service"), "success")
+    }
+
     func testReloadAppliesAChangedWorkerCountWithoutDroppingJobs() throws {
         let sd = try BootedSystemd(self)
         sd.install(dropIn: "Environment=MEDIASPOOL_FAULTS=delay:w:1500\n")
