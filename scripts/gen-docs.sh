@@ -14,6 +14,9 @@ GEN="$(swift build --show-bin-path)/generate-manual"
 rm -rf "$OUT/man1" "$OUT/completions"; mkdir -p "$OUT/man1" "$OUT/completions"
 "$GEN" "$BIN" --multi-page --output-directory "$OUT/man1" --authors "mediaspool developers"
 rm -f "$OUT/man1/mediaspool.help.1"
+# The notifier, when it was built beside the daemon.
+NOTIFY="$(dirname "$BIN")/mediaspool-notify"
+if [ -x "$NOTIFY" ]; then "$GEN" "$NOTIFY" --output-directory "$OUT/man1" --authors "mediaspool developers"; fi
 "$BIN" --generate-completion-script bash > "$OUT/completions/mediaspool.bash"
 "$BIN" --generate-completion-script zsh > "$OUT/completions/_mediaspool"
 "$BIN" --generate-completion-script fish > "$OUT/completions/mediaspool.fish"

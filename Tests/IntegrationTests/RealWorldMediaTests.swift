@@ -44,6 +44,7 @@ final class RealWorldMediaTests: XCTestCase {
         Trait(name: "fmp4", file: "rw/fmp4.mp4"),
         Trait(name: "data", file: "rw/data.mov"),
         Trait(name: "attach", file: "rw/attach.mkv"),
+        Trait(name: "phone", file: "rw/phone.mov", rotation: 90),
         Trait(name: "tsbt709", file: "rw/bt709.ts", colour: ["bt709", "bt709", "bt709"]),
     ]
 
@@ -86,7 +87,14 @@ final class RealWorldMediaTests: XCTestCase {
         ff(src + x264 + ["-g", "25", "-c:a", "aac", "-shortest", "-movflags", "frag_keyframe+empty_moov+default_base_moof", p("fmp4.mp4")])
         ff(["-i", p("base.mp4"), "-c", "copy", "-timecode", "01:00:00:00", p("data.mov")])
         try! Data("notes\n".utf8).write(to: d.appendingPathComponent("notes.txt"))
-        ff(["-i", p("base.mp4"), "-c", "copy", "-attach", p("notes.txt"), "-metadata:s:t", "mimetype=text/plain", p("attach.mkv")])
+        // MKV with an attachment and a subtitle track.
+        try! Data("1\n00:00:00,000 --> 00:00:01,500\nhello\n\n".utf8).write(to: d.appendingPathComponent("subs.srt"))
+        ff(["-i", p("base.mp4"), "-i", p("subs.srt"), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt",
+            "-attach", p("notes.txt"), "-metadata:s:t", "mimetype=text/plain", p("attach.mkv")])
+        // A phone's MOV: HEVC with B-frames, AAC, a timecode track, portrait by its matrix.
+        ff(src + ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-pix_fmt", "yuv420p",
+                  "-c:a", "aac", "-shortest", "-timecode", "00:00:00:00", p("phone-flat.mov")])
+        ff(["-i", p("phone-flat.mov"), "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=270", p("phone.mov")])
         ff(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-f", "lavfi", "-i", "sine=frequency=440:duration=2"] + x264
             + ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-c:a", "aac", "-shortest", "-f", "mpegts", p("bt709.ts")])
         // Two audio tracks, the second (a tone) flagged default, the first silent.
@@ -148,6 +156,7 @@ final class RealWorldMediaTests: XCTestCase {
         }
         eventually(240, "every job ended") { Self.traits.allSatisfy { t in ["p", "t", "s"].allSatisfy { h.result("\($0)-\(t.name)") != nil || h.hasFailed("\($0)-\(t.name)") } } }
 
+        var syncChecked = 0
         for t in Self.traits {
             // probe: rotation and display size beside the stored ones.
             guard let probe = h.result("p-\(t.name)")?.probe, let pv = probe.streams.first(where: { $0.type == "video" }) else {
@@ -169,6 +178,13 @@ final class RealWorldMediaTests: XCTestCase {
             XCTAssertEqual(ours.colour, t.colour ?? theirs.colour, "\(t.name): colour tags")
             XCTAssertEqual(ours.duration, theirs.duration, accuracy: 1 / theirs.fps + 0.001, "\(t.name): duration")
             XCTAssertEqual(ours.fieldOrder, "progressive", "\(t.name): progressive output")
+            // Audio and video in sync: they start and end within a frame of each other, as in the input.
+            if let sync = Self.streamSpans("\(media)/out/\(t.name).mp4"), let source = Self.streamSpans("\(media)/\(t.file)") {
+                syncChecked += 1
+                let frame = 1 / theirs.fps + 0.001
+                XCTAssertEqual(sync.videoStart - sync.audioStart, source.videoStart - source.audioStart, accuracy: frame, "\(t.name): A/V start offset")
+                XCTAssertEqual(sync.videoEnd - sync.audioEnd, source.videoEnd - source.audioEnd, accuracy: frame + 0.03, "\(t.name): A/V end offset")
+            }
             let psnr = try XCTUnwrap(Self.psnr("\(media)/out/\(t.name).mp4", ref.appendingPathComponent("\(t.name).mp4").path), t.name)
             XCTAssertGreaterThanOrEqual(psnr, 30, "\(t.name): PSNR against the ffmpeg command's output")
 
@@ -182,6 +198,7 @@ final class RealWorldMediaTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(stillPSNR, 30, "\(t.name): still PSNR against the ffmpeg command's")
             print("real-world \(t.name): \(Int(ours.displayWidth))x\(ours.height) \(ours.colour.joined(separator: "/")) PSNR \(String(format: "%.1f", psnr)) dB, still \(String(format: "%.1f", stillPSNR)) dB")
         }
+        XCTAssertGreaterThanOrEqual(syncChecked, 9, "A/V sync checked on every file with sound")
         h.stopAll()
     }
 
@@ -211,7 +228,9 @@ final class RealWorldMediaTests: XCTestCase {
         // Compose fits clips by what a viewer sees: the portrait phone clip
         // pillarboxed upright, the anamorphic one filling 16:9.
         h.submit("compose", #"{"version":1,"type":"compose","clips":[{"path":"rw/rot90.mp4"},{"path":"rw/sar64.mp4"}],"output":{"path":"out/compose.mp4","width":640,"height":360,"fps":25,"video":{"preset":"ultrafast"}}}"#)
-        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep"]
+        // A variable frame rate phone clip between two others: durations add up, sound stays with picture.
+        h.submit("compose-vfr", #"{"version":1,"type":"compose","clips":[{"path":"rw/base.mp4"},{"path":"rw/vfr.mp4"},{"path":"rw/phone.mov"}],"output":{"path":"out/compose-vfr.mp4","width":320,"height":240,"fps":25,"video":{"preset":"ultrafast"}}}"#)
+        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr"]
         eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
         for id in ids where id != "no-track" { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
         let media = h.media.string
@@ -241,6 +260,11 @@ final class RealWorldMediaTests: XCTestCase {
         XCTAssertNotEqual(VideoFacts("\(media)/out/keep-interlace.mp4")?.fieldOrder, "progressive", "deinterlace off keeps the fields")
         let portrait = try XCTUnwrap(Self.pictureWidth("\(media)/out/compose.mp4", from: 0.5, to: 1.5))
         XCTAssertEqual(Double(portrait), 270, accuracy: 8, "the portrait clip upright: 3:4 in 640x360 is 270 wide")
+        let vfr = try XCTUnwrap(Probed("\(media)/out/compose-vfr.mp4"))
+        let parts = ["base.mp4", "vfr.mp4", "phone.mov"].compactMap { Probed("\(media)/rw/\($0)")?.duration }
+        XCTAssertEqual(vfr.duration, parts.reduce(0, +), accuracy: 0.08, "the clips' durations add up (\(parts))")
+        let spans = try XCTUnwrap(Self.streamSpans("\(media)/out/compose-vfr.mp4"))
+        XCTAssertEqual(spans.videoEnd, spans.audioEnd, accuracy: 0.05, "sound ends with the picture")
         let wide = try XCTUnwrap(Self.pictureWidth("\(media)/out/compose.mp4", from: 2.2, to: 2.8))
         XCTAssertEqual(Double(wide), 640, accuracy: 8, "the 16:9 anamorphic clip fills the frame (squashed it would be 450 wide)")
         h.stopAll()
@@ -285,6 +309,23 @@ final class RealWorldMediaTests: XCTestCase {
         guard let r = out.range(of: #"average:(inf|[0-9.]+)"#, options: .regularExpression) else { return nil }
         let v = out[r].dropFirst("average:".count)
         return v == "inf" ? 100 : Double(v)
+    }
+
+    /// First and last timestamps (seconds) of the first video and audio
+    /// streams, from their packets; nil without audio.
+    static func streamSpans(_ path: String) -> (videoStart: Double, videoEnd: Double, audioStart: Double, audioEnd: Double)? {
+        func span(_ sel: String) -> (Double, Double)? {
+            guard let j = runJSON(["ffprobe", "-v", "error", "-select_streams", sel, "-show_entries", "packet=pts_time,duration_time", "-of", "json", path]),
+                  let packets = j["packets"] as? [[String: Any]], !packets.isEmpty else { return nil }
+            let times = packets.compactMap { p -> (Double, Double)? in
+                guard let t = Double(p["pts_time"] as? String ?? "") else { return nil }
+                return (t, t + (Double(p["duration_time"] as? String ?? "") ?? 0))
+            }
+            guard let s = times.map(\.0).min(), let e = times.map(\.1).max() else { return nil }
+            return (s, e)
+        }
+        guard let v = span("v:0"), let a = span("a:0") else { return nil }
+        return (v.0, v.1, a.0, a.1)
     }
 
     /// The width of the picture inside black bars (cropdetect) between two times.
