@@ -140,17 +140,30 @@ public final class EventNotifier: Sendable {
             }
             let batch: [(cursor: EventCursor, line: [UInt8])]
             do { batch = try reader.read(after: cursor, limit: 1 << 20) } catch {
-                // Retention removed what was not delivered: say so, go on from the oldest kept.
-                logger.error("events after \(cursor) were removed by retention before they were delivered; going on from the oldest kept")
-                cursor = reader.start
-                continue
+                switch error {
+                case .expired:
+                    // Retention removed what was not delivered: a dead letter
+                    // says so (the operator resyncs from done/ and failed/).
+                    logger.error("events after \(cursor) were removed by retention before they were delivered; going on from the oldest kept")
+                    state.deadLetter(Array(#"{"error":"events after \#(cursor) were removed by retention before they were delivered","time":"\#(RFC3339.string(Date()))"}"#.utf8))
+                    cursor = reader.start
+                    try state.store(cursor)
+                    continue
+                case .invalid(let why):
+                    // Not this log's cursor (the log was re-created?): no guessing.
+                    logger.critical("the stored cursor is not valid for \(layout.events): \(why); remove \(state.dir)/cursor to start again from the end")
+                    throw error
+                }
             }
+            var unsaved = false
             for (c, line) in batch {
-                if isStopping { return }
-                await handle(line, cursor: c)
+                if isStopping { break }
+                guard await handle(line, cursor: c) else { break } // stopped mid-delivery: this event again next time
                 cursor = c
-                try state.store(c)
+                unsaved = true
+                if isTerminal(line) { try state.store(c); unsaved = false }
             }
+            if unsaved { try state.store(cursor) }
             if batch.isEmpty {
                 if !follow { return }
                 // Woken by a write to events/; the timeout only bounds how
@@ -160,45 +173,58 @@ public final class EventNotifier: Sendable {
         }
     }
 
-    func handle(_ line: [UInt8], cursor: EventCursor) async {
-        guard let event = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) else { return }
+    private func isTerminal(_ line: [UInt8]) -> Bool {
+        (try? JSONDecoder().decode(JobEvent.self, from: Data(line)))?.event.isTerminal ?? false
+    }
+
+    /// Delivers one event to every hook that wants it; false when a stop
+    /// interrupted a delivery (the event is handled again after the restart).
+    func handle(_ line: [UInt8], cursor: EventCursor) async -> Bool {
+        guard let event = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) else { return true }
         let body = EventReader.withCursor(line, cursor)
         for (i, w) in config.webhooks.enumerated() {
             guard (w.events ?? NotifyConfig.terminal).contains(event.event), w.tenant == nil || w.tenant == event.tenant else { continue }
-            await deliver(what: "webhook \(w.url)", event: event, body: body, cursor: cursor) { [self] in
+            guard await deliver(what: "webhook \(w.url)", event: event, body: body, cursor: cursor, { [self] in
                 try await post(w.url, body: body, event: event, cursor: cursor, key: secrets[i])
-            }
+            }) else { return false }
         }
         if let argv = config.command, (config.commandEvents ?? NotifyConfig.terminal).contains(event.event) {
-            await deliver(what: "command \(argv[0])", event: event, body: body, cursor: cursor) { [self] in
+            guard await deliver(what: "command \(argv[0])", event: event, body: body, cursor: cursor, { [self] in
                 try await runCommand(argv, body: body, event: event, cursor: cursor)
-            }
+            }) else { return false }
         }
+        return true
     }
 
     struct DeliveryError: Error, CustomStringConvertible { var description: String }
 
     /// Tries `attempt` up to maxAttempts times with exponential backoff; a
-    /// dead letter when all fail.
-    func deliver(what: String, event: JobEvent, body: [UInt8], cursor: EventCursor, _ attempt: () async throws -> Void) async {
+    /// dead letter when all fail. False when a stop came first (no dead
+    /// letter: the event is delivered after the restart).
+    func deliver(what: String, event: JobEvent, body: [UInt8], cursor: EventCursor, _ attempt: () async throws -> Void) async -> Bool {
         var delay = config.backoffInitialSeconds
         var lastError = ""
         for n in 1...config.maxAttempts {
             do {
                 try await attempt()
                 logger.debug("delivered \(event.event.rawValue) of \(event.id) to \(what)", metadata: ["JOB_ID": "\(event.id)", "ATTEMPT": "\(n)"])
-                return
+                return true
             } catch {
                 lastError = "\(error)"
                 logger.warning("delivering \(event.event.rawValue) of \(event.id) to \(what) failed (attempt \(n) of \(config.maxAttempts)): \(lastError)",
                                metadata: ["JOB_ID": "\(event.id)", "ATTEMPT": "\(n)"])
             }
             if n < config.maxAttempts {
-                if isStopping { break }
-                try? await Task.sleep(for: .seconds(delay))
+                // The backoff, in slices: a stop does not wait for it.
+                let until = ContinuousClock.now + .seconds(delay)
+                while ContinuousClock.now < until {
+                    if isStopping { return false }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
                 delay = min(config.backoffMaxSeconds, delay * 2)
             }
         }
+        if isStopping { return false }
         struct Dead: Encodable { var time: String; var target: String; var cursor: String; var error: String; var event: JobEvent }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -206,6 +232,7 @@ public final class EventNotifier: Sendable {
             state.deadLetter(Array(data))
         }
         logger.error("gave up delivering \(event.event.rawValue) of \(event.id) to \(what): \(lastError); written to \(state.deadLetters)", metadata: ["JOB_ID": "\(event.id)"])
+        return true
     }
 
     func post(_ url: String, body: [UInt8], event: JobEvent, cursor: EventCursor, key: [UInt8]?) async throws {
@@ -215,7 +242,11 @@ public final class EventNotifier: Sendable {
         req.headers.add(name: "User-Agent", value: "mediaspool-notify")
         req.headers.add(name: "X-Mediaspool-Event", value: event.event.rawValue)
         req.headers.add(name: "X-Mediaspool-Delivery", value: "\(cursor)")
-        if let key { req.headers.add(name: "X-Mediaspool-Signature", value: "sha256=" + Self.signature(body, key: key)) }
+        // Signed with the time, so a captured request cannot be replayed
+        // later: HMAC-SHA256 of "<unix seconds>.<body>" (as Stripe does).
+        let t = Int(Date().timeIntervalSince1970)
+        req.headers.add(name: "X-Mediaspool-Timestamp", value: "\(t)")
+        if let key { req.headers.add(name: "X-Mediaspool-Signature", value: "sha256=" + Self.signature(Array("\(t).".utf8) + body, key: key)) }
         req.body = .bytes(ByteBuffer(bytes: body))
         let response = try await HTTPClient.shared.execute(req, timeout: .milliseconds(Int64(config.timeoutSeconds * 1000)))
         // Drain the body (small; at most 64 KiB read) so the connection is reused.
@@ -236,8 +267,15 @@ public final class EventNotifier: Sendable {
         p.standardInput = input
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        input.fileHandleForWriting.write(Data(body + [0x0A]))
-        try? input.fileHandleForWriting.close()
+        // Written beside the wait, so a command that does not read its
+        // stdin cannot block the notifier; a command that exits early gets
+        // EPIPE, not a SIGPIPE (ignored at start), and the error is dropped.
+        let writer = input.fileHandleForWriting
+        let data = Data(body + [0x0A])
+        DispatchQueue.global().async {
+            try? writer.write(contentsOf: data)
+            try? writer.close()
+        }
         let deadline = Date().addingTimeInterval(config.timeoutSeconds)
         while p.isRunning {
             if Date() > deadline { p.terminate(); p.waitUntilExit(); throw DeliveryError(description: "timed out after \(config.timeoutSeconds) s") }

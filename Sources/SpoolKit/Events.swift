@@ -56,6 +56,8 @@ public struct JobEvent: Codable, Sendable, Equatable {
     public var step: String?
     public var fraction: Double?
     public var outputs: [String]?
+    /// Labels and outputs left out: the line would have passed 64 KiB.
+    public var truncated: Bool?
 
     public init(_ event: EventKind, id: String, state: String, time: String = RFC3339.string(Date())) {
         self.event = event; self.id = id; self.state = state; self.time = time
@@ -140,8 +142,9 @@ public struct EventLog: Sendable {
 
     /// Appends one event. Terminal events are durable when this returns, and
     /// throw when they cannot be written (the caller then leaves the job to
-    /// recovery); other events are best effort. With `unlessPresent`, a
-    /// terminal event already in the last two segments is not written again.
+    /// recovery); other events are best effort: dropped when the lock is
+    /// busy or the write fails. With `unlessPresent`, a terminal event
+    /// already in the log (same id, event and time) is not written again.
     public func append(_ event: JobEvent, unlessPresent: Bool = false) throws(SpoolError) {
         do {
             try appendLocked(event, unlessPresent: unlessPresent)
@@ -150,19 +153,39 @@ public struct EventLog: Sendable {
         }
     }
 
+    /// The longest line written; longer ones lose their labels and outputs
+    /// (`truncated`), so that every reader's window holds a whole line.
+    static let maxLineBytes = 64 * 1024
+
     private func appendLocked(_ event: JobEvent, unlessPresent: Bool) throws(Errno) {
-        if !Sys.exists(dir) { try? Sys.mkdir(dir, permissions: [.ownerReadWriteExecute, .groupReadExecute]) }
+        if !Sys.exists(dir) {
+            try? Sys.mkdir(dir, permissions: [.ownerReadWriteExecute, .groupReadExecute])
+            adoptOwnership(of: dir)
+        }
         let lockFD = try Sys.open(dir.appending(".lock"), .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
         defer { try? lockFD.close() }
+        adoptOwnership(lockFD)
+        // Never written without the lock: a line after a rotation another
+        // writer made would go to a segment readers have left. The lock is
+        // the daemon user's (0600): only that user or root can hold it. A
+        // terminal event waits up to 30 s, then fails (recovery retries the
+        // job's publish); any other event gets one short try and is dropped.
+        let tries = event.event.isTerminal ? 3000 : 5
         var locked = false
-        for _ in 0..<500 {
+        for _ in 0..<tries {
             if try Sys.tryLockExclusive(lockFD) { locked = true; break }
             usleep(10_000)
         }
-        _ = locked // unlocked after 5 s: something holds it that should not; the line goes in all the same
-        let line = event.line
+        guard locked else { throw Errno.resourceTemporarilyUnavailable }
+        var line = event.line
+        if line.count > Self.maxLineBytes {
+            var short = event
+            short.labels = nil; short.outputs = nil; short.truncated = true
+            short.message = short.message.map { String(decoding: $0.utf8.prefix(1024), as: UTF8.self) }
+            line = short.line
+        }
         var segs = Self.segments(layout)
-        if unlessPresent, event.event.isTerminal, contains(event, in: segs.suffix(2)) { return }
+        if unlessPresent, event.event.isTerminal, contains(event, in: segs) { return }
         var current = segs.last ?? 1
         var size: Int64 = 0
         if segs.isEmpty {
@@ -170,29 +193,90 @@ public struct EventLog: Sendable {
         } else if let st = try? Sys.stat(Self.segmentPath(layout, current), followSymlinks: false) {
             size = Int64(st.st_size)
         }
+        // A line torn by a crash or a full disk is ended here, so that it
+        // never joins the next line (readers skip what does not parse).
+        let torn = size > 0 && lastByte(of: Self.segmentPath(layout, current), size: size) != 0x0A
         var rotated = false
         if size > 0 && size + Int64(line.count) > segmentBytes {
+            if torn { try? terminate(Self.segmentPath(layout, current)) }
             current += 1
             rotated = true
+        } else if torn {
+            line = [0x0A] + line
         }
         let path = Self.segmentPath(layout, current)
         let fd = try Sys.open(path, .writeOnly, options: [.create, .append, .noFollow, .nonBlocking], permissions: [.ownerReadWrite, .groupRead])
         defer { try? fd.close() }
-        guard try Sys.fstat(fd).isRegular else { throw Errno.notPermitted }
+        let st = try Sys.fstat(fd)
+        guard st.isRegular else { throw Errno.notPermitted }
+        adoptOwnership(fd)
         if rotated || segs.count == 1 && size == 0 { try? Sys.fsyncDirectory(dir) }
-        try Sys.writeAll(fd, line)
-        if event.event.isTerminal { try Sys.fdatasync(fd) }
+        do {
+            try Sys.writeAll(fd, line)
+            if event.event.isTerminal { try Sys.fdatasync(fd) }
+        } catch {
+            // Nothing half-written stays: back to the size before this line.
+            _ = ftruncate(fd.rawValue, off_t(st.st_size))
+            throw error
+        }
         if rotated && prunes {
             for old in (segs + [current]).dropLast(keepSegments) { try? Sys.unlink(Self.segmentPath(layout, old)) }
         }
     }
 
-    /// Whether a terminal event with this id, kind and time is in the segments.
-    func contains(_ event: JobEvent, in segs: ArraySlice<UInt64>) -> Bool {
-        let needles = [#""event":"\#(event.event.rawValue)""#, #""id":"\#(event.id)""#, #""time":"\#(event.time)""#].map { Array($0.utf8) }
-        for s in segs {
-            guard let bytes = try? Sys.readFile(Self.segmentPath(layout, s), limit: Int(max(segmentBytes, 1 << 20)) * 2) else { continue }
-            for line in bytes.split(separator: 0x0A) where needles.allSatisfy({ line.firstRange(of: $0) != nil }) { return true }
+    private func lastByte(of path: FilePath, size: Int64) -> UInt8? {
+        guard let fd = try? Sys.open(path, .readOnly, options: [.noFollow, .nonBlocking]) else { return nil }
+        defer { try? fd.close() }
+        var b: UInt8 = 0
+        let n = (try? withUnsafeMutableBytes(of: &b) { try fd.read(fromAbsoluteOffset: size - 1, into: $0) }) ?? 0
+        return n == 1 ? b : nil
+    }
+
+    private func terminate(_ path: FilePath) throws(Errno) {
+        let fd = try Sys.open(path, .writeOnly, options: [.append, .noFollow, .nonBlocking])
+        defer { try? fd.close() }
+        try Sys.writeAll(fd, [0x0A])
+        try Sys.fdatasync(fd)
+    }
+
+    /// Root (an operator's CLI) creating the directory, the lock or a
+    /// segment gives it to the owner of the spool, as the job locks do:
+    /// a root-owned segment would lock the daemon out of the log.
+    private func adoptOwnership(_ fd: FileDescriptor) {
+        guard geteuid() == 0, let owner = try? Sys.stat(layout.root) else { return }
+        _ = fchown(fd.rawValue, owner.st_uid, owner.st_gid)
+    }
+
+    private func adoptOwnership(of path: FilePath) {
+        guard geteuid() == 0, let fd = try? Sys.open(path, .readOnly, options: [.directory, .noFollow]) else { return }
+        defer { try? fd.close() }
+        adoptOwnership(fd)
+    }
+
+    /// Whether a terminal event with this id, kind and time is in the log:
+    /// newest segment first, in bounded chunks, comparing decoded fields
+    /// (a label cannot pass for them).
+    func contains(_ event: JobEvent, in segs: [UInt64]) -> Bool {
+        let idNeedle = Array(#""id":"\#(event.id)""#.utf8)
+        for s in segs.reversed() {
+            guard let fd = try? Sys.open(Self.segmentPath(layout, s), .readOnly, options: [.noFollow, .nonBlocking]),
+                  let st = try? Sys.fstat(fd), st.isRegular else { continue }
+            defer { try? fd.close() }
+            var offset: Int64 = 0
+            var carry: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            while offset < Int64(st.st_size) {
+                let n = (try? chunk.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: offset, into: $0) }) ?? 0
+                if n <= 0 { break }
+                offset += Int64(n)
+                carry += chunk[0..<n]
+                guard let last = carry.lastIndex(of: 0x0A) else { continue }
+                for line in carry[...last].split(separator: 0x0A) where line.firstRange(of: idNeedle) != nil {
+                    if let e = try? JSONDecoder().decode(JobEvent.self, from: Data(line)), e.id == event.id, e.event == event.event, e.time == event.time { return true }
+                }
+                carry.removeSubrange(...last)
+                if carry.count > Self.maxLineBytes * 2 { carry.removeAll() }
+            }
         }
         return false
     }
@@ -203,48 +287,80 @@ public struct EventReader: Sendable {
     public let layout: SpoolLayout
     public init(layout: SpoolLayout) { self.layout = layout }
 
-    public enum ReadError: Error, Equatable { case expired(oldest: UInt64?) }
+    public enum ReadError: Error, Equatable {
+        /// Retention removed events after the cursor.
+        case expired(oldest: UInt64?)
+        /// The cursor is not one this log gave (past its end, inside a line).
+        case invalid(String)
+    }
 
     /// The cursor before the first event kept.
     public var start: EventCursor { EventCursor(segment: EventLog.segments(layout).first ?? 1, offset: 0) }
 
-    /// The cursor after the last event written so far.
+    /// The cursor after the last complete line written so far.
     public var end: EventCursor {
         guard let last = EventLog.segments(layout).last else { return EventCursor(segment: 1, offset: 0) }
-        let size = (try? Sys.stat(EventLog.segmentPath(layout, last), followSymlinks: false)).map { Int64($0.st_size) } ?? 0
-        return EventCursor(segment: last, offset: size)
+        var c = EventCursor(segment: last, offset: 0)
+        // Read forward to the last newline (a line being written is not a place to start).
+        while let (lines, next, _) = try? readSegment(c, limit: 1 << 20), next != c {
+            _ = lines
+            c = next
+        }
+        return c
     }
 
     /// The complete lines after `cursor` written so far (at most `limit`
-    /// bytes of them), each with the cursor after it.
+    /// bytes of them), each with the cursor after it. Lines handed out are
+    /// durable first (fdatasync), so a cursor stored after them never
+    /// points past what a power cut could take back.
     public func read(after cursor: EventCursor, limit: Int = 4 << 20) throws(ReadError) -> [(cursor: EventCursor, line: [UInt8])] {
         let segs = EventLog.segments(layout)
-        // A cursor into a removed segment: its remaining lines are gone.
         if let oldest = segs.first, cursor.segment < oldest { throw .expired(oldest: oldest) }
+        let newest = segs.last ?? 1
+        guard cursor.segment <= newest else { throw .invalid("cursor \(cursor) is past the newest segment (\(newest))") }
         var out: [(EventCursor, [UInt8])] = []
         var pos = cursor
         var budget = limit
+        var first = true
         while budget > 0 {
-            let (lines, next) = readSegment(pos, limit: budget)
+            let (lines, next, final) = try readSegment(pos, limit: budget, checkBoundary: first)
+            first = false
             out += lines
             budget -= Int(next.offset - pos.offset)
             pos = next
             // Move on only when this segment is final (a newer one exists)
-            // and was read to its end.
-            guard Sys.exists(EventLog.segmentPath(layout, pos.segment + 1)) else { break }
-            let size = (try? Sys.stat(EventLog.segmentPath(layout, pos.segment), followSymlinks: false)).map { Int64($0.st_size) } ?? 0
-            guard pos.offset >= size else { break }
+            // and read to its end (a torn last line skipped).
+            guard final, pos.segment < UInt64.max else { break }
             pos = EventCursor(segment: pos.segment + 1, offset: 0)
         }
         return out
     }
 
-    /// Complete lines of one segment from an offset; the cursor after the last.
-    private func readSegment(_ from: EventCursor, limit: Int) -> ([(EventCursor, [UInt8])], EventCursor) {
-        guard let fd = try? Sys.open(EventLog.segmentPath(layout, from.segment), .readOnly, options: [.noFollow, .nonBlocking]) else { return ([], from) }
+    /// Complete lines of one segment from an offset; the cursor after the
+    /// last; and whether the segment is final and was read to its end.
+    private func readSegment(_ from: EventCursor, limit: Int, checkBoundary: Bool = false) throws(ReadError) -> ([(EventCursor, [UInt8])], EventCursor, Bool) {
+        // A newer segment first: then this one is final, and its size below is its last.
+        let final = from.segment < UInt64.max && Sys.exists(EventLog.segmentPath(layout, from.segment + 1))
+        let fd: FileDescriptor
+        do { fd = try Sys.open(EventLog.segmentPath(layout, from.segment), .readOnly, options: [.noFollow, .nonBlocking]) } catch {
+            if error == .noSuchFileOrDirectory {
+                // Removed by retention under the reader, or never written.
+                if let oldest = EventLog.segments(layout).first, from.segment < oldest { throw .expired(oldest: oldest) }
+                return ([], from, false)
+            }
+            return ([], from, false)
+        }
         defer { try? fd.close() }
-        guard let st = try? Sys.fstat(fd), st.isRegular, Int64(st.st_size) > from.offset else { return ([], from) }
-        let want = Int(min(Int64(limit), Int64(st.st_size) - from.offset))
+        guard let st = try? Sys.fstat(fd), st.isRegular else { return ([], from, false) }
+        let size = Int64(st.st_size)
+        if from.offset > size { throw .invalid("cursor \(from) is past the end of its segment (\(size) bytes)") }
+        if checkBoundary && from.offset > 0 {
+            var b: UInt8 = 0
+            let n = (try? withUnsafeMutableBytes(of: &b) { try fd.read(fromAbsoluteOffset: from.offset - 1, into: $0) }) ?? 0
+            if n != 1 || b != 0x0A { throw .invalid("cursor \(from) is not at the end of a line") }
+        }
+        guard size > from.offset else { return ([], from, final) }
+        let want = Int(min(Int64(limit), size - from.offset))
         var buf = [UInt8](repeating: 0, count: want)
         let n = (try? buf.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: from.offset, into: $0) }) ?? 0
         var out: [(EventCursor, [UInt8])] = []
@@ -252,9 +368,19 @@ public struct EventReader: Sendable {
         for i in 0..<n where buf[i] == 0x0A {
             let line = Array(buf[lineStart..<i])
             lineStart = i + 1
-            if !line.isEmpty { out.append((EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart)), line)) }
+            // Only lines that are events (a torn fragment ended by a later writer is not).
+            if line.first == UInt8(ascii: "{"), (try? JSONDecoder().decode(JobEvent.self, from: Data(line))) != nil {
+                out.append((EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart)), line))
+            }
         }
-        return (out, EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart)))
+        var next = EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart))
+        if !out.isEmpty { try? Sys.fdatasync(fd) }
+        // The rest of a final segment has no newline: a line torn by a
+        // crash that no writer ended. Skip it.
+        if final && lineStart < n && !buf[lineStart..<n].contains(0x0A) && Int64(n) == size - from.offset {
+            next.offset = size
+        }
+        return (out, next, final && next.offset >= size)
     }
 
     /// A stored line with its cursor first: what `mediaspool events` prints.

@@ -48,6 +48,8 @@ struct MediaspoolNotify: AsyncParsableCommand {
         let layout = SpoolLayout(root: FilePath(spool))
         let notifier = try EventNotifier(config: cfg, layout: layout, state: NotifyState(dir: stateDir), logger: logger)
         signal(SIGTERM, SIG_IGN); signal(SIGINT, SIG_IGN)
+        // A command hook that exits without reading its stdin: EPIPE, not death.
+        signal(SIGPIPE, SIG_IGN)
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
             let s = DispatchSource.makeSignalSource(signal: sig)

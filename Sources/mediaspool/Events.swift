@@ -15,7 +15,8 @@ struct Events: ParsableCommand {
         Each line starts with "cursor"; store the cursor of the last line you handled and pass it to --since \
         after a restart: nothing is missed and nothing is repeated. Terminal events (done, failed, cancelled) \
         are in the log exactly once, durable before the job's manifest moves to done/ or failed/ (its record is \
-        there when you see the event). --follow waits for new events (inotify, no polling). \
+        there when you see the event). --follow waits for new events (inotify; every 2 s a look for writes \
+        from other hosts of a shared file system). \
         Exit status: 0; 3 when --since names events that retention already removed (resync from done/ and \
         failed/, then start from `--since end`).
         """)
@@ -55,10 +56,13 @@ struct Events: ParsableCommand {
             }
             let batch: [(cursor: EventCursor, line: [UInt8])]
             do { batch = try reader.read(after: cursor) } catch {
-                if case .expired(let oldest) = error {
+                switch error {
+                case .expired(let oldest):
                     warn("events after \(cursor) were removed by retention (oldest kept: segment \(oldest.map(String.init) ?? "none")); resync from done/ and failed/, then use --since end")
+                    throw ExitCode(3)
+                case .invalid(let why):
+                    throw ValidationError("--since: \(why)")
                 }
-                throw ExitCode(3)
             }
             var text: [UInt8] = []
             for (c, line) in batch {
@@ -74,7 +78,10 @@ struct Events: ParsableCommand {
             guard let watcher else { return }
             // More may be waiting already (a batch is at most 4 MiB).
             if !batch.isEmpty { continue }
-            _ = watcher.waitAndDrain(timeout: watching ? 60 : 1)
+            // inotify wakes us for writes on this host; writes by daemons on
+            // other hosts of a shared file system (CephFS) send none, and are
+            // seen at the next 2 s check.
+            _ = watcher.waitAndDrain(timeout: 2)
         }
     }
 }

@@ -22,7 +22,8 @@ final class NotifyServiceTests: XCTestCase {
             if seen['n'] <= fail_first:
                 self.send_response(500); self.end_headers(); return
             sig = self.headers.get('X-Mediaspool-Signature', '')
-            good = 'sha256=' + hmac.new(secret, body, hashlib.sha256).hexdigest()
+            t = self.headers.get('X-Mediaspool-Timestamp', '')
+            good = 'sha256=' + hmac.new(secret, t.encode() + b'.' + body, hashlib.sha256).hexdigest()
             e = json.loads(body)
             with open(log, 'a') as f:
                 f.write(json.dumps({'id': e['id'], 'event': e['event'], 'valid': hmac.compare_digest(sig, good),
