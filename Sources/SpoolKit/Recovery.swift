@@ -76,13 +76,16 @@ public struct Recovery: Sendable {
         if case .success(let bytes) = Sys.readRegularFile(layout.result(id)) {
             // Outputs and result were complete: finish the move, do not re-run.
             // Its event may be in the log already (a crash after it).
-            try fin.publish(id, to: layout.done, event: RecordCoding.decode(ResultRecord.self, bytes).map(JobEvent.done), eventUnlessPresent: true)
+            // (A record that no longer decodes still gets an event, a minimal one.)
+            let event = RecordCoding.decode(ResultRecord.self, bytes).map(JobEvent.done) ?? JobEvent(.done, id: id, state: "done")
+            try fin.publish(id, to: layout.done, event: event, eventUnlessPresent: true)
             report.finished += 1
             logger.notice("finished \(id): its result was complete when its owner died", metadata: meta(id, "done"))
             return
         }
         if case .success(let bytes) = Sys.readRegularFile(layout.errorRecord(id)) {
-            try fin.publish(id, to: layout.failed, event: RecordCoding.decode(ErrorRecord.self, bytes).map(JobEvent.failed), eventUnlessPresent: true)
+            let event = RecordCoding.decode(ErrorRecord.self, bytes).map(JobEvent.failed) ?? JobEvent(.failed, id: id, state: "failed")
+            try fin.publish(id, to: layout.failed, event: event, eventUnlessPresent: true)
             report.finished += 1
             logger.notice("finished \(id): its error record was complete when its owner died", metadata: meta(id, "failed"))
             return
