@@ -152,13 +152,16 @@ final class Composer {
 
         var sources: [FilterGraph.Source] = []
         var feeds: [Feed] = []
+        var clipColours: [ColourTags] = []
         var parts: [String] = []
         let fit = c.fit == .pad
             ? "scale=\(W):\(H):force_original_aspect_ratio=decrease,pad=\(W):\(H):(ow-iw)/2:(oh-ih)/2"
             : "scale=\(W):\(H):force_original_aspect_ratio=increase,crop=\(W):\(H)"
         for (i, clip) in clips.enumerated() {
-            let feed = Feed(clip, stopAfter: clip.isStill ? nil : clip.start + clip.duration + 1)
-            if clip.start > 0 { try? clip.fmt.seek(stream: clip.video!, to: clip.start) }
+            // Clip times count from the container's start (a camera's MPEG-TS starts at 1.4 s or 10 h).
+            let origin = clip.fmt.startSeconds
+            let feed = Feed(clip, stopAfter: clip.isStill ? nil : origin + clip.start + clip.duration + 1)
+            if clip.start > 0 { try? clip.fmt.seek(stream: clip.video!, to: origin + clip.start) }
             // Video.
             let vs = clip.fmt.stream(clip.video!)
             let vdec = try Decoder(vs, threads: job.codecThreads)
@@ -169,6 +172,7 @@ final class Composer {
                                   sampleAspect: vs.sampleAspect, frameRate: clip.isStill ? nil : vs.guessedFrameRate))
             let D = FilterText.num(clip.duration)
             let source = SourceVideo(stream: vs, decode: job.manifest.decode)
+            clipColours.append(source.toneMapped ? source.colour : source.colour.converted(from: vdec.pixelFormatName, to: "yuv420p"))
             let upright = (source.filters + FilterText.scale(width: nil, height: nil, squarePixels: true, source: source)).map { $0 + "," }.joined()
             if clip.isStill {
                 let n = max(1, Int((clip.duration * F).rounded()))
@@ -218,7 +222,7 @@ final class Composer {
         if wantAudio, let m = c.audio, let mi = music, let ma = mi.audio {
             let s = mi.fmt.stream(ma)
             let mdec = try Decoder(s, threads: job.codecThreads)
-            let feed = Feed(mi, stopAfter: m.loop ? nil : total + 1)
+            let feed = Feed(mi, stopAfter: m.loop ? nil : mi.fmt.startSeconds + total + 1)
             feed.decoders[ma] = (mdec, sources.count)
             let min_ = "[in\(sources.count)]"
             sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: mdec.ctx.pointee.sample_fmt, layout: s.layoutDescription,
@@ -261,7 +265,9 @@ final class Composer {
         let out = try OutputFile(format: Encoding.muxer(c.output.container), path: temporaryURL, shouldAbort: { [job] in job.shouldAbort })
         var v = c.output.video
         if v.codec == nil || v.codec == .copy { v.codec = c.output.container.defaultVideoCodec }
-        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: firstSource.colour, output: out, threads: job.codecThreads)
+        // Clips are not converted to one colour space: the tags only when they all agree.
+        let colour = clipColours.allSatisfy { $0 == clipColours.first } ? clipColours.first ?? ColourTags() : ColourTags()
+        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: colour, output: out, threads: job.codecThreads)
         let vo = try out.addStream(from: venc)
         var ao: Int?
         if let ae = audioEncoder {
@@ -299,12 +305,12 @@ final class Composer {
                 }
             }
         }
-        func pushFrames(_ dec: Decoder, source: Int) throws(AVError) {
+        func pushFrames(_ dec: Decoder, source: Int, input: InputFormat) throws(AVError) {
             while true {
                 let r: CodecResult
                 do { r = try dec.receive(into: frame) } catch { if error == .invalidData { continue }; throw error }
                 guard r == .frame else { return }
-                frame.pts = frame.bestEffortTimestamp
+                frame.pts = frame.bestEffortTimestamp.map { $0 - input.startTimestamp(in: dec.timeBase) }
                 try graph.push(frame, source: source)
                 frame.unref()
             }
@@ -312,7 +318,7 @@ final class Composer {
         func finish(_ f: Feed) throws(AVError) {
             for (dec, src) in f.decoders.values {
                 try dec.send(nil)
-                try pushFrames(dec, source: src)
+                try pushFrames(dec, source: src, input: f.input.fmt)
                 try graph.push(nil, source: src)
             }
             f.done = true
@@ -338,7 +344,7 @@ final class Composer {
                 continue
             }
             do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
-            try pushFrames(dec, source: src)
+            try pushFrames(dec, source: src, input: chosen.input.fmt)
         }
         try out.finish()
     }

@@ -111,7 +111,7 @@ enum Encoding {
             enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_INTERLACED_DCT) | Int32(AV_CODEC_FLAG_INTERLACED_ME)
             enc.ctx.pointee.field_order = fields == .topFirst ? AV_FIELD_TT : AV_FIELD_BB
         }
-        if let hdr = hdrMetadata, v.codec == .hevc { enc.setOption("x265-params", (["log-level=error"] + hdr.x265Params).joined(separator: ":")) }
+        if let hdr = hdrMetadata, v.codec == .hevc, colour.isPQ { enc.setOption("x265-params", (["log-level=error"] + hdr.x265Params).joined(separator: ":")) }
         try enc.open(globalHeader: output.needsGlobalHeader)
         return enc
     }

@@ -21,17 +21,17 @@ struct SourceVideo {
     let deinterlaced: Bool
     let toneMapped: Bool
 
-    init(stream s: StreamRef, decode: DecodeOptions, hdr: HDRMode = .tonemap) {
+    init(stream s: StreamRef, decode: DecodeOptions, hdr: HDRMode = .tonemap, still: Bool = false) {
         var f: [String] = []
         // Deinterlacing comes first: fields are rows of the stored picture.
         let order = s.fieldOrder
+        // A stream that does not say (HEVC, VP9, AV1, images) is taken as progressive.
         switch (decode.deinterlace, order) {
-        case (.off, _), (.auto, .progressive): deinterlaced = false
+        case (.off, _), (.auto, .progressive), (.auto, .unknown): deinterlaced = false
         case (.on, _), (.auto, .topFirst), (.auto, .bottomFirst):
-            f.append("bwdif=mode=send_frame:parity=auto:deint=all"); deinterlaced = true
-        case (.auto, .unknown):
-            // Only the frames that say they are interlaced.
-            f.append("bwdif=mode=send_frame:parity=auto:deint=interlaced"); deinterlaced = false
+            // Stills have no neighbouring frames for bwdif's temporal half: a
+            // spatial deinterlacer for them.
+            f.append(still ? "estdif=mode=frame:parity=auto:deint=all" : "bwdif=mode=send_frame:parity=auto:deint=all"); deinterlaced = true
         }
         let matrix = decode.autorotate ? s.displayMatrix : nil
         f += (matrix?.uprightSteps ?? []).map(FilterText.orient)
@@ -80,8 +80,10 @@ extension FilterText {
         if let p = c.primariesCode { input += ":primariesin=\(p)" }
         if let m = c.spaceCode { input += ":matrixin=\(m)" }
         input += ":rangein=\(c.isFullRange ? "full" : "limited")"
+        // The last zscale must produce YUV itself: left to negotiate, the
+        // link after it stays RGB and swscale would convert with BT.601.
         return ["zscale=transfer=linear:npl=100:\(input)", "format=gbrpf32le", "zscale=primaries=bt709",
-                "tonemap=tonemap=hable:desat=0", "zscale=transfer=bt709:matrix=bt709:range=limited"]
+                "tonemap=tonemap=hable:desat=0", "zscale=transfer=bt709:matrix=bt709:range=limited", "format=yuv420p10le"]
     }
 
     /// The scaling part of a video chain. Without `squarePixels`, like the
@@ -102,7 +104,9 @@ extension FilterText {
             return ["scale=\(w):\(h)", "setsar=1"]
         }
         switch (width, height) {
-        case let (w?, h?): return ["scale=\(w):\(h)"]
+        // Both sides: exactly that picture, square pixels (manifest v1's
+        // meaning; the command would keep the display aspect in the SAR).
+        case let (w?, h?): return ["scale=\(w):\(h)", "setsar=1"]
         case let (w?, nil): return ["scale=\(w):-2"]
         case let (nil, h?): return ["scale=-2:\(h)"]
         case (nil, nil): return []

@@ -71,7 +71,7 @@ final class FrameGrabber {
                 throw AVError.errno(E2BIG)
             }
             dec = try Decoder(stream, threads: threads)
-            source = SourceVideo(stream: stream, decode: job.manifest.decode)
+            source = SourceVideo(stream: stream, decode: job.manifest.decode, still: true)
         } catch {
             if error == .invalidData { throw SpoolError(.inputInvalid, "input \(inputName) has no video stream to take stills from", step: "open-input", cause: error) }
             if error.posixErrno == E2BIG { throw SpoolError(.limitExceeded, "input \(inputName) is larger than the configured limits (limits.maxWidth/maxHeight/maxStreams)", step: "open-input") }
@@ -128,6 +128,7 @@ final class FrameGrabber {
                             try fmt.rewind()
                             dec.flush()
                             draining = false
+                            dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
                             job.logger.debug("nothing decodable after the seek to \(time) s; decoding from the start", metadata: ["STEP": "decode"])
                             break
                         }
@@ -138,6 +139,18 @@ final class FrameGrabber {
                     guard r == .frame else { break }
                     decodedHere += 1; decodedFrames += 1
                     let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
+                    if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
+                        // The seek landed past the time (MPEG-TS seeks by
+                        // bytes, not keyframes): decode from the start instead.
+                        rewound = true
+                        try fmt.rewind()
+                        dec.flush()
+                        draining = false
+                        decodedHere = 0
+                        dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+                        job.logger.debug("the seek to \(time) s landed at \(ts) s; decoding from the start", metadata: ["STEP": "decode"])
+                        break
+                    }
                     // The first frame at or after the time (1 ms for timestamp
                     // rounding), as the ffmpeg command's accurate seek picks it.
                     if keyframe || ts + 0.001 >= time {

@@ -32,6 +32,11 @@ final class Transcoder {
     private var lanes: [Lane] = []
     private var out: OutputFile!
     private var firstCopyDTS: [Int: Int64] = [:]
+    /// The last video timestamp sent to each encoder: a frame that would not
+    /// come after it is dropped (what the ffmpeg command's constant-rate
+    /// output does), so a clip that is almost constant rate never reaches
+    /// the muxer with two frames on one tick.
+    private var lastVideoPTS: [Int: Int64] = [:]
     private var decodedAny = false
     private var decodeErrors = 0
 
@@ -128,13 +133,19 @@ final class Transcoder {
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
                                         sinks: [.video], threads: job.codecThreads)
             let keepHDR = v.hdr == .keep && source.colour.isHDR
-            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: source.colour,
+            // The tags of what the chain produced: tone mapping, a full-range
+            // (yuvj) or RGB input converted to the output's format.
+            let colour = source.toneMapped ? source.colour : source.colour.converted(from: dec.pixelFormatName, to: Encoding.pixelFormat(v.pixelFormat))
+            let enc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: colour,
                                                 hdrMetadata: keepHDR ? Encoding.HDRMetadata(s) : nil,
                                                 fields: job.manifest.decode.deinterlace == .off ? s.fieldOrder : .progressive,
                                                 variableRate: v.fps == nil && s.isVariableFrameRate,
                                                 output: out, threads: job.codecThreads)
             let o = try out.addStream(from: enc)
             if keepHDR { try out.addSideData(s.sideData(Encoding.HDRMetadata.sideDataKinds), stream: o) }
+            // Not turned upright (decode.autorotate false): the matrix goes
+            // along, as with the command's -noautorotate, so players still do.
+            if !job.manifest.decode.autorotate { try out.addSideData(s.sideData([AV_PKT_DATA_DISPLAYMATRIX]), stream: o) }
             job.logger.debug("video: \(source.summary)", metadata: ["STEP": "open-video"])
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
         } catch { throw mediaError(error, step: "open-video") }
@@ -211,8 +222,10 @@ final class Transcoder {
     private func feed(lane li: Int, packet: Packet, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
         switch lanes[li] {
         case let .copy(_, o, inTB):
-            // Timestamps start at zero on the output (the seek may start mid-file).
-            let first = firstCopyDTS[li] ?? (packet.dts ?? packet.pts ?? 0)
+            // Timestamps start at zero on the output: shifted by the container's
+            // start, as the encoded lanes are (so copied video and re-encoded
+            // audio stay in sync), or after a seek by the first packet's.
+            let first = firstCopyDTS[li] ?? ((plan.trim?.start ?? 0) > 0 ? (packet.dts ?? packet.pts ?? 0) : input.startTimestamp(in: inTB))
             firstCopyDTS[li] = first
             if packet.raw.pointee.pts != ms_nopts_value() { packet.raw.pointee.pts -= first }
             if packet.raw.pointee.dts != ms_nopts_value() { packet.raw.pointee.dts -= first }
@@ -254,6 +267,10 @@ final class Transcoder {
             do { r = try graph.pull(into: filtered) } catch { throw mediaError(error, step: "filter") }
             guard r == .frame else { return }
             if let p = filtered.pts { filtered.pts = av_rescale_q(p, graph.timeBase(), enc.timeBase) }
+            if isVideo, let p = filtered.pts {
+                if let last = lastVideoPTS[li], p <= last { filtered.unref(); continue }
+                lastVideoPTS[li] = p
+            }
             if isVideo { filtered.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
             do { try enc.send(filtered) } catch { throw mediaError(error, step: "encode") }
             filtered.unref()

@@ -75,6 +75,23 @@ public struct ColourTags: Sendable, Equatable {
     public var isHDR: Bool { transfer == AVCOL_TRC_SMPTE2084 || transfer == AVCOL_TRC_ARIB_STD_B67 }
     public var isPQ: Bool { transfer == AVCOL_TRC_SMPTE2084 }
 
+    /// The tags of frames that swscale converted between these pixel formats
+    /// (names): a yuvj (full range) format to a plain one is squeezed to
+    /// limited range and the other way round; RGB to YUV gets swscale's
+    /// BT.601 matrix.
+    public func converted(from: String, to: String) -> ColourTags {
+        var c = self
+        let fromJ = from.hasPrefix("yuvj"), toJ = to.hasPrefix("yuvj")
+        if fromJ && !toJ { c.range = AVCOL_RANGE_MPEG }
+        if toJ { c.range = AVCOL_RANGE_JPEG }
+        func isRGB(_ f: String) -> Bool { f.hasPrefix("gbr") || f.hasPrefix("rgb") || f.hasPrefix("bgr") }
+        if (isRGB(from) || space == AVCOL_SPC_RGB) && !isRGB(to) {
+            c.space = AVCOL_SPC_SMPTE170M
+            if !toJ { c.range = AVCOL_RANGE_MPEG }
+        }
+        return c
+    }
+
     /// H.273 code points (what zscale's options take), nil when unspecified.
     public var primariesCode: Int? { primaries == AVCOL_PRI_UNSPECIFIED ? nil : Int(primaries.rawValue) }
     public var transferCode: Int? { transfer == AVCOL_TRC_UNSPECIFIED ? nil : Int(transfer.rawValue) }
@@ -175,6 +192,11 @@ extension StreamRef {
         let c = UnsafeRawPointer(p).loadUnaligned(as: AVContentLightMetadata.self)
         return "\(c.MaxCLL),\(c.MaxFALL)"
     }
+}
+
+extension Decoder {
+    /// The pixel format the decoder produces ("yuvj420p", "yuv420p10le", …).
+    public var pixelFormatName: String { av_get_pix_fmt_name(ctx.pointee.pix_fmt).map { String(cString: $0) } ?? "none" }
 }
 
 extension Encoder {

@@ -186,37 +186,37 @@ public struct EventLog: Sendable {
         }
         var segs = Self.segments(layout)
         if unlessPresent, event.event.isTerminal, contains(event, in: segs) { return }
-        var current = segs.last ?? 1
-        var size: Int64 = 0
-        if segs.isEmpty {
-            segs = [current]
-        } else if let st = try? Sys.stat(Self.segmentPath(layout, current), followSymlinks: false) {
-            size = Int64(st.st_size)
-        }
+        if segs.isEmpty { segs = [1] }
+        var current = segs.last!
+        // One descriptor for the newest segment: its size, its last byte, the append.
+        var fd = try openSegment(current)
+        defer { try? fd.close() }
+        var st = try Sys.fstat(fd)
+        guard st.isRegular else { throw Errno.notPermitted }
+        var size = Int64(st.st_size)
         // A line torn by a crash or a full disk is ended here, so that it
         // never joins the next line (readers skip what does not parse).
-        let torn = size > 0 && lastByte(of: Self.segmentPath(layout, current), size: size) != 0x0A
+        let torn = size > 0 && lastByte(fd, size: size) != 0x0A
         var rotated = false
         if size > 0 && size + Int64(line.count) > segmentBytes {
-            if torn { try? terminate(Self.segmentPath(layout, current)) }
+            if torn { try? Sys.writeAll(fd, [0x0A]); try? Sys.fdatasync(fd) }
+            try? fd.close()
             current += 1
             rotated = true
+            fd = try openSegment(current)
+            st = try Sys.fstat(fd)
+            guard st.isRegular else { throw Errno.notPermitted }
+            size = Int64(st.st_size)
         } else if torn {
             line = [0x0A] + line
         }
-        let path = Self.segmentPath(layout, current)
-        let fd = try Sys.open(path, .writeOnly, options: [.create, .append, .noFollow, .nonBlocking], permissions: [.ownerReadWrite, .groupRead])
-        defer { try? fd.close() }
-        let st = try Sys.fstat(fd)
-        guard st.isRegular else { throw Errno.notPermitted }
-        adoptOwnership(fd)
-        if rotated || segs.count == 1 && size == 0 { try? Sys.fsyncDirectory(dir) }
+        if rotated || size == 0 { try? Sys.fsyncDirectory(dir) }
         do {
             try Sys.writeAll(fd, line)
             if event.event.isTerminal { try Sys.fdatasync(fd) }
         } catch {
             // Nothing half-written stays: back to the size before this line.
-            _ = ftruncate(fd.rawValue, off_t(st.st_size))
+            _ = ftruncate(fd.rawValue, off_t(size))
             throw error
         }
         if rotated && prunes {
@@ -224,26 +224,26 @@ public struct EventLog: Sendable {
         }
     }
 
-    private func lastByte(of path: FilePath, size: Int64) -> UInt8? {
-        guard let fd = try? Sys.open(path, .readOnly, options: [.noFollow, .nonBlocking]) else { return nil }
-        defer { try? fd.close() }
+    /// The segment opened to append (and read its last byte), created if
+    /// missing, never through a symlink or a FIFO; given to the spool's owner.
+    private func openSegment(_ n: UInt64) throws(Errno) -> FileDescriptor {
+        let fd = try Sys.open(Self.segmentPath(layout, n), .readWrite, options: [.create, .append, .noFollow, .nonBlocking], permissions: [.ownerReadWrite, .groupRead])
+        adoptOwnership(fd)
+        return fd
+    }
+
+    private func lastByte(_ fd: FileDescriptor, size: Int64) -> UInt8? {
         var b: UInt8 = 0
         let n = (try? withUnsafeMutableBytes(of: &b) { try fd.read(fromAbsoluteOffset: size - 1, into: $0) }) ?? 0
         return n == 1 ? b : nil
-    }
-
-    private func terminate(_ path: FilePath) throws(Errno) {
-        let fd = try Sys.open(path, .writeOnly, options: [.append, .noFollow, .nonBlocking])
-        defer { try? fd.close() }
-        try Sys.writeAll(fd, [0x0A])
-        try Sys.fdatasync(fd)
     }
 
     /// Root (an operator's CLI) creating the directory, the lock or a
     /// segment gives it to the owner of the spool, as the job locks do:
     /// a root-owned segment would lock the daemon out of the log.
     private func adoptOwnership(_ fd: FileDescriptor) {
-        guard geteuid() == 0, let owner = try? Sys.stat(layout.root) else { return }
+        guard geteuid() == 0, let owner = try? Sys.stat(layout.root), let mine = try? Sys.fstat(fd),
+              mine.st_uid != owner.st_uid || mine.st_gid != owner.st_gid else { return }
         _ = fchown(fd.rawValue, owner.st_uid, owner.st_gid)
     }
 

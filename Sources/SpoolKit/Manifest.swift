@@ -280,11 +280,6 @@ extension Manifest {
             pixelFormat: try o.oneOf("pixelFormat", PixelFormat.self),
             squarePixels: try o.bool("squarePixels") ?? false, hdr: try o.oneOf("hdr", HDRMode.self) ?? .tonemap)
         try o.finish()
-        if v.hdr == .keep {
-            guard [VideoCodec.hevc, .vp9, .av1].contains(v.codec ?? .h264), v.pixelFormat == .yuv420p10le else {
-                throw SpoolError(.unsupported, "\(o.sub("hdr")) \"keep\" needs a 10-bit output that carries HDR: codec \"hevc\", \"vp9\" or \"av1\" with pixelFormat \"yuv420p10le\"; or use \"tonemap\"", step: "validate")
-            }
-        }
         return v
     }
 
@@ -322,6 +317,12 @@ extension Manifest {
         }
         if video.codec == nil { video.codec = container.defaultVideoCodec }
         if audio.codec == nil { audio.codec = container.defaultAudioCodec }
+        if video.hdr == .keep {
+            // After the container's default codec (vp9 for .webm) is known.
+            guard [VideoCodec.hevc, .vp9, .av1].contains(video.codec ?? .h264), video.pixelFormat == .yuv420p10le else {
+                throw SpoolError(.unsupported, "\(o.sub("video.hdr")) \"keep\" needs a 10-bit output that carries HDR: codec \"hevc\", \"vp9\" or \"av1\" with pixelFormat \"yuv420p10le\"; or use \"tonemap\"", step: "validate")
+            }
+        }
         if let c = audio.channels, c > 2, audio.codec == .mp3 {
             throw SpoolError(.unsupported, "\(o.sub("audio.channels")) \(c): MP3 carries at most 2 channels; use aac or opus for 5.1 and 7.1", step: "validate")
         }
@@ -440,6 +441,9 @@ extension Manifest {
         }
         guard out.container.hasVideo else {
             throw SpoolError(.unsupported, "$.output.path: compose writes a video container (.mp4 .m4v .mov .mkv .webm)", step: "validate")
+        }
+        if out.video.hdr == .keep {
+            throw SpoolError(.unsupported, "$.output.video.hdr \"keep\": compose tone-maps HDR clips to BT.709 (clips of several kinds share one output); use transcode to keep HDR", step: "validate")
         }
         return Compose(clips: clips, transition: transition, transitionDuration: transition == .none ? 0 : tdur,
                        audio: music, output: out, width: width, height: height, fps: fps, fit: fit)

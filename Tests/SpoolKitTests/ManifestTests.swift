@@ -48,6 +48,8 @@ final class ManifestTests: XCTestCase {
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","decode":{"rotate":true}}"#), .manifestInvalid, contains: "$.decode.rotate unknown field")
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","decode":{"deinterlace":"yes"}}"#), .manifestInvalid, contains: "$.decode.deinterlace")
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp4","video":{"hdr":"keep"}}}"#), .unsupported, contains: "10-bit")
+        XCTAssertNoThrow(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.webm","video":{"hdr":"keep","pixelFormat":"yuv420p10le"}}}"#), "vp9, .webm's default, carries HDR")
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"compose","clips":[{"path":"a.mp4"}],"output":{"path":"o.mkv","video":{"codec":"hevc","pixelFormat":"yuv420p10le","hdr":"keep"}}}"#), .unsupported, contains: "tone-maps")
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp4","audio":{"channels":3}}}"#), .manifestInvalid, contains: "6 (5.1)")
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp3","audio":{"channels":6}}}"#), .unsupported, contains: "MP3 carries at most 2")
     }
