@@ -86,6 +86,26 @@ public struct NotifyState: Sendable {
         try Durable.write(Array("\(c)\n".utf8), to: cursorPath, step: "store-cursor")
     }
 
+    /// An event a stop interrupted: its cursor and the hooks (by number:
+    /// the webhooks in order, then the command) that already have it, so a
+    /// restart delivers it only to the others.
+    var partialPath: FilePath { dir.appending("partial") }
+
+    func partial(for c: EventCursor) -> Set<Int> {
+        guard let bytes = (try? Sys.readFile(partialPath, limit: 4096)).flatMap({ $0 }) else { return [] }
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ").map(String.init)
+        guard parts.first.flatMap(EventCursor.init) == c else { return [] }
+        return Set(parts.dropFirst().compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+    }
+
+    func savePartial(_ c: EventCursor, done: Set<Int>) throws(SpoolError) {
+        try Durable.write(Array(([c.description] + done.sorted().map(String.init)).joined(separator: " ").utf8 + [0x0A]), to: partialPath, step: "store-partial")
+    }
+
+    func clearPartial() {
+        if Sys.exists(partialPath) { try? Sys.unlink(partialPath) }
+    }
+
     func deadLetter(_ line: [UInt8]) {
         guard let fd = try? Sys.open(deadLetters, .writeOnly, options: [.create, .append, .noFollow], permissions: [.ownerReadWrite, .groupRead]) else { return }
         defer { try? fd.close() }
@@ -182,17 +202,22 @@ public final class EventNotifier: Sendable {
     func handle(_ line: [UInt8], cursor: EventCursor) async -> Bool {
         guard let event = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) else { return true }
         let body = EventReader.withCursor(line, cursor)
-        for (i, w) in config.webhooks.enumerated() {
+        // Hooks that got it before a stop interrupted this event.
+        var done = state.partial(for: cursor)
+        for (i, w) in config.webhooks.enumerated() where !done.contains(i) {
             guard (w.events ?? NotifyConfig.terminal).contains(event.event), w.tenant == nil || w.tenant == event.tenant else { continue }
             guard await deliver(what: "webhook \(w.url)", event: event, body: body, cursor: cursor, { [self] in
                 try await post(w.url, body: body, event: event, cursor: cursor, key: secrets[i])
-            }) else { return false }
+            }) else { try? state.savePartial(cursor, done: done); return false }
+            done.insert(i)
         }
-        if let argv = config.command, (config.commandEvents ?? NotifyConfig.terminal).contains(event.event) {
+        let commandHook = config.webhooks.count
+        if let argv = config.command, !done.contains(commandHook), (config.commandEvents ?? NotifyConfig.terminal).contains(event.event) {
             guard await deliver(what: "command \(argv[0])", event: event, body: body, cursor: cursor, { [self] in
                 try await runCommand(argv, body: body, event: event, cursor: cursor)
-            }) else { return false }
+            }) else { try? state.savePartial(cursor, done: done); return false }
         }
+        state.clearPartial()
         return true
     }
 
