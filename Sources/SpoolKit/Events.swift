@@ -213,7 +213,6 @@ public struct EventLog: Sendable {
         if rotated || size == 0 { try? Sys.fsyncDirectory(dir) }
         do {
             try Sys.writeAll(fd, line)
-            if event.event.isTerminal { try Sys.fdatasync(fd) }
         } catch {
             // Nothing half-written stays: back to the size before this line.
             _ = ftruncate(fd.rawValue, off_t(size))
@@ -222,6 +221,11 @@ public struct EventLog: Sendable {
         if rotated && prunes {
             for old in (segs + [current]).dropLast(keepSegments) { try? Sys.unlink(Self.segmentPath(layout, old)) }
         }
+        // The line is in place: other writers may go on while this one
+        // makes it durable (the workers' syncs overlap, as their record
+        // syncs do). The caller publishes only after this returns.
+        Sys.unlock(lockFD)
+        if event.event.isTerminal { try Sys.fdatasync(fd) }
     }
 
     /// The segment opened to append (and read its last byte), created if

@@ -53,6 +53,11 @@ public enum Sys {
         }
     }
 
+    /// flock(2) LOCK_UN: before the descriptor is closed.
+    public static func unlock(_ fd: FileDescriptor) {
+        _ = try? retrying { flock(fd.rawValue, LOCK_UN) }
+    }
+
     public static func fsync(_ fd: FileDescriptor) throws(Errno) {
         _ = try retrying { Glibc.fsync(fd.rawValue) }
     }
