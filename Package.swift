@@ -73,6 +73,7 @@ let package = Package(
 
         .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit"]),
         .testTarget(name: "MediaKitTests", dependencies: ["MediaKit"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "MediaKit", "SpoolKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SpoolKit"]),
     ],

@@ -54,6 +54,12 @@ struct SourceVideo {
 }
 
 extension SourceVideo {
+    /// A source described by its numbers (golden tests of the chains).
+    init(displayWidth: Int, displayHeight: Int, anamorphic: Bool = false, filters: [String] = [], colour: ColourTags = ColourTags()) {
+        self.filters = filters; self.colour = colour; self.displayWidth = displayWidth; self.displayHeight = displayHeight
+        self.anamorphic = anamorphic; rotation = 0; deinterlaced = false; toneMapped = false
+    }
+
     /// One line for the debug log.
     var summary: String {
         "display \(displayWidth)x\(displayHeight), rotation \(rotation), deinterlaced \(deinterlaced), tone-mapped \(toneMapped), filters \(filters.joined(separator: ","))"
