@@ -23,6 +23,8 @@ final class RealWorldMediaTests: XCTestCase {
         /// The rotation `probe` reports (clockwise degrees to show it upright).
         var rotation = 0
         var field: String? = nil
+        /// The colour range the output must have, where the command leaves it unknown.
+        var range: String? = nil
     }
 
     static let toneMap = ["zscale=transfer=linear:npl=100", "format=gbrpf32le", "zscale=primaries=bt709",
@@ -46,6 +48,8 @@ final class RealWorldMediaTests: XCTestCase {
         Trait(name: "attach", file: "rw/attach.mkv"),
         Trait(name: "phone", file: "rw/phone.mov", rotation: 90),
         Trait(name: "fullrange", file: "rw/fullrange.mp4"),
+        // RGB converted to YUV by swscale's BT.601: tagged so (the command leaves it unknown).
+        Trait(name: "rgb", file: "rw/rgb.mkv", colour: ["unknown", "unknown", "smpte170m"], range: "tv"),
         Trait(name: "tsbt709", file: "rw/bt709.ts", colour: ["bt709", "bt709", "bt709"]),
     ]
 
@@ -100,6 +104,8 @@ final class RealWorldMediaTests: XCTestCase {
             + ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-c:a", "aac", "-shortest", "-f", "mpegts", p("bt709.ts")])
         // Full range (yuvj420p, as some phones and webcams write it).
         ff(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuvj420p", p("fullrange.mp4")])
+        // A screen recording in RGB (libx264rgb).
+        ff(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-c:v", "libx264rgb", "-preset", "ultrafast", "-pix_fmt", "bgr0", p("rgb.mkv")])
         // Two audio tracks, the second (a tone) flagged default, the first silent.
         ff(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo",
             "-f", "lavfi", "-i", "sine=frequency=1000:duration=2", "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", "2"] + x264
@@ -179,7 +185,7 @@ final class RealWorldMediaTests: XCTestCase {
             // Tags as the command writes them, or (tone-mapped: the command
             // leaves the matrix unknown) the full BT.709 set.
             XCTAssertEqual(ours.colour, t.colour ?? theirs.colour, "\(t.name): colour tags")
-            XCTAssertEqual(ours.range, theirs.range, "\(t.name): colour range (a full-range input converted to yuv420p is limited)")
+            XCTAssertEqual(ours.range, t.range ?? theirs.range, "\(t.name): colour range (a full-range input converted to yuv420p is limited)")
             XCTAssertEqual(ours.duration, theirs.duration, accuracy: 1 / theirs.fps + 0.001, "\(t.name): duration")
             XCTAssertEqual(ours.fieldOrder, "progressive", "\(t.name): progressive output")
             // Audio and video in sync: they start and end within a frame of each other, as in the input.
@@ -228,13 +234,14 @@ final class RealWorldMediaTests: XCTestCase {
         transcode("copy-rot", "rw/rot90.mp4", "out/copy-rot.mp4", video: #""codec":"copy""#)
         transcode("norotate", "rw/rot90.mp4", "out/norotate.mp4", extra: #","decode":{"autorotate":false}"#)
         transcode("square", "rw/sar64.mp4", "out/square.mp4", video: #""height":288,"squarePixels":true,"preset":"ultrafast""#)
+        transcode("both-sides", "rw/rot90.mp4", "out/both-sides.mp4", video: #""width":320,"height":240,"preset":"ultrafast""#)
         transcode("keep-interlace", "rw/tff.mp4", "out/keep-interlace.mp4", extra: #","decode":{"deinterlace":"off"}"#)
         // Compose fits clips by what a viewer sees: the portrait phone clip
         // pillarboxed upright, the anamorphic one filling 16:9.
         h.submit("compose", #"{"version":1,"type":"compose","clips":[{"path":"rw/rot90.mp4"},{"path":"rw/sar64.mp4"}],"output":{"path":"out/compose.mp4","width":640,"height":360,"fps":25,"video":{"preset":"ultrafast"}}}"#)
         // A variable frame rate phone clip between two others: durations add up, sound stays with picture.
         h.submit("compose-vfr", #"{"version":1,"type":"compose","clips":[{"path":"rw/base.mp4"},{"path":"rw/vfr.mp4"},{"path":"rw/phone.mov"}],"output":{"path":"out/compose-vfr.mp4","width":320,"height":240,"fps":25,"video":{"preset":"ultrafast"}}}"#)
-        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr"]
+        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr", "both-sides"]
         eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
         for id in ids where id != "no-track" { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
         let media = h.media.string
@@ -261,6 +268,8 @@ final class RealWorldMediaTests: XCTestCase {
         XCTAssertEqual(stored.rotation, VideoFacts("\(media)/rw/rot90.mp4")?.rotation, "with its matrix, as -noautorotate keeps it: players still turn it")
         let square = try XCTUnwrap(VideoFacts("\(media)/out/square.mp4"))
         XCTAssertEqual([square.width, square.height, square.sarNum, square.sarDen], [512, 288, 1, 1], "square pixels at 16:9")
+        let both = try XCTUnwrap(VideoFacts("\(media)/out/both-sides.mp4"))
+        XCTAssertEqual([both.width, both.height, both.sarNum, both.sarDen], [320, 240, 1, 1], "width and height: exactly that picture, square pixels")
         XCTAssertNotEqual(VideoFacts("\(media)/out/keep-interlace.mp4")?.fieldOrder, "progressive", "deinterlace off keeps the fields")
         let portrait = try XCTUnwrap(Self.pictureWidth("\(media)/out/compose.mp4", from: 0.5, to: 1.5))
         XCTAssertEqual(Double(portrait), 270, accuracy: 8, "the portrait clip upright: 3:4 in 640x360 is 270 wide")
