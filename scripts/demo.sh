@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build -c release
+swift build -c release --product mediaspool   # the daemon only (the notifier is optional)
 BIN="$(swift build -c release --show-bin-path)/mediaspool"
 SPOOL="$PWD/spool-example"
 MEDIA="$SPOOL/media"
