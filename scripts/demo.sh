@@ -57,6 +57,8 @@ echo "== one result: done/transcode-intro-480p.result.json"
 cat "$SPOOL/done/transcode-intro-480p.result.json"
 echo "== one failure: failed/refused-url.error.json"
 cat "$SPOOL/failed/refused-url.error.json"
+echo "== the last job ends in the events log (mediaspool events --follow streams them)"
+"$BIN" events --spool "$SPOOL" --only done,failed,cancelled | tail -n 3
 echo "== gallery"
 "$BIN" gallery --spool "$SPOOL" --out "$SPOOL/gallery"
 echo "== daemon log ($SPOOL/daemon.log)"
