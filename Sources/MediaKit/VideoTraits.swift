@@ -93,9 +93,11 @@ public struct ColourTags: Sendable, Equatable {
     }
 
     /// H.273 code points (what zscale's options take), nil when unspecified.
-    public var primariesCode: Int? { primaries == AVCOL_PRI_UNSPECIFIED ? nil : Int(primaries.rawValue) }
-    public var transferCode: Int? { transfer == AVCOL_TRC_UNSPECIFIED ? nil : Int(transfer.rawValue) }
-    public var spaceCode: Int? { space == AVCOL_SPC_UNSPECIFIED ? nil : Int(space.rawValue) }
+    /// (A value past what this FFmpeg knows, from a damaged or future file,
+    /// counts as unspecified: zscale would refuse it.)
+    public var primariesCode: Int? { primaries == AVCOL_PRI_UNSPECIFIED || primaries.rawValue >= AVCOL_PRI_NB.rawValue ? nil : Int(primaries.rawValue) }
+    public var transferCode: Int? { transfer == AVCOL_TRC_UNSPECIFIED || transfer.rawValue >= AVCOL_TRC_NB.rawValue ? nil : Int(transfer.rawValue) }
+    public var spaceCode: Int? { space == AVCOL_SPC_UNSPECIFIED || space.rawValue >= AVCOL_SPC_NB.rawValue ? nil : Int(space.rawValue) }
     public var isFullRange: Bool { range == AVCOL_RANGE_JPEG }
     /// BT.709 matrix (what swscale must be told; its default is BT.601).
     public var isBT709Matrix: Bool { space == AVCOL_SPC_BT709 }

@@ -225,6 +225,7 @@ final class RealWorldMediaTests: XCTestCase {
         transcode("default-track", "rw/twoaudio.mp4", "out/default-track.mp4")
         transcode("first-track", "rw/twoaudio.mp4", "out/first-track.mp4", extra: #","decode":{"audioTrack":0}"#)
         transcode("no-track", "rw/twoaudio.mp4", "out/none.mp4", extra: #","decode":{"audioTrack":2}"#)
+        h.submit("no-track-loud", #"{"version":1,"type":"audio","input":"rw/twoaudio.mp4","decode":{"audioTrack":3},"loudness":{"targetLufs":-16},"output":{"path":"out/none.m4a"}}"#)
         h.submit("side51", #"{"version":1,"type":"audio","input":"rw/side51.mkv","output":{"path":"out/side51.m4a"}}"#)
         h.submit("s71", #"{"version":1,"type":"audio","input":"rw/s71.mkv","output":{"path":"out/s71.m4a"}}"#)
         h.submit("mono", #"{"version":1,"type":"audio","input":"rw/mono.m4a","output":{"path":"out/mono.m4a"}}"#)
@@ -241,15 +242,16 @@ final class RealWorldMediaTests: XCTestCase {
         h.submit("compose", #"{"version":1,"type":"compose","clips":[{"path":"rw/rot90.mp4"},{"path":"rw/sar64.mp4"}],"output":{"path":"out/compose.mp4","width":640,"height":360,"fps":25,"video":{"preset":"ultrafast"}}}"#)
         // A variable frame rate phone clip between two others: durations add up, sound stays with picture.
         h.submit("compose-vfr", #"{"version":1,"type":"compose","clips":[{"path":"rw/base.mp4"},{"path":"rw/vfr.mp4"},{"path":"rw/phone.mov"}],"output":{"path":"out/compose-vfr.mp4","width":320,"height":240,"fps":25,"video":{"preset":"ultrafast"}}}"#)
-        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr", "both-sides"]
+        let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr", "both-sides", "no-track-loud"]
         eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
-        for id in ids where id != "no-track" { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
+        for id in ids where !id.hasPrefix("no-track") { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
         let media = h.media.string
 
         XCTAssertGreaterThan(Self.meanVolume("\(media)/out/default-track.mp4") ?? -99, -30, "the default-flagged track (the tone) is used")
         XCTAssertLessThan(Self.meanVolume("\(media)/out/first-track.mp4") ?? 0, -80, "audioTrack 0 (silence) is used")
         XCTAssertEqual(h.error("no-track")?.code, "INPUT_INVALID")
         XCTAssertTrue(h.error("no-track")?.message.contains("has 2 audio tracks") ?? false, h.error("no-track")?.message ?? "")
+        XCTAssertTrue(h.error("no-track-loud")?.message.contains("has 2 audio tracks") ?? false, "the loudness pass says the same: \(h.error("no-track-loud")?.message ?? "")")
         XCTAssertEqual(Probed("\(media)/out/side51.m4a")?.audio?.channels, 2)
         XCTAssertEqual(Probed("\(media)/out/s71.m4a")?.audio?.channels, 2)
         XCTAssertEqual(Probed("\(media)/out/mono.m4a")?.audio?.channels, 1)
