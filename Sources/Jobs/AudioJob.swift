@@ -43,16 +43,17 @@ enum LoudnessMeter {
     /// Measured on the signal as the output will carry it: resampled and
     /// downmixed the same way (a 5.1 input is louder or quieter as stereo).
     static func integrated(job: JobContext, input: InputFile, inputName: String, output: OutputSpec) throws(SpoolError) -> Double {
-        var trackCount: Int?
+        var missingTrack: SpoolError?
         do throws(AVError) {
             let fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                       shouldAbort: { [job] in job.shouldAbort })
             // The track the output will carry (decode.audioTrack; a missing
             // one is reported below with the count).
-            let tracks = fmt.audioStreamIndices
-            trackCount = tracks.count
-            guard let idx = job.manifest.decode.audioTrack.map({ $0 < tracks.count ? tracks[$0] : nil }) ?? fmt.preferredAudioStream else {
-                throw AVError.invalidData
+            let idx: Int
+            switch SourceAudio.choose(fmt, decode: job.manifest.decode, inputName: inputName) {
+            case .stream(let i): idx = i
+            case .noAudio: throw AVError.invalidData
+            case .missing(let error): missingTrack = error; throw AVError.invalidData
             }
             let s = fmt.stream(idx)
             let dec = try Decoder(s, threads: job.codecThreads)
@@ -92,9 +93,7 @@ enum LoudnessMeter {
             guard let last else { throw AVError.invalidData }
             return last
         } catch {
-            if error == .invalidData, let track = job.manifest.decode.audioTrack, let n = trackCount, track >= n {
-                throw SpoolError(.inputInvalid, "$.decode.audioTrack is \(track) but input \(inputName) has \(n) audio track\(n == 1 ? "" : "s") (counted from 0)", step: "open-input")
-            }
+            if let missingTrack { throw missingTrack }
             if error == .invalidData {
                 throw SpoolError(.inputInvalid, "input \(inputName): no audio could be measured; it needs a decodable audio stream", step: "measure-loudness", cause: error)
             }

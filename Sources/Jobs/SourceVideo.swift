@@ -122,14 +122,25 @@ extension FilterText {
 
 /// Which audio stream of an input a job uses (`decode.audioTrack`).
 enum SourceAudio {
-    /// nil when the input has no audio at all; a named track that does not
+    enum Choice { case stream(Int), noAudio, missing(SpoolError) }
+
+    /// The named track, else the default one; a named track that does not
     /// exist is the manifest's mistake (INPUT_INVALID, with the count).
-    static func stream(of input: InputFormat, decode: DecodeOptions, inputName: String) throws(SpoolError) -> Int? {
+    static func choose(_ input: InputFormat, decode: DecodeOptions, inputName: String) -> Choice {
         let all = input.audioStreamIndices
-        guard let track = decode.audioTrack else { return input.preferredAudioStream }
+        guard let track = decode.audioTrack else { return input.preferredAudioStream.map(Choice.stream) ?? .noAudio }
         guard track < all.count else {
-            throw SpoolError(.inputInvalid, "$.decode.audioTrack is \(track) but input \(inputName) has \(all.count) audio track\(all.count == 1 ? "" : "s") (counted from 0)", step: "open-input")
+            return .missing(SpoolError(.inputInvalid, "$.decode.audioTrack is \(track) but input \(inputName) has \(all.count) audio track\(all.count == 1 ? "" : "s") (counted from 0)", step: "open-input"))
         }
-        return all[track]
+        return .stream(all[track])
+    }
+
+    /// nil when the input has no audio at all.
+    static func stream(of input: InputFormat, decode: DecodeOptions, inputName: String) throws(SpoolError) -> Int? {
+        switch choose(input, decode: decode, inputName: inputName) {
+        case .stream(let i): return i
+        case .noAudio: return nil
+        case .missing(let error): throw error
+        }
     }
 }

@@ -103,6 +103,18 @@ final class FrameGrabber {
             dec.flush()
             dec.ctx.pointee.skip_frame = keyframe ? AVDISCARD_NONKEY : time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
             var draining = false, rewound = false
+            // The seek landed past the time, or past the only keyframe before
+            // it (MPEG-TS seeks by bytes, not keyframes): decode from the
+            // start instead, once.
+            func decodeFromTheStart(_ why: String) throws(AVError) {
+                rewound = true
+                try fmt.rewind()
+                dec.flush()
+                draining = false
+                decodedHere = 0
+                dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+                job.logger.debug("\(why); decoding from the start", metadata: ["STEP": "decode"])
+            }
             while true {
                 if !draining {
                     if try fmt.read(into: pkt) {
@@ -122,14 +134,7 @@ final class FrameGrabber {
                     do { r = try dec.receive(into: f) } catch { if error == .invalidData { continue }; throw error }
                     if r == .endOfStream {
                         if last == nil && !rewound {
-                            // The seek landed past the keyframe before the time
-                            // (MPEG-TS has no index): decode from the start instead.
-                            rewound = true
-                            try fmt.rewind()
-                            dec.flush()
-                            draining = false
-                            dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
-                            job.logger.debug("nothing decodable after the seek to \(time) s; decoding from the start", metadata: ["STEP": "decode"])
+                            try decodeFromTheStart("nothing decodable after the seek to \(time) s")
                             break
                         }
                         guard let last else { throw AVError.invalidData }
@@ -140,15 +145,7 @@ final class FrameGrabber {
                     decodedHere += 1; decodedFrames += 1
                     let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
                     if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
-                        // The seek landed past the time (MPEG-TS seeks by
-                        // bytes, not keyframes): decode from the start instead.
-                        rewound = true
-                        try fmt.rewind()
-                        dec.flush()
-                        draining = false
-                        decodedHere = 0
-                        dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
-                        job.logger.debug("the seek to \(time) s landed at \(ts) s; decoding from the start", metadata: ["STEP": "decode"])
+                        try decodeFromTheStart("the seek to \(time) s landed at \(ts) s")
                         break
                     }
                     // The first frame at or after the time (1 ms for timestamp

@@ -158,7 +158,7 @@ public final class EventNotifier: Sendable {
                 try watcher.watch(layout.events, UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO))
                 watching = true
             }
-            let batch: [(cursor: EventCursor, line: [UInt8])]
+            let batch: [EventLine]
             do { batch = try reader.read(after: cursor, limit: 1 << 20) } catch {
                 switch error {
                 case .expired:
@@ -176,12 +176,12 @@ public final class EventNotifier: Sendable {
                 }
             }
             var unsaved = false
-            for (c, line) in batch {
+            for e in batch {
                 if isStopping { break }
-                guard await handle(line, cursor: c) else { break } // stopped mid-delivery: this event again next time
-                cursor = c
+                guard await handle(e) else { break } // stopped mid-delivery: this event again next time
+                cursor = e.cursor
                 unsaved = true
-                if isTerminal(line) { try state.store(c); unsaved = false }
+                if e.event.event.isTerminal { try state.store(e.cursor); unsaved = false }
             }
             if unsaved { try state.store(cursor) }
             if batch.isEmpty {
@@ -193,15 +193,11 @@ public final class EventNotifier: Sendable {
         }
     }
 
-    private func isTerminal(_ line: [UInt8]) -> Bool {
-        (try? JSONDecoder().decode(JobEvent.self, from: Data(line)))?.event.isTerminal ?? false
-    }
-
     /// Delivers one event to every hook that wants it; false when a stop
     /// interrupted a delivery (the event is handled again after the restart).
-    func handle(_ line: [UInt8], cursor: EventCursor) async -> Bool {
-        guard let event = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) else { return true }
-        let body = EventReader.withCursor(line, cursor)
+    func handle(_ e: EventLine) async -> Bool {
+        let event = e.event, cursor = e.cursor
+        let body = EventReader.withCursor(e.line, cursor)
         // Hooks that got it before a stop interrupted this event.
         var done = state.partial(for: cursor)
         for (i, w) in config.webhooks.enumerated() where !done.contains(i) {

@@ -48,7 +48,7 @@ extension Finisher {
             let err = SpoolError(.cancelled, "cancelled by an operator (mediaspool cancel) before it ran; `mediaspool replay \(id)` runs it", step: "cancel")
             var history = state.history
             history.append(HistoryEntry(attempt: state.attempts, startedAt: now, endedAt: now, code: err.code.rawValue, message: err.message))
-            let manifest = (try? Sys.readFile(layout.manifest(id, in: dir), limit: Manifest.maxBytes)).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: id) }
+            let manifest = manifest(id, in: dir)
             if Sys.exists(layout.manifest(id, in: layout.failed)) { try keepAside(id) }
             let record = ErrorRecord(id: id, type: manifest?.type.rawValue, code: err.code.rawValue, message: err.message, step: err.step,
                                      retryable: false, attempts: state.attempts, failedAt: now, tenant: manifest?.tenant,

@@ -286,6 +286,14 @@ public struct EventLog: Sendable {
     }
 }
 
+/// One line of the log as read: where it ends, its bytes as stored, and
+/// the event (decoded once, by the reader that checked it is one).
+public struct EventLine: Sendable {
+    public let cursor: EventCursor
+    public let line: [UInt8]
+    public let event: JobEvent
+}
+
 /// Reads events after a cursor, segment by segment.
 public struct EventReader: Sendable {
     public let layout: SpoolLayout
@@ -306,10 +314,7 @@ public struct EventReader: Sendable {
         guard let last = EventLog.segments(layout).last else { return EventCursor(segment: 1, offset: 0) }
         var c = EventCursor(segment: last, offset: 0)
         // Read forward to the last newline (a line being written is not a place to start).
-        while let (lines, next, _) = try? readSegment(c, limit: 1 << 20), next != c {
-            _ = lines
-            c = next
-        }
+        while let (_, next, _) = try? readSegment(c, limit: 1 << 20), next != c { c = next }
         return c
     }
 
@@ -317,12 +322,12 @@ public struct EventReader: Sendable {
     /// bytes of them), each with the cursor after it. Lines handed out are
     /// durable first (fdatasync), so a cursor stored after them never
     /// points past what a power cut could take back.
-    public func read(after cursor: EventCursor, limit: Int = 4 << 20) throws(ReadError) -> [(cursor: EventCursor, line: [UInt8])] {
+    public func read(after cursor: EventCursor, limit: Int = 4 << 20) throws(ReadError) -> [EventLine] {
         let segs = EventLog.segments(layout)
         if let oldest = segs.first, cursor.segment < oldest { throw .expired(oldest: oldest) }
         let newest = segs.last ?? 1
         guard cursor.segment <= newest else { throw .invalid("cursor \(cursor) is past the newest segment (\(newest))") }
-        var out: [(EventCursor, [UInt8])] = []
+        var out: [EventLine] = []
         var pos = cursor
         var budget = limit
         var first = true
@@ -342,7 +347,7 @@ public struct EventReader: Sendable {
 
     /// Complete lines of one segment from an offset; the cursor after the
     /// last; and whether the segment is final and was read to its end.
-    private func readSegment(_ from: EventCursor, limit: Int, checkBoundary: Bool = false) throws(ReadError) -> ([(EventCursor, [UInt8])], EventCursor, Bool) {
+    private func readSegment(_ from: EventCursor, limit: Int, checkBoundary: Bool = false) throws(ReadError) -> ([EventLine], EventCursor, Bool) {
         // A newer segment first: then this one is final, and its size below is its last.
         let final = from.segment < UInt64.max && Sys.exists(EventLog.segmentPath(layout, from.segment + 1))
         let fd: FileDescriptor
@@ -367,14 +372,14 @@ public struct EventReader: Sendable {
         let want = Int(min(Int64(limit), size - from.offset))
         var buf = [UInt8](repeating: 0, count: want)
         let n = (try? buf.withUnsafeMutableBytes { try fd.read(fromAbsoluteOffset: from.offset, into: $0) }) ?? 0
-        var out: [(EventCursor, [UInt8])] = []
+        var out: [EventLine] = []
         var lineStart = 0
         for i in 0..<n where buf[i] == 0x0A {
             let line = Array(buf[lineStart..<i])
             lineStart = i + 1
             // Only lines that are events (a torn fragment ended by a later writer is not).
-            if line.first == UInt8(ascii: "{"), (try? JSONDecoder().decode(JobEvent.self, from: Data(line))) != nil {
-                out.append((EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart)), line))
+            if line.first == UInt8(ascii: "{"), let event = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) {
+                out.append(EventLine(cursor: EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart)), line: line, event: event))
             }
         }
         var next = EventCursor(segment: from.segment, offset: from.offset + Int64(lineStart))

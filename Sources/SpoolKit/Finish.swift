@@ -107,6 +107,12 @@ public struct Finisher: Sendable {
         try? Sys.unlink(layout.progress(id))
     }
 
+    /// The parsed manifest of a job in `dir` (its type, tenant and labels
+    /// for a record or an event); nil when it is not there or not valid.
+    func manifest(_ id: String, in dir: FilePath) -> Manifest? {
+        (try? Sys.readFile(layout.manifest(id, in: dir), limit: Manifest.maxBytes)).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: id) }
+    }
+
     /// Moves failed/<id>.json and its record to the first free `<id>~N`
     /// (kept, never deleted): the id is free for a new run.
     func keepAside(_ id: String) throws(SpoolError) {

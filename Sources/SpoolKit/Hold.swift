@@ -23,11 +23,6 @@ extension Finisher {
         return .notWaiting
     }
 
-    /// The parsed manifest of a waiting job, for its event's tenant and labels.
-    func manifest(_ id: String, in dir: FilePath) -> Manifest? {
-        (try? Sys.readFile(layout.manifest(id, in: dir), limit: Manifest.maxBytes)).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: id) }
-    }
-
     public func release(_ id: String) throws(SpoolError) -> HoldOutcome {
         guard let lock = try JobLock.tryAcquire(id, layout: layout) else { return .busy }
         defer { lock.release() }

@@ -18,14 +18,32 @@ struct Pause: ParsableCommand {
     @Option(help: "Pause only jobs of this type (repeatable).") var type: [JobType] = []
 
     func run() throws {
-        let layout = try global.load().layout
-        var p = PauseState.read(layout)
-        if tenant.isEmpty && type.isEmpty { p.all = true }
-        p.tenants += tenant
-        p.types += type.map(\.rawValue)
-        try p.write(layout)
-        say(PauseState.read(layout).summary)
+        try changePause(global) { p in
+            if tenant.isEmpty && type.isEmpty { p.all = true }
+            p.tenants += tenant
+            p.types += type.map(\.rawValue)
+        }
     }
+}
+
+/// Reads control/pause.json, changes it, writes it back, and says what is paused now.
+private func changePause(_ global: GlobalOptions, _ change: (inout PauseState) -> Void) throws {
+    let layout = try global.load().layout
+    var p = PauseState.read(layout)
+    change(&p)
+    try p.write(layout)
+    say(PauseState.read(layout).summary)
+}
+
+/// Runs `body` for each valid job id; exit status 1 when an id is not
+/// valid or `body` says it could not do its part.
+private func eachJob(_ ids: [String], _ body: (String) throws -> Bool) throws {
+    var bad = 0
+    for id in ids {
+        guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+        if try !body(id) { bad += 1 }
+    }
+    if bad > 0 { throw ExitCode(1) }
 }
 
 struct Resume: ParsableCommand {
@@ -37,13 +55,11 @@ struct Resume: ParsableCommand {
     @Option(help: "Resume jobs of this type (repeatable).") var type: [JobType] = []
 
     func run() throws {
-        let layout = try global.load().layout
-        var p = PauseState.read(layout)
-        if tenant.isEmpty && type.isEmpty { p = PauseState() }
-        p.tenants.removeAll { tenant.contains($0) }
-        p.types.removeAll { t in type.contains { $0.rawValue == t } }
-        try p.write(layout)
-        say(PauseState.read(layout).summary)
+        try changePause(global) { p in
+            if tenant.isEmpty && type.isEmpty { p = PauseState() }
+            p.tenants.removeAll { tenant.contains($0) }
+            p.types.removeAll { t in type.contains { $0.rawValue == t } }
+        }
     }
 }
 
@@ -158,17 +174,17 @@ struct Cancel: ParsableCommand {
     func run() throws {
         let config = try global.load()
         let layout = config.layout
-        var bad = 0
-        for id in ids {
-            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
-            if try config.finisher.cancelWaiting(id) { say("\(id): cancelled (it was waiting)"); continue }
+        try eachJob(ids) { id in
+            if try config.finisher.cancelWaiting(id) { say("\(id): cancelled (it was waiting)"); return true }
             // Running (or being claimed): ask the daemon, and wait for the end.
             let running = Sys.exists(layout.manifest(id, in: layout.processing))
             guard running || Sys.exists(layout.manifest(id, in: layout.inbox)) || Sys.exists(layout.manifest(id, in: layout.retry)) else {
                 if Sys.exists(layout.manifest(id, in: layout.done)) || Sys.exists(layout.manifest(id, in: layout.failed)) {
                     say("\(id): already ended; nothing to cancel")
-                } else { warn("\(id): no such job waiting or running"); bad += 1 }
-                continue
+                    return true
+                }
+                warn("\(id): no such job waiting or running")
+                return false
             }
             try CancelRequests.request(layout, id)
             defer { CancelRequests.withdraw(layout, id) }
@@ -184,11 +200,11 @@ struct Cancel: ParsableCommand {
                 if left <= 0 { break }
                 _ = events.waitAndDrain(timeout: left)
             }
-            if !ended() { warn("\(id): still running after \(Int(timeout)) s; is a daemon running on this spool?"); bad += 1; continue }
+            if !ended() { warn("\(id): still running after \(Int(timeout)) s; is a daemon running on this spool?"); return false }
             let code = Inspector(layout: layout).errorRecord(id)?.code
             say(code == "CANCELLED" ? "\(id): cancelled (it was running)" : "\(id): ended before the cancel reached it (\(code ?? "done"))")
+            return true
         }
-        if bad > 0 { throw ExitCode(1) }
     }
 }
 
@@ -202,16 +218,13 @@ struct Hold: ParsableCommand {
 
     func run() throws {
         let f = try global.load().finisher
-        var bad = 0
-        for id in ids {
-            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+        try eachJob(ids) { id in
             switch try f.hold(id) {
-            case .moved(let from, _): say("\(id): held (was in \(from)/)")
-            case .notWaiting: warn("\(id): not waiting (in neither inbox/ nor retry/)"); bad += 1
-            case .busy: warn("\(id): being claimed or running; cancel it instead (mediaspool cancel)"); bad += 1
+            case .moved(let from, _): say("\(id): held (was in \(from)/)"); return true
+            case .notWaiting: warn("\(id): not waiting (in neither inbox/ nor retry/)"); return false
+            case .busy: warn("\(id): being claimed or running; cancel it instead (mediaspool cancel)"); return false
             }
         }
-        if bad > 0 { throw ExitCode(1) }
     }
 }
 
@@ -223,15 +236,12 @@ struct Release: ParsableCommand {
 
     func run() throws {
         let f = try global.load().finisher
-        var bad = 0
-        for id in ids {
-            guard JobID.isValid(id) else { warn("\(id): not a valid job id"); bad += 1; continue }
+        try eachJob(ids) { id in
             switch try f.release(id) {
-            case .moved(_, let to): say("\(id): released to \(to)/")
-            case .notWaiting: warn("\(id): not held"); bad += 1
-            case .busy: warn("\(id): its lock is held; try again"); bad += 1
+            case .moved(_, let to): say("\(id): released to \(to)/"); return true
+            case .notWaiting: warn("\(id): not held"); return false
+            case .busy: warn("\(id): its lock is held; try again"); return false
             }
         }
-        if bad > 0 { throw ExitCode(1) }
     }
 }

@@ -54,7 +54,7 @@ struct Events: ParsableCommand {
                 try watcher.watch(layout.events, UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO))
                 watching = true
             }
-            let batch: [(cursor: EventCursor, line: [UInt8])]
+            let batch: [EventLine]
             do { batch = try reader.read(after: cursor) } catch {
                 switch error {
                 case .expired(let oldest):
@@ -65,14 +65,11 @@ struct Events: ParsableCommand {
                 }
             }
             var text: [UInt8] = []
-            for (c, line) in batch {
-                cursor = c
-                if tenant != nil || kinds != nil {
-                    guard let e = try? JSONDecoder().decode(JobEvent.self, from: Data(line)) else { continue }
-                    if let tenant, e.tenant != tenant { continue }
-                    if let kinds, !kinds.contains(e.event) { continue }
-                }
-                text += EventReader.withCursor(line, c) + [0x0A]
+            for e in batch {
+                cursor = e.cursor
+                if let tenant, e.event.tenant != tenant { continue }
+                if let kinds, !kinds.contains(e.event.event) { continue }
+                text += EventReader.withCursor(e.line, e.cursor) + [0x0A]
             }
             if !text.isEmpty { out.write(Data(text)) }
             guard let watcher else { return }
