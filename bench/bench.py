@@ -134,23 +134,32 @@ def overhead(N):
     floor = float(sh(f"{WORK}/floor", fl, str(N)).stdout); shutil.rmtree(fl)
     rows.append(("spool overhead: trivial job, full durable path", f"{ours:.0f} jobs/s", f"{floor:.0f} jobs/s (C loop, same file ops)", f"{ours / floor:.2f}x", "≥0.5x", "n/a"))
 
+def probe_row(name, goal, clip, prefix, n):
+    compare(name, goal, [(f"{prefix}{i}", f'{{"version":1,"type":"probe","input":"{clip}"}}') for i in range(n)],
+            [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{media()}/{clip}"]] * n, None, None, "ffprobe")
+
+def thumbnail_row(name, goal, clip, at, prefix, n):
+    compare(name, goal,
+            [(f"{prefix}{i}", f'{{"version":1,"type":"thumbnail","input":"{clip}","at":[{at}],"width":320,"output":{{"path":"out-{prefix}{i}.jpg"}}}}') for i in range(n)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", str(at), "-i", f"{media()}/{clip}", "-frames:v", "1", "-vf", "scale=320:-2", f"{WORK}/peer-{prefix}{i}.jpg"] for i in range(n)],
+            f"out-{prefix}0.jpg", f"{WORK}/peer-{prefix}0.jpg", "ffmpeg -ss")
+
+def transcode_row(name, goal, clip, prefix, n, peer_audio=()):
+    """To 480p, x264 veryfast crf 23, AAC 128 kb/s; `peer_audio`: what the
+    command needs to match mediaspool's audio (-ac 2 for a 5.1 input)."""
+    compare(name, goal,
+            [(f"{prefix}{i}", f'{{"version":1,"type":"transcode","input":"{clip}","output":{{"path":"out-{prefix}{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(n)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{media()}/{clip}", "-vf", "scale=-2:480", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+              "-c:a", "aac", "-b:a", "128k", *peer_audio, "-movflags", "+faststart", f"{WORK}/peer-{prefix}{i}.mp4"] for i in range(n)],
+            f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg")
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     m = media()
     real_world(m)
-    N = 50 if QUICK else 200
-    compare("probe", "≥10x", [(f"p{i}", f'{{"version":1,"type":"probe","input":"c720.mp4"}}') for i in range(N)],
-            [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{m}/c720.mp4"]] * N, None, None, "ffprobe")
-    N = 10 if QUICK else 40
-    compare("thumbnail 720p at 5 s", "≥3x",
-            [(f"t{i}", f'{{"version":1,"type":"thumbnail","input":"c720.mp4","at":[5],"width":320,"output":{{"path":"out-t{i}.jpg"}}}}') for i in range(N)],
-            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "5", "-i", f"{m}/c720.mp4", "-frames:v", "1", "-vf", "scale=320:-2", f"{WORK}/peer-t{i}.jpg"] for i in range(N)],
-            "out-t0.jpg", f"{WORK}/peer-t0.jpg", "ffmpeg -ss")
-    N = 2 if QUICK else 4
-    compare("transcode 720p→480p x264 veryfast crf 23 + AAC", "≥1.05x",
-            [(f"x{i}", f'{{"version":1,"type":"transcode","input":"c720.mp4","output":{{"path":"out-x{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(N)],
-            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{m}/c720.mp4", "-vf", "scale=-2:480", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-              "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", f"{WORK}/peer-x{i}.mp4"] for i in range(N)], "out-x0.mp4", f"{WORK}/peer-x0.mp4", "ffmpeg")
+    probe_row("probe", "≥10x", "c720.mp4", "p", 50 if QUICK else 200)
+    thumbnail_row("thumbnail 720p at 5 s", "≥3x", "c720.mp4", 5, "t", 10 if QUICK else 40)
+    transcode_row("transcode 720p→480p x264 veryfast crf 23 + AAC", "≥1.05x", "c720.mp4", "x", 2 if QUICK else 4)
     fc = ("[0:v]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30,format=yuv420p[v0];"
           "[1:v]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30,format=yuv420p[v1];"
           "[2:v]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30,format=yuv420p[v2];"
@@ -187,20 +196,9 @@ def main():
 
     # The same three jobs on a real-world-shaped clip (real_world()): the
     # ratios are not only those of easy files.
-    N = 50 if QUICK else 200
-    compare("probe, phone-shaped 1080p clip (10 s GOP, moov at end, 5.1, rotated)", "(report)",
-            [(f"rp{i}", '{"version":1,"type":"probe","input":"rw.mp4"}') for i in range(N)],
-            [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{m}/rw.mp4"]] * N, None, None, "ffprobe")
-    N = 10 if QUICK else 40
-    compare("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)",
-            [(f"rt{i}", f'{{"version":1,"type":"thumbnail","input":"rw.mp4","at":[15],"width":320,"output":{{"path":"out-rt{i}.jpg"}}}}') for i in range(N)],
-            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "15", "-i", f"{m}/rw.mp4", "-frames:v", "1", "-vf", "scale=320:-2", f"{WORK}/peer-rt{i}.jpg"] for i in range(N)],
-            "out-rt0.jpg", f"{WORK}/peer-rt0.jpg", "ffmpeg -ss")
-    N = 2
-    compare("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "(report)",
-            [(f"rx{i}", f'{{"version":1,"type":"transcode","input":"rw.mp4","output":{{"path":"out-rx{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(N)],
-            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{m}/rw.mp4", "-vf", "scale=-2:480", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-              "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-movflags", "+faststart", f"{WORK}/peer-rx{i}.mp4"] for i in range(N)], "out-rx0.mp4", f"{WORK}/peer-rx0.mp4", "ffmpeg")
+    probe_row("probe, phone-shaped 1080p clip (10 s GOP, moov at end, 5.1, rotated)", "(report)", "rw.mp4", "rp", 50 if QUICK else 200)
+    thumbnail_row("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)", "rw.mp4", 15, "rt", 10 if QUICK else 40)
+    transcode_row("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "(report)", "rw.mp4", "rx", 2, peer_audio=("-ac", "2"))
 
     def wanted(name): return not ONLY or any(name.startswith(w) for w in ONLY)
     # Spool overhead: trivial jobs through the durable path vs the C floor.
