@@ -189,15 +189,26 @@ public struct EventLog: Sendable {
         if segs.isEmpty { segs = [1] }
         var current = segs.last!
         // One descriptor for the newest segment: its size, its last byte, the append.
-        var fd = try openSegment(current)
+        // A symlink, FIFO or directory planted at the newest segment's name
+        // is passed over as a full segment would be (readers pass over it
+        // too), so it cannot stop every job from finishing.
+        var rotated = false
+        var fd: FileDescriptor
+        while true {
+            if let opened = try? openSegment(current) {
+                if let s = try? Sys.fstat(opened), s.isRegular { fd = opened; break }
+                try? opened.close()
+            }
+            guard !rotated else { throw Errno.notPermitted }
+            current += 1
+            rotated = true
+        }
         defer { try? fd.close() }
         var st = try Sys.fstat(fd)
-        guard st.isRegular else { throw Errno.notPermitted }
         var size = Int64(st.st_size)
         // A line torn by a crash or a full disk is ended here, so that it
         // never joins the next line (readers skip what does not parse).
         let torn = size > 0 && lastByte(fd, size: size) != 0x0A
-        var rotated = false
         if size > 0 && size + Int64(line.count) > segmentBytes {
             if torn { try? Sys.writeAll(fd, [0x0A]); try? Sys.fdatasync(fd) }
             try? fd.close()
@@ -357,10 +368,12 @@ public struct EventReader: Sendable {
                 if let oldest = EventLog.segments(layout).first, from.segment < oldest { throw .expired(oldest: oldest) }
                 return ([], from, false)
             }
-            return ([], from, false)
+            // Not a file one can read (a planted symlink): passed over once a newer one exists.
+            return ([], from, final)
         }
         defer { try? fd.close() }
-        guard let st = try? Sys.fstat(fd), st.isRegular else { return ([], from, false) }
+        // A FIFO or directory planted at a segment's name: passed over the same way.
+        guard let st = try? Sys.fstat(fd), st.isRegular else { return ([], from, final) }
         let size = Int64(st.st_size)
         if from.offset > size { throw .invalid("cursor \(from) is past the end of its segment (\(size) bytes)") }
         if checkBoundary && from.offset > 0 {

@@ -91,6 +91,19 @@ final class EventLogTests: XCTestCase {
         XCTAssertEqual(try ids(reader).filter { $0 == "J" }.count, 2)
     }
 
+    func testAFIFOOrSymlinkAtASegmentsNameIsPassedOver() throws {
+        let (log, reader) = try makeLog()
+        try log.append(event("a"))
+        // Planted where the next segment would be: a FIFO, then a symlink.
+        XCTAssertEqual(mkfifo(EventLog.segmentPath(log.layout, 2).string, 0o644), 0)
+        try log.append(event("b"))
+        XCTAssertEqual(symlink("/etc/passwd", EventLog.segmentPath(log.layout, 4).string), 0)
+        try log.append(event("c"))
+        XCTAssertEqual(try ids(reader), ["a", "b", "c"], "every event written and read, none blocked")
+        let passwd = try Sys.stat("/etc/passwd")
+        XCTAssertEqual(try Sys.stat("/etc/passwd").st_size, passwd.st_size)
+    }
+
     func testABusyLockDropsProgressAtOnce() throws {
         let (log, reader) = try makeLog()
         try log.append(event("before"))
