@@ -19,7 +19,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
-        // The notifier's HTTP client and HMAC (mediaspool-notify only; the daemon has no network).
+        // The notifier's HTTP client (mediaspool-notify only; the daemon has no
+        // network); swift-crypto for its HMAC and the records' manifest digest.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.20.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.0.0"..<"5.0.0"),
     ],
@@ -40,6 +41,8 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "HeapModule", package: "swift-collections"),
             .product(name: "Metrics", package: "swift-metrics"),
+            // SHA-256 of manifests, kept in records (Digest.swift).
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // sd_notify and the journald log handler.
         .target(name: "SystemdSupport", dependencies: [

@@ -23,7 +23,8 @@ public struct Finisher: Sendable {
             durationMs: Int(now.timeIntervalSince(job.startedAt) * 1000),
             tenant: manifest.tenant, labels: manifest.labels, steps: outcome.steps,
             outputs: outcome.outputs, probe: outcome.probe,
-            history: Array(history.dropLast()).filter { $0.code != nil })
+            history: Array(history.dropLast()).filter { $0.code != nil },
+            manifestSHA256: Digest.sha256Hex(job.manifestBytes))
         // The poster before the record: a done job with a video output has
         // its poster. (One left by a crash before the publish is a stray the
         // sweep removes.)
@@ -57,7 +58,8 @@ public struct Finisher: Sendable {
 
     /// Permanent failure (or out of attempts): `failed/<id>.error.json`, then
     /// the manifest to failed/.
-    public func fail(id: String, state: JobState, manifest: Manifest?, error: SpoolError, claimed: ClaimedJob? = nil) throws(SpoolError) -> ErrorRecord {
+    /// `manifestBytes`: what ran, when there is no `claimed` job (recovery).
+    public func fail(id: String, state: JobState, manifest: Manifest?, error: SpoolError, claimed: ClaimedJob? = nil, manifestBytes: [UInt8]? = nil) throws(SpoolError) -> ErrorRecord {
         let now = RFC3339.string(Date())
         var history = state.history
         if !history.isEmpty, history[history.count - 1].endedAt == nil {
@@ -67,7 +69,8 @@ public struct Finisher: Sendable {
         }
         let record = ErrorRecord(id: id, type: manifest?.type.rawValue, code: error.code.rawValue, message: error.message,
                                  step: error.step, retryable: error.code.retryable, attempts: state.attempts,
-                                 failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history)
+                                 failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history,
+                                 manifestSHA256: (claimed?.manifestBytes ?? manifestBytes).flatMap { $0.isEmpty ? nil : Digest.sha256Hex($0) })
         try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
         Fault.point("after-error-record")
         try publish(id, to: layout.failed, claimed: claimed, event: .failed(record))

@@ -89,6 +89,10 @@ public struct ResultRecord: Codable, Sendable {
     public var outputs: [OutputRecord]
     public var probe: ProbeRecord?
     public var history: [HistoryEntry]
+    /// Lower-case SHA-256 of the manifest this run ran (an extension of
+    /// spool v1): recovery trusts a record beside a job in processing/ only
+    /// when it names this manifest and this attempt (Recovery.swift).
+    public var manifestSHA256: String? = nil
 }
 
 /// `failed/<id>.error.json`.
@@ -105,6 +109,9 @@ public struct ErrorRecord: Codable, Sendable {
     public var tenant: String?
     public var labels: [String: String]?
     public var history: [HistoryEntry]
+    /// As in `ResultRecord`: the manifest this run ran (nil when it could
+    /// not be read, or the job was refused before it was claimed).
+    public var manifestSHA256: String? = nil
 }
 
 /// `state/<id>.json`: what the daemon must remember about a job between
@@ -119,11 +126,9 @@ public struct JobState: Codable, Sendable {
     public var history: [HistoryEntry]
     /// When the job in retry/ may run again (RFC 3339).
     public var notBefore: String?
-    /// Lower-case sha256 of the manifest the history belongs to.
-    public var manifestSHA256: String?
 
-    public init(id: String, attempts: Int = 0, history: [HistoryEntry] = [], notBefore: String? = nil, manifestSHA256: String? = nil) {
-        self.id = id; self.attempts = attempts; self.history = history; self.notBefore = notBefore; self.manifestSHA256 = manifestSHA256
+    public init(id: String, attempts: Int = 0, history: [HistoryEntry] = [], notBefore: String? = nil) {
+        self.id = id; self.attempts = attempts; self.history = history; self.notBefore = notBefore
     }
 }
 

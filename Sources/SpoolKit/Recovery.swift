@@ -69,37 +69,51 @@ public struct Recovery: Sendable {
     }
 
     /// One stale job, whose lock the caller holds.
+    ///
+    /// A record beside it finishes it without a re-run, but only a record of
+    /// this run: one naming this manifest (its SHA-256) and this attempt. The
+    /// claim removes earlier runs' records before its rename, so another one
+    /// here was put by a hand or left by a crash in between; it is removed
+    /// and the job runs again. (A record that does not decode, as no version
+    /// writes, is trusted as before: its job gets a minimal event.)
     func recover(_ id: String, report: inout Report) throws(SpoolError) {
         let fin = Finisher(layout: layout, events: config.eventLog)
-        // A record counts only as a regular file (not a directory or FIFO
-        // planted at its name).
-        if case .success(let bytes) = Sys.readRegularFile(layout.result(id)) {
-            // Outputs and result were complete: finish the move, do not re-run.
-            // Its event may be in the log already (a crash after it).
-            // (A record that no longer decodes still gets an event, a minimal one.)
-            let event = RecordCoding.decode(ResultRecord.self, bytes).map(JobEvent.done) ?? JobEvent(.done, id: id, state: "done")
-            try fin.publish(id, to: layout.done, event: event, eventUnlessPresent: true)
-            report.finished += 1
-            logger.notice("finished \(id): its result was complete when its owner died", metadata: meta(id, "done"))
-            return
-        }
-        if case .success(let bytes) = Sys.readRegularFile(layout.errorRecord(id)) {
-            let event = RecordCoding.decode(ErrorRecord.self, bytes).map(JobEvent.failed) ?? JobEvent(.failed, id: id, state: "failed")
-            try fin.publish(id, to: layout.failed, event: event, eventUnlessPresent: true)
-            report.finished += 1
-            logger.notice("finished \(id): its error record was complete when its owner died", metadata: meta(id, "failed"))
-            return
-        }
         let bytes = (try? Sys.readFile(layout.manifest(id, in: layout.processing))) ?? nil
+        let digest = bytes.map { Digest.sha256Hex($0) }
+        let saved = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
+        // The attempt that was running: a first attempt has no state file.
+        let attempt = saved?.attempts ?? 1
+        func ofThisRun(_ sha: String?, _ attempts: Int) -> Bool { (sha == nil || sha == digest) && attempts == attempt }
+
+        // A record counts only as a regular file (not a directory or FIFO
+        // planted at its name). Outputs and record were complete: finish the
+        // move, do not re-run. Its event may be in the log already (a crash
+        // after it).
+        for isDone in [true, false] {
+            let path = isDone ? layout.result(id) : layout.errorRecord(id)
+            guard case .success(let recordBytes) = Sys.readRegularFile(path) else { continue }
+            let record: (event: JobEvent, sha: String?, attempts: Int)? = isDone
+                ? RecordCoding.decode(ResultRecord.self, recordBytes).map { (.done($0), $0.manifestSHA256, $0.attempts) }
+                : RecordCoding.decode(ErrorRecord.self, recordBytes).map { (.failed($0), $0.manifestSHA256, $0.attempts) }
+            if let record, !ofThisRun(record.sha, record.attempts) {
+                try removeRecordOfAnotherRun(path, of: id)
+                continue
+            }
+            let status = isDone ? "done" : "failed"
+            let event = record?.event ?? JobEvent(isDone ? .done : .failed, id: id, state: status)
+            try fin.publish(id, to: isDone ? layout.done : layout.failed, event: event, eventUnlessPresent: true)
+            report.finished += 1
+            logger.notice("finished \(id): its \(isDone ? "result" : "error record") was complete when its owner died", metadata: meta(id, status))
+            return
+        }
         let manifest = bytes.flatMap { try? Manifest.parse($0, fileID: id) }
         if let manifest { removePartialOutputs(of: manifest, report: &report) }
-        var state = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
-            ?? JobState(id: id, attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))])
+        var state = saved ?? JobState(id: id, attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))])
         if state.history.isEmpty { state.history.append(HistoryEntry(attempt: max(1, state.attempts), startedAt: RFC3339.string(Date()))) }
         let maxAttempts = manifest?.maxAttempts ?? config.maxAttempts
         let err = SpoolError(.interrupted, "the daemon stopped or died during attempt \(state.attempts) (it may have crashed on this job; see journalctl -u mediaspool JOB_ID=\(id))", step: "recover")
         if state.attempts >= maxAttempts {
-            _ = try fin.fail(id: id, state: state, manifest: manifest, error: SpoolError(.interrupted, "interrupted on each of its \(state.attempts) attempts (the daemon died or was killed while running it; it may crash the daemon); inspect it, then `mediaspool replay \(id)`", step: "recover"))
+            _ = try fin.fail(id: id, state: state, manifest: manifest, error: SpoolError(.interrupted, "interrupted on each of its \(state.attempts) attempts (the daemon died or was killed while running it; it may crash the daemon); inspect it, then `mediaspool replay \(id)`", step: "recover"), manifestBytes: bytes)
             report.failed += 1
             logger.warning("stale job \(id) is out of attempts: failed", metadata: meta(id, "failed"))
         } else {
@@ -107,6 +121,18 @@ public struct Recovery: Sendable {
             report.recovered += 1
             logger.notice("recovered stale job \(id) (attempt \(state.attempts) interrupted): requeued", metadata: meta(id, "requeued"))
         }
+    }
+
+    /// A result or error record beside a job in processing/ that another
+    /// manifest or another attempt wrote: removed durably, so the job runs.
+    func removeRecordOfAnotherRun(_ record: FilePath, of id: String) throws(SpoolError) {
+        do {
+            try Sys.unlink(record)
+            try Sys.fsyncDirectory(record.removingLastComponent())
+        } catch where error != .noSuchFileOrDirectory {
+            throw SpoolError.io(error, "removing the record of another run \(record)", step: "recover")
+        } catch {}
+        logger.warning("\(id): \(record.lastComponent?.string ?? "") is not of the run that died (another manifest or attempt): removed, the job runs again", metadata: ["JOB_ID": "\(id)", "STEP": "recover"])
     }
 
     func meta(_ id: String, _ status: String) -> Logger.Metadata {

@@ -174,6 +174,59 @@ final class HostileSpoolUnitTests: XCTestCase {
         XCTAssertNil(read(layout.manifest("a", in: layout.done)))
     }
 
+    /// Row 8, the record's side: a result or error record that reaches a job
+    /// in processing/ after its claim (written by a hand, or by a run of
+    /// another manifest of the id) is not the dying run's: recovery checks
+    /// the manifest digest and the attempt in it, removes it and runs the
+    /// job again. The run's own record still finishes it without a re-run.
+    func testRow8RecoveryTrustsOnlyARecordOfThisManifestAndAttempt() throws {
+        submit("a")
+        guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+        let manifest = try Manifest.parse(job.manifestBytes, fileID: "a")
+        // What a run of another manifest of "a" wrote: same id, other digest
+        // (this run's record with the digest replaced, put back as a crash
+        // between the record and the publishing rename leaves it).
+        let other = Array(#"{"version":1,"type":"probe","input":"other.mp4"}"#.utf8)
+        var record = try Finisher(layout: layout).complete(job, manifest: manifest, outcome: JobOutcome())
+        try Sys.rename(layout.manifest("a", in: layout.done), layout.manifest("a", in: layout.processing))
+        record.manifestSHA256 = Digest.sha256Hex(other)
+        try Durable.write(RecordCoding.encode(record), to: layout.result("a"))
+        job.lock.release() // the owner dies
+        var r = recover()
+        XCTAssertEqual(r.recovered, 1); XCTAssertEqual(r.finished, 0)
+        XCTAssertNil(read(layout.result("a")), "the other manifest's result is removed")
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.retry)))
+
+        // An error record of this manifest but of an earlier attempt.
+        guard case .claimed(let second) = try claim("a", .retry) else { return XCTFail() }
+        XCTAssertEqual(second.state.attempts, 2)
+        let stale = try Finisher(layout: layout).fail(id: "a", state: JobState(id: "a", attempts: 1), manifest: manifest,
+                                                      error: SpoolError(.inputInvalid, "bad"), claimed: second)
+        XCTAssertEqual(stale.manifestSHA256, Digest.sha256Hex(second.manifestBytes))
+        // (fail published it: put the manifest and the state file back as a
+        // crash between the record and the rename leaves them)
+        try Sys.rename(layout.manifest("a", in: layout.failed), layout.manifest("a", in: layout.processing))
+        try Durable.write(RecordCoding.encode(second.state), to: layout.stateFile("a"))
+        XCTAssertEqual(stale.attempts, 1)
+        second.lock.release()
+        r = recover()
+        XCTAssertEqual(r.recovered, 1); XCTAssertEqual(r.finished, 0, "attempt 1's error record does not end attempt 2")
+        XCTAssertNil(read(layout.errorRecord("a")))
+
+        // The run's own result: finished, not run again.
+        guard case .claimed(let third) = try claim("a", .retry) else { return XCTFail() }
+        _ = try Finisher(layout: layout).complete(third, manifest: manifest, outcome: JobOutcome())
+        try Sys.rename(layout.manifest("a", in: layout.done), layout.manifest("a", in: layout.processing))
+        try Durable.write(RecordCoding.encode(third.state), to: layout.stateFile("a"))
+        third.lock.release()
+        r = recover()
+        XCTAssertEqual(r.finished, 1); XCTAssertEqual(r.recovered, 0)
+        let done = try XCTUnwrap(RecordCoding.decode(ResultRecord.self, read(layout.result("a")) ?? []))
+        XCTAssertEqual(done.attempts, 3)
+        XCTAssertEqual(done.manifestSHA256, Digest.sha256Hex(third.manifestBytes))
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.done)))
+    }
+
     /// Row 9: replay of a failed job, crash after the claim: recovery found
     /// the old error record and put the job back in failed/ with its old error.
     func testRow9ACrashAfterAReplayDoesNotUndoTheReplay() throws {
