@@ -55,6 +55,18 @@ final class SystemdUnitTests: XCTestCase {
         usleep(700_000)
         XCTAssertEqual(sd.property("ActiveState"), "activating", "not active before READY=1 (start is held 2 s by the test fault)")
         eventually(15, "active after READY=1") { sd.property("ActiveState") == "active" }
+        // The limits the unit sets (docs/security.md, issue 13 row 12), as
+        // the running daemon has them.
+        XCTAssertEqual(sd.property("LimitNOFILE"), "65536")
+        XCTAssertEqual(sd.property("MemoryMax"), "\(4 << 30)")
+        // (systemd cannot raise it past its own hard limit: 20000 in some sandboxes.)
+        func openFiles(_ pid: String) -> [String]? {
+            let limits = sd.run(["cat", "/proc/\(pid)/limits"]).out
+            return limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?.split(separator: " ").suffix(3).map(String.init)
+        }
+        let ceiling = try XCTUnwrap(openFiles("1").flatMap { Int($0[1]) })
+        let nofile = "\(min(65536, ceiling))"
+        XCTAssertEqual(openFiles(sd.property("MainPID")), [nofile, nofile, "files"])
         let status = sd.systemctl("status", "mediaspool.service").out
         XCTAssertTrue(status.contains("Status: \"waiting 0, retry 0, running 0/"), status)
 
