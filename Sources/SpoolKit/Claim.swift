@@ -158,7 +158,7 @@ public struct Claimer: Sendable {
 
     public func claim(_ entry: QueueEntry) throws(SpoolError) -> ClaimResult {
         let id = entry.id
-        let sourceDir = entry.source == .inbox ? layout.inbox : layout.retry
+        let sourceDir = layout.directory(entry.source.queue)
         guard JobID.isValid(id) else { return try refuseInvalidName(entry, in: sourceDir) }
         let src = layout.manifest(id, in: sourceDir)
         guard let lock = try JobLock.tryAcquire(id, layout: layout) else { return .busy }

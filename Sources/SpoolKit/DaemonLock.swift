@@ -48,7 +48,7 @@ public enum DaemonLock {
     /// Takes the daemon lock and checks the settings; the descriptor holds
     /// the lock until closed.
     public static func acquire(_ layout: SpoolLayout, settings: Settings, logger: Logger) throws(SpoolError) -> FileDescriptor {
-        let path = layout.locks.appending(".daemon"), settingsPath = layout.locks.appending(".daemon.settings")
+        let path = layout.daemonLock, settingsPath = layout.daemonSettings
         let fd: FileDescriptor
         // Owner-only (0600, also when an older version made it wider): a
         // producer in the group cannot open it, so can neither hold it to

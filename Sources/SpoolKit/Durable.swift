@@ -7,20 +7,27 @@ import Glibc
 /// before the rename that publishes it, the directory after. Every state
 /// change of a job is one rename.
 public enum Durable {
-    /// Writes `bytes` to `path` atomically: a dot-named temporary file in the
-    /// same directory, fsync, rename over `path`, fsync the directory.
-    /// With `replace: false` an existing `path` is an error (EEXIST), not replaced.
-    public static func write(_ bytes: [UInt8], to path: FilePath, step: String? = nil, replace: Bool = true) throws(SpoolError) {
+    /// Writes `bytes` to `path` atomically: a fresh temporary file
+    /// (`SpoolName.temporary`, created exclusively, never through a symlink)
+    /// in the same directory, or in `staging` (a producer's tmp/), fsync,
+    /// rename over `path`, fsync the directory. The one way every file of
+    /// the spool is written (records, state, manifests submitted, the
+    /// progress file and the index).
+    /// - `replace: false`: an existing `path` is an error (EEXIST), not replaced.
+    /// - `permissions`: records are readable by the group (producers,
+    ///   operators) and writable by the daemon alone: they are its word.
+    /// - `sync: false`: atomic but not durable, for caches a crash may lose
+    ///   (the progress file, the index).
+    public static func write(_ bytes: [UInt8], to path: FilePath, step: String? = nil, replace: Bool = true,
+                             permissions: FilePermissions = [.ownerReadWrite, .groupRead], staging: FilePath? = nil,
+                             sync: Bool = true) throws(SpoolError) {
         let dir = path.removingLastComponent()
-        let tmp = dir.appending(".\(path.lastComponent?.string ?? "x").tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let tmp = (staging ?? dir).appending(SpoolName.temporary(for: path.lastComponent?.string ?? "x"))
         do throws(Errno) {
-            // Readable by the group (producers, operators), writable by the
-            // daemon alone: records are the daemon's word.
-            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .truncate, .exclusiveCreate, .noFollow],
-                                  permissions: [.ownerReadWrite, .groupRead])
+            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .truncate, .exclusiveCreate, .noFollow], permissions: permissions)
             do throws(Errno) {
                 try Sys.writeAll(fd, bytes)
-                try Sys.fsync(fd)
+                if sync { try Sys.fsync(fd) }
             } catch {
                 try? fd.close()
                 throw error
@@ -29,7 +36,7 @@ public enum Durable {
             // either way, and may already be another thread's.
             try Sys.close(fd)
             if replace { try Sys.rename(tmp, path) } else { try Sys.renameNoReplace(tmp, path) }
-            try Sys.fsyncDirectory(dir)
+            if sync { try Sys.fsyncDirectory(dir) }
         } catch {
             try? Sys.unlink(tmp)
             throw SpoolError.io(error, "writing \(path)", step: step)
@@ -46,10 +53,5 @@ public enum Durable {
         } catch {
             throw SpoolError.io(error, "moving \(from) to \(to)", step: step)
         }
-    }
-
-    /// Whether `name` is one of our temporary files (left by a crash).
-    public static func isTemporary(_ name: String) -> Bool {
-        name.hasPrefix(".") && name.contains(".tmp-")
     }
 }

@@ -10,18 +10,11 @@ public struct Inspector: Sendable {
     public let layout: SpoolLayout
     public init(layout: SpoolLayout) { self.layout = layout }
 
-    public enum State: String, Sendable, CaseIterable, Codable { case inbox, retry, processing, done, failed, held }
-
-    func dir(_ s: State) -> FilePath {
-        switch s {
-        case .inbox: layout.inbox; case .retry: layout.retry; case .processing: layout.processing
-        case .done: layout.done; case .failed: layout.failed; case .held: layout.hold
-        }
-    }
+    public typealias State = SpoolQueue
 
     /// Calls `body` with the id and stat of every manifest in a state.
     func forEachJob(_ s: State, _ body: (String, stat) -> Void) {
-        let d = dir(s)
+        let d = layout.directory(s)
         try? Sys.forEachEntry(in: d) { name in
             guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error"),
                   let st = try? Sys.stat(d.appending(name), followSymlinks: false) else { return }
@@ -77,7 +70,7 @@ public struct Inspector: Sendable {
     /// Whether a daemon holds its shared lock on locks/.daemon.
     public var daemonAlive: Bool {
         let fd: FileDescriptor
-        do { fd = try Sys.open(layout.locks.appending(".daemon"), .readOnly, options: [.noFollow, .nonBlocking]) } catch {
+        do { fd = try Sys.open(layout.daemonLock, .readOnly, options: [.noFollow, .nonBlocking]) } catch {
             // 0600: only the daemon's user and root can test it. A producer
             // running `status` cannot tell, and is not told of an outage.
             return error == .permissionDenied
@@ -156,7 +149,7 @@ public struct Inspector: Sendable {
                 if let c = cache?.entries[key], c.inode == st.st_ino, c.mtime == st.mtimeNanoseconds, c.size == st.st_size {
                     prio = c.priority
                 } else {
-                    let bytes = st.isRegular ? (try? Sys.readFile(layout.manifest(id, in: dir(s)))) ?? nil : nil
+                    let bytes = st.isRegular ? (try? Sys.readFile(layout.manifest(id, in: layout.directory(s)))) ?? nil : nil
                     prio = bytes.map { Scanner.orderingFields($0).0 } ?? 0
                     cache?.reads += 1
                 }
@@ -255,7 +248,7 @@ public struct Inspector: Sendable {
     /// A waiting or running job's item, from its manifest.
     private func liveItem(_ id: String, _ state: State, _ t: Int64) -> Item {
         var item = Item(id: id, state: state, time: RFC3339.string(Date(timeIntervalSince1970: Double(t) / 1e9)))
-        let m = (try? Sys.readFile(layout.manifest(id, in: dir(state)))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
+        let m = (try? Sys.readFile(layout.manifest(id, in: layout.directory(state)))).flatMap { $0 }.flatMap { try? Manifest.parse($0, fileID: nil) }
         item.type = m?.type.rawValue; item.tenant = m?.tenant; item.labels = m?.labels
         return item
     }
@@ -280,7 +273,7 @@ public struct Inspector: Sendable {
 
     public func show(_ id: String) -> JobView? {
         for s in [State.processing, .retry, .inbox, .held, .done, .failed] {
-            guard let bytes = try? Sys.readFile(layout.manifest(id, in: dir(s)), limit: Manifest.maxBytes) else { continue }
+            guard let bytes = try? Sys.readFile(layout.manifest(id, in: layout.directory(s)), limit: Manifest.maxBytes) else { continue }
             var v = JobView(id: id, state: s, manifest: String(decoding: bytes, as: UTF8.self))
             if s == .done { v.result = result(id) }
             if s == .failed || s == .inbox { v.error = errorRecord(id) }

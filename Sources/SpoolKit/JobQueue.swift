@@ -3,7 +3,10 @@ import HeapModule
 import SystemPackage
 
 /// Where a waiting job sits: the producers' inbox or the retry waiting room.
-public enum Source: String, Sendable { case inbox, retry }
+public enum Source: String, Sendable {
+    case inbox, retry
+    public var queue: SpoolQueue { self == .inbox ? .inbox : .retry }
+}
 
 /// A job waiting to be claimed: only what ordering needs, so 100,000 waiting
 /// jobs cost a few megabytes, never their manifests.

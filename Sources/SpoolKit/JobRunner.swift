@@ -138,16 +138,10 @@ public final class JobContext: @unchecked Sendable {
     func writeProgress() {
         let rec = ProgressRecord(id: id, type: manifest.type.rawValue, step: step, fraction: fraction, attempt: attempt,
                                  startedAt: RFC3339.string(startedAt), pid: getpid(), updatedAt: RFC3339.string(Date()))
-        let path = layout.progress(id)
-        // A fresh random name, created exclusively, never through a symlink
-        // and never blocking: whatever is planted in processing/.
-        let tmp = layout.processing.appending(".\(id).progress.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .exclusiveCreate, .noFollow, .nonBlocking],
-                                     permissions: [.ownerReadWrite, .groupRead, .otherRead]) else { return }
-        let ok = (try? Sys.writeAll(fd, RecordCoding.encode(rec))) != nil
-        try? fd.close()
-        if ok, (try? Sys.rename(tmp, path)) != nil { return }
-        try? Sys.unlink(tmp)
+        // Through a fresh name, whatever is planted in processing/; not
+        // fsynced: a crash loses only a progress display.
+        try? Durable.write(RecordCoding.encode(rec), to: layout.progress(id), step: "progress",
+                           permissions: [.ownerReadWrite, .groupRead, .otherRead], sync: false)
     }
 }
 

@@ -18,7 +18,7 @@ import Glibc
 /// `<end time ns> TAB <d|f> TAB <id> TAB <type> TAB <code> TAB <attempts> TAB <tenant JSON> TAB <labels JSON>`.
 struct FinishedIndex {
     let layout: SpoolLayout
-    var path: FilePath { layout.root.appending("index/finished.tsv") }
+    var path: FilePath { layout.finishedIndex }
     static let magic = "#mediaspool-finished-index 1"
 
     struct Entry {
@@ -161,11 +161,7 @@ struct FinishedIndex {
         // symlink: a link planted in index/ cannot make a root `status`
         // write anywhere. (The index is a cache: when it cannot be written,
         // the listing is still right, only slower next time.)
-        let tmp = dir.appending(".finished.tsv.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        guard let fd = try? Sys.open(tmp, .writeOnly, options: [.create, .exclusiveCreate, .noFollow], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead]) else { return }
-        let ok = (try? Sys.writeAll(fd, Array(out.utf8))) != nil
-        try? fd.close()
-        if ok { try? Sys.rename(tmp, path) } else { try? Sys.unlink(tmp) }
+        try? Durable.write(Array(out.utf8), to: path, step: "index", permissions: [.ownerReadWrite, .groupReadWrite, .otherRead], sync: false)
     }
 
     /// The list item of an index line.

@@ -208,6 +208,20 @@ public struct AudioJob: Sendable {
 
 extension Manifest {
     public static let maxBytes = 1 << 20
+    static let priorityRange = -10...10
+    static let tenantMaxBytes = 128
+
+    /// What the scheduler orders by (Scanner.swift): priority, tenant and
+    /// type, read by the same parser and field rules as `parse`, without
+    /// validating the rest. A field that breaks its rule reads as 0, "" or ""
+    /// (the claim then refuses the manifest with the reason).
+    static func schedulingFields(_ bytes: [UInt8]) -> (priority: Int, tenant: String, type: String) {
+        guard bytes.count <= maxBytes, let doc = try? JSONValue.parse(bytes), var r = try? ObjectReader(doc, at: "$") else { return (0, "", "") }
+        let priority = (try? r.int("priority", priorityRange)).flatMap { $0 } ?? 0
+        let tenant = (try? r.string("tenant", maxLength: tenantMaxBytes)).flatMap { $0 } ?? ""
+        let type = (try? r.oneOf("type", JobType.self)).flatMap { $0 }?.rawValue ?? ""
+        return (priority, tenant, type)
+    }
 
     /// Parses and validates manifest bytes. `fileID` is the id taken from the
     /// file name, checked against an `id` field.
@@ -233,8 +247,8 @@ extension Manifest {
         if let id, let fileID, id != fileID {
             throw SpoolError(.idMismatch, "$.id is \"\(id)\" but the file is named \(fileID).json; make them equal or drop the id field", step: "validate")
         }
-        let priority = try r.int("priority", -10...10) ?? 0
-        let tenant = try r.string("tenant", maxLength: 128)
+        let priority = try r.int("priority", priorityRange) ?? 0
+        let tenant = try r.string("tenant", maxLength: tenantMaxBytes)
         var labels: [String: String] = [:]
         if let l = try r.object("labels") {
             guard l.fields.count <= 64 else { throw ManifestError.invalid("$.labels", "must have at most 64 entries") }

@@ -41,7 +41,7 @@ public final class OutputTarget {
     /// writes it through. One per target.
     public func temporaryURL() throws(SpoolError) -> String {
         precondition(temporary == nil, "one temporary file per output")
-        let tmp = ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let tmp = SpoolName.temporary(for: name)
         do {
             let fd = try Sys.openAt(directory, tmp, O_RDWR | O_CREAT | O_EXCL, permissions: 0o664)
             temporary = (tmp, fd)
@@ -76,7 +76,7 @@ public final class OutputTarget {
     /// directory's descriptor (recovery's clean-up of a dead run).
     func removeDeadTemporaries(prefix: String) -> Int {
         var removed = 0
-        for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && Durable.isTemporary(name) && !Recovery.isOwnerAlive(name) {
+        for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && SpoolName.isTemporary(name) && !SpoolName.isWriterAlive(ofTemporary: name) {
             if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
         }
         return removed

@@ -21,16 +21,8 @@ public struct Producer: Sendable {
     /// Submits manifest bytes unchanged under `id`.
     public func submit(_ bytes: [UInt8], id: String) throws(SpoolError) {
         guard JobID.isValid(id) else { throw SpoolError(.idInvalid, "\"\(id)\" is not a valid job id") }
-        let tmp = layout.tmp.appending(".submit-\(id)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do throws(Errno) {
-            let fd = try Sys.open(tmp, .writeOnly, options: [.create, .exclusiveCreate], permissions: [.ownerReadWrite, .groupReadWrite, .otherRead])
-            do throws(Errno) { try Sys.writeAll(fd, bytes); try Sys.fsync(fd); try Sys.close(fd) } catch { try? fd.close(); throw error }
-            try Sys.rename(tmp, layout.manifest(id, in: layout.inbox))
-            try Sys.fsyncDirectory(layout.inbox)
-        } catch {
-            try? Sys.unlink(tmp)
-            throw SpoolError.io(error, "submitting \(id)")
-        }
+        try Durable.write(bytes, to: layout.manifest(id, in: layout.inbox), step: "submit",
+                          permissions: [.ownerReadWrite, .groupReadWrite, .otherRead], staging: layout.tmp)
     }
 
     /// Moves failed/<id>.json back to inbox/ (its error record stays, and

@@ -155,19 +155,10 @@ public struct Recovery: Sendable {
     public func removeTemporaries(_ report: inout Report) {
         for dir in [layout.done, layout.failed, layout.state, layout.retry, layout.processing, layout.inbox] {
             try? Sys.forEachEntry(in: dir) { name in
-                guard Durable.isTemporary(name), !Recovery.isOwnerAlive(name) else { return }
+                guard SpoolName.isTemporary(name), !SpoolName.isWriterAlive(ofTemporary: name) else { return }
                 if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
             }
         }
-    }
-
-    /// Whether the process that wrote a temporary file still runs (its pid is
-    /// in the name: `.NAME.tmp-PID-RAND`).
-    static func isOwnerAlive(_ name: String) -> Bool {
-        guard let r = name.range(of: ".tmp-", options: .backwards) else { return false }
-        let pid = name[r.upperBound...].prefix { $0.isNumber }
-        guard let p = Int32(pid), p > 0 else { return false }
-        return kill(p, 0) == 0 || errno == EPERM
     }
 
     /// State, progress and lock files whose job is in none of processing/ and retry/.

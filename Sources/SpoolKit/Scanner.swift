@@ -17,7 +17,7 @@ public struct Scanner: Sendable {
         // A name that is not UTF-8 gets an id of its own that names no job
         // (it is refused at the claim), so two such names never share an entry.
         if let rawName { id = SpoolName.forInvalid(rawName) }
-        let dir = source == .inbox ? layout.inbox : layout.retry
+        let dir = layout.directory(source.queue)
         let component: FilePath.Component
         if let rawName {
             guard let c = SpoolName.component(rawName) else { return }
@@ -32,7 +32,7 @@ public struct Scanner: Sendable {
         if let known = queue.entry(id), known.source == source, known.arrival == arrival { return }
         var priority = 0, tenant = "", type = ""
         if st.isRegular, Int(st.st_size) <= Manifest.maxBytes, let bytes = try? Sys.readFile(path) {
-            (priority, tenant, type) = Scanner.schedulingFields(bytes)
+            (priority, tenant, type) = Manifest.schedulingFields(bytes)
         }
         var notBefore = 0.0
         if source == .retry, JobID.isValid(id), let b = try? Sys.readFile(layout.stateFile(id)),
@@ -48,20 +48,8 @@ public struct Scanner: Sendable {
     /// the validation uses (a manifest the claim will refuse, for a duplicate
     /// key say, orders as 0 / none). Out-of-range values order as 0 / none.
     static func orderingFields(_ bytes: [UInt8]) -> (Int, String) {
-        let f = schedulingFields(bytes)
+        let f = Manifest.schedulingFields(bytes)
         return (f.priority, f.tenant)
-    }
-
-    /// Priority, tenant and type (for pauses of one type; "" when unknown).
-    static func schedulingFields(_ bytes: [UInt8]) -> (priority: Int, tenant: String, type: String) {
-        guard case .object(let obj)? = try? JSONValue.parse(bytes) else { return (0, "", "") }
-        var prio = 0
-        if case .number(let n)? = obj["priority"], n == n.rounded(), (-10...10).contains(n) { prio = Int(n) }
-        var tenant = ""
-        if case .string(let t)? = obj["tenant"], t.utf8.count <= 128 { tenant = t }
-        var type = ""
-        if case .string(let t)? = obj["type"], JobType(rawValue: t) != nil { type = t }
-        return (prio, tenant, type)
     }
 
     /// Reads both directories entry by entry.

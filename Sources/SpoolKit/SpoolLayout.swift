@@ -9,6 +9,12 @@ import SystemPackage
 /// - media/  : the default media root (relative manifest paths resolve here).
 /// - control/: operators' switches (`pause.json`, `cancel.<id>`).
 /// - hold/   : `<id>.json` of jobs an operator holds aside.
+/// - events/ : the events log's segments.
+/// - index/  : `finished.tsv`, the list command's cache of done/ and failed/.
+///
+/// Every path of the spool is made here, and every spool name's reverse
+/// parse is in `JobID` and `SpoolName` (SpoolNames.swift), as Postfix keeps
+/// them in mail_queue_path(): no other file builds one by hand.
 public struct SpoolLayout: Sendable {
     public let root: FilePath
 
@@ -30,6 +36,20 @@ public struct SpoolLayout: Sendable {
     public var pauseFile: FilePath { control.appending("pause.json") }
     /// The events log's segments (Events.swift).
     public var events: FilePath { root.appending("events") }
+    /// The list command's cache (ListIndex.swift).
+    public var index: FilePath { root.appending("index") }
+    public var finishedIndex: FilePath { index.appending("finished.tsv") }
+    /// Held by the running daemon (DaemonLock.swift), and its settings.
+    public var daemonLock: FilePath { locks.appending(".daemon") }
+    public var daemonSettings: FilePath { locks.appending(".daemon.settings") }
+
+    /// The one mapping from a queue to its directory.
+    public func directory(_ queue: SpoolQueue) -> FilePath {
+        switch queue {
+        case .inbox: inbox; case .retry: retry; case .processing: processing
+        case .done: done; case .failed: failed; case .held: hold
+        }
+    }
 
     public var allDirectories: [FilePath] { [tmp, inbox, processing, done, failed, locks, retry, state, control, hold, events] }
 
@@ -54,6 +74,10 @@ public struct SpoolLayout: Sendable {
         allDirectories.filter { $0 != control && $0 != hold && $0 != events && !Sys.exists($0) }.map { "missing directory \($0)" }
     }
 }
+
+/// The queues a job's manifest moves through, each one directory of the
+/// spool (`SpoolLayout.directory(_:)`).
+public enum SpoolQueue: String, Sendable, CaseIterable, Codable { case inbox, retry, processing, done, failed, held }
 
 /// The job id rules of spool-v1.md, plus mediaspool's extension: an id may
 /// not end in `.result` or `.error`, whose manifests would share a name with

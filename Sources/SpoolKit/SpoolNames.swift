@@ -1,4 +1,7 @@
 import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Names that come from the spool are untrusted bytes: anyone in the
 /// producers' group can rename anything into inbox/. This file keeps the
@@ -20,6 +23,28 @@ public enum SpoolName {
     /// The base name (without `.json`) of a kept manifest in failed/ that
     /// must not replace an earlier one: `base`, then `base~2`, `base~3`…
     public static func alternative(_ base: String, _ n: Int) -> String { n <= 1 ? base : "\(base)~\(n)" }
+
+    /// The temporary file of `name` while it is written: `.NAME.tmp-PID-RAND`,
+    /// in the directory it will be renamed in (the spool's files, outputs,
+    /// the progress file and the index alike). Dot-named, so no scan takes it
+    /// for a job; the writer's pid tells recovery when it is abandoned.
+    public static func temporary(for name: String) -> String {
+        ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// Whether `name` is such a temporary file.
+    public static func isTemporary(_ name: String) -> Bool {
+        name.hasPrefix(".") && name.contains(".tmp-")
+    }
+
+    /// Whether the process that wrote a temporary file still runs (its pid
+    /// is in the name); false for any other name.
+    public static func isWriterAlive(ofTemporary name: String) -> Bool {
+        guard isTemporary(name), let r = name.range(of: ".tmp-", options: .backwards) else { return false }
+        let pid = name[r.upperBound...].prefix { $0.isNumber }
+        guard let p = Int32(pid), p > 0 else { return false }
+        return kill(p, 0) == 0 || errno == EPERM
+    }
 
     /// A file system component from raw bytes (any bytes but NUL and '/').
     public static func component(_ raw: [UInt8]) -> FilePath.Component? {

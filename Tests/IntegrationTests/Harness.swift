@@ -176,7 +176,7 @@ final class SpoolHarness {
         let e = FileManager.default.enumerator(atPath: root.string)
         while let f = e?.nextObject() as? String {
             let name = (f as NSString).lastPathComponent
-            if Durable.isTemporary(name) || name.contains(".tmp-") { out.append(f) }
+            if SpoolName.isTemporary(name) || name.contains(".tmp-") { out.append(f) }
         }
         return out
     }
