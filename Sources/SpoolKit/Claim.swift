@@ -63,28 +63,14 @@ public final class JobLock: @unchecked Sendable {
         for _ in 0..<8 {
             let fd: FileDescriptor
             do {
-                // Owner-only and never through a symlink: producers (the
-                // group) cannot open a lock file, so cannot hold a job's lock.
-                fd = try Sys.open(path, .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+                fd = try LockFile.open(path)
                 // Root (an operator's `mediaspool sweep`) creates it for the
                 // owner of locks/, or the daemon could not open it later.
                 if geteuid() == 0, let dir = try? Sys.stat(layout.locks), dir.st_uid != 0 {
                     _ = fchown(fd.rawValue, dir.st_uid, dir.st_gid)
                 }
-            } catch where error == .isDirectory || error == .tooManySymbolicLinkLevels {
-                // A directory or a symlink where the lock file goes: aside.
-                try? Sys.rename(path, layout.locks.appending(".aside-\(id)-\(UInt32.random(in: 0...UInt32.max))"))
-                continue
             } catch { throw SpoolError.io(error, "opening lock \(path)", step: "claim") }
             do {
-                // locks/ is the daemon's own: anything there that is not a
-                // regular file (a FIFO, a directory planted before the
-                // permissions were tightened) is moved aside, not locked.
-                if let st = try? Sys.fstat(fd), !st.isRegular {
-                    try? fd.close()
-                    try? Sys.rename(path, layout.locks.appending(".aside-\(id)-\(UInt32.random(in: 0...UInt32.max))"))
-                    continue
-                }
                 guard try Sys.tryLockExclusive(fd) else { try? fd.close(); return nil }
                 // The holder before us may have unlinked the file after we
                 // opened it: then we lock a dead inode. Compare and start over.
@@ -190,12 +176,7 @@ public struct Claimer: Sendable {
         if entry.source == .inbox {
             // A state file of an earlier run must not speak for this one,
             // not even for a crash right after the rename.
-            do {
-                try Sys.unlink(layout.stateFile(id))
-                try Sys.fsyncDirectory(layout.state)
-            } catch where error != .noSuchFileOrDirectory {
-                throw SpoolError.io(error, "removing the stale state of \(id)", step: "claim")
-            } catch {}
+            try Durable.remove(layout.stateFile(id), step: "claim")
         }
         let dst = layout.manifest(id, in: layout.processing)
         do {
@@ -261,15 +242,7 @@ public struct Claimer: Sendable {
     func removeStaleRecords(_ id: String) throws(SpoolError) {
         for (record, dir) in [(layout.result(id), layout.done), (layout.errorRecord(id), layout.failed)] {
             guard !Sys.exists(layout.manifest(id, in: dir)) else { continue }
-            do {
-                do { try Sys.unlink(record) } catch where error == .isDirectory || error == .notPermitted {
-                    // Not a file (a directory planted there): moved aside, a dot name nothing lists.
-                    try Sys.rename(record, dir.appending(".aside-\(record.lastComponent!.string)-\(UInt32.random(in: 0...UInt32.max))"))
-                }
-                try Sys.fsyncDirectory(dir)
-            } catch where error != .noSuchFileOrDirectory {
-                throw SpoolError.io(error, "removing the stale record \(record)", step: "claim")
-            } catch {}
+            try Durable.remove(record, step: "claim")
         }
     }
 

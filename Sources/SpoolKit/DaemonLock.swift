@@ -55,7 +55,7 @@ public enum DaemonLock {
         // blind `status` or skip the settings check, nor keep the daemon
         // from starting. Never a blocking flock all the same.
         do {
-            fd = try Sys.open(path, .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+            fd = try LockFile.open(path)
             _ = fchmod(fd.rawValue, 0o600)
         } catch { throw SpoolError.io(error, "taking the daemon lock \(path)") }
         do {

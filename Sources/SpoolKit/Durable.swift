@@ -35,12 +35,32 @@ public enum Durable {
             // Closed once, whatever close says: the number is free after it
             // either way, and may already be another thread's.
             try Sys.close(fd)
-            if replace { try Sys.rename(tmp, path) } else { try Sys.renameNoReplace(tmp, path) }
+            if replace {
+                do { try Sys.rename(tmp, path) } catch where error == .isDirectory || error == .directoryNotEmpty {
+                    // A directory planted at the name: aside, then ours.
+                    try Sys.rename(path, SpoolName.aside(path))
+                    try Sys.rename(tmp, path)
+                }
+            } else { try Sys.renameNoReplace(tmp, path) }
             if sync { try Sys.fsyncDirectory(dir) }
         } catch {
             try? Sys.unlink(tmp)
             throw SpoolError.io(error, "writing \(path)", step: step)
         }
+    }
+
+    /// Removes the file at `path` durably (the directory fsynced); what is
+    /// no file (a directory planted there) is moved aside instead. A
+    /// missing `path` is no error.
+    public static func remove(_ path: FilePath, step: String? = nil) throws(SpoolError) {
+        do {
+            do { try Sys.unlink(path) } catch where error == .isDirectory || error == .notPermitted {
+                try Sys.rename(path, SpoolName.aside(path))
+            }
+            try Sys.fsyncDirectory(path.removingLastComponent())
+        } catch where error != .noSuchFileOrDirectory {
+            throw SpoolError.io(error, "removing \(path)", step: step)
+        } catch {}
     }
 
     /// One rename that changes a job's state, made durable in both directories.

@@ -162,7 +162,7 @@ public struct EventLog: Sendable {
             try? Sys.mkdir(dir, permissions: [.ownerReadWriteExecute, .groupReadExecute])
             adoptOwnership(of: dir)
         }
-        let lockFD = try Sys.open(dir.appending(".lock"), .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+        let lockFD = try LockFile.open(dir.appending(".lock"))
         defer { try? lockFD.close() }
         adoptOwnership(lockFD)
         // Never written without the lock: a line after a rotation another

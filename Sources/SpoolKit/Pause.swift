@@ -43,11 +43,7 @@ public struct PauseState: Codable, Equatable, Sendable {
     public func write(_ layout: SpoolLayout) throws(SpoolError) {
         do { try Sys.mkdir(layout.control) } catch { throw SpoolError.io(error, "creating \(layout.control)") }
         if isEmpty {
-            do {
-                try Sys.unlink(layout.pauseFile)
-                try Sys.fsyncDirectory(layout.control)
-            } catch where error == .noSuchFileOrDirectory {} catch { throw SpoolError.io(error, "removing \(layout.pauseFile)") }
-            return
+            return try Durable.remove(layout.pauseFile, step: "resume")
         }
         var sorted = self
         sorted.tenants = Array(Set(tenants)).sorted()

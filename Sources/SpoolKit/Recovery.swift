@@ -126,12 +126,7 @@ public struct Recovery: Sendable {
     /// A result or error record beside a job in processing/ that another
     /// manifest or another attempt wrote: removed durably, so the job runs.
     func removeRecordOfAnotherRun(_ record: FilePath, of id: String) throws(SpoolError) {
-        do {
-            try Sys.unlink(record)
-            try Sys.fsyncDirectory(record.removingLastComponent())
-        } catch where error != .noSuchFileOrDirectory {
-            throw SpoolError.io(error, "removing the record of another run \(record)", step: "recover")
-        } catch {}
+        try Durable.remove(record, step: "recover")
         logger.warning("\(id): \(record.lastComponent?.string ?? "") is not of the run that died (another manifest or attempt): removed, the job runs again", metadata: ["JOB_ID": "\(id)", "STEP": "recover"])
     }
 
@@ -172,7 +167,7 @@ public struct Recovery: Sendable {
             // Take the lock, so a claim that is writing this state right now wins.
             guard let lock = try? JobLock.tryAcquire(id, layout: layout) else { return }
             defer { lock.release() }
-            if !jobIsLive(id), (try? Sys.unlink(layout.stateFile(id))) != nil { report.strayFilesRemoved += 1 }
+            if !jobIsLive(id), (try? Durable.remove(layout.stateFile(id), step: "sweep")) != nil { report.strayFilesRemoved += 1 }
         }
         try? Sys.forEachEntry(in: layout.processing) { name in
             guard name.hasSuffix(".progress"), !name.hasPrefix(".") else { return }

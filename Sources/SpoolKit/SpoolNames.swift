@@ -46,6 +46,14 @@ public enum SpoolName {
         return kill(p, 0) == 0 || errno == EPERM
     }
 
+    /// Where something planted at one of the spool's fixed names (a
+    /// directory where a record or state file goes, a FIFO where a lock
+    /// file goes) is moved: `.aside-NAME-RAND` in the same directory, a dot
+    /// name that no scan lists and `mediaspool sweep` leaves for a person.
+    public static func aside(_ path: FilePath) -> FilePath {
+        path.removingLastComponent().appending(".aside-\(path.lastComponent?.string ?? "x")-\(UInt32.random(in: 0...UInt32.max))")
+    }
+
     /// A file system component from raw bytes (any bytes but NUL and '/').
     public static func component(_ raw: [UInt8]) -> FilePath.Component? {
         guard !raw.isEmpty, !raw.contains(0), !raw.contains(UInt8(ascii: "/")) else { return nil }

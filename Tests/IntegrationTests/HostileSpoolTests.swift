@@ -47,8 +47,28 @@ final class HostileSpoolTests: XCTestCase {
         return kb / 1024
     }
 
-    func plant(_ h: SpoolHarness, tag: String, outside: String) {
+    func plant(_ h: SpoolHarness, tag: String, outside: String, daemonStopped: Bool) {
         let l = h.layout
+        // The fixed names of the extensions: a directory where the events
+        // log's lock goes (every end of a job appends there), a FIFO as the
+        // pause file, entries of no job held aside, and, while no daemon
+        // holds it, a directory as locks/.daemon.
+        try? Sys.mkdir(l.events)
+        try? Sys.unlink(l.events.appending(".lock"))
+        try! Sys.mkdir(l.events.appending(".lock"))
+        try? Sys.mkdir(l.control)
+        try? Sys.unlink(l.pauseFile)
+        mkfifoAt(l.pauseFile)
+        try? Sys.mkdir(l.hold)
+        mkfifoAt(l.hold.appending("\(tag)-hfifo.json"))
+        try! Sys.mkdir(l.hold.appending("\(tag)-hdir.json"))
+        if daemonStopped {
+            try? Sys.unlink(l.daemonLock)
+            try! Sys.mkdir(l.daemonLock)
+        }
+        // A good job waiting in retry/ with a directory for its state file.
+        file(l.manifest("\(tag)-sdir", in: l.retry), #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
+        try! Sys.mkdir(l.stateFile("\(tag)-sdir"))
         // inbox/: not regular files, unbounded, names of any bytes.
         mkfifoAt(l.inbox.appending("\(tag)-fifo.json"))
         try! Sys.mkdir(l.inbox.appending("\(tag)-dir.json"))
@@ -92,7 +112,7 @@ final class HostileSpoolTests: XCTestCase {
         let before = canary(outside)
 
         // While stopped: recovery at start meets them first.
-        plant(h, tag: "s", outside: outside)
+        plant(h, tag: "s", outside: outside, daemonStopped: true)
         let d = h.start(workers: 2)
         // The two refused jobs a producer legitimately causes: a conflict with
         // done/s-dd.json (a FIFO) and s-r.error.json (an invalid id).
@@ -100,7 +120,7 @@ final class HostileSpoolTests: XCTestCase {
         h.submit("good1", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
         eventually(30, "the first good job done") { h.result("good1") != nil }
         // While running.
-        plant(h, tag: "r", outside: outside)
+        plant(h, tag: "r", outside: outside, daemonStopped: false)
         h.submit("good2", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
         eventually(30, "a good job submitted after the hostile entries is done") { h.result("good2") != nil }
         // Every hostile manifest of inbox/, retry/ and processing/ ends in failed/.
@@ -119,6 +139,12 @@ final class HostileSpoolTests: XCTestCase {
         let invalid = try Sys.entries(in: h.layout.failed).filter { $0.hasPrefix("invalid~") && $0.hasSuffix(".error.json") }
         XCTAssertEqual(invalid.count, 8, "4 invalid names per round, each under a safe name: \(invalid)")
         XCTAssertEqual(h.error("s-dd")?.code, "ID_CONFLICT")
+        for tag in ["s", "r"] {
+            eventually(30, "\(tag)-sdir, whose state file was a directory, is done") { h.result("\(tag)-sdir") != nil && h.ids(in: h.layout.done).contains("\(tag)-sdir") }
+        }
+        // Every end went to the events log through the planted lock names.
+        let ends = cli(h, ["events", "--only", "done"]).out
+        XCTAssertTrue(["good1", "good2", "s-sdir", "r-sdir"].allSatisfy { ends.contains("\"id\":\"\($0)\"") }, ends)
         // The daemon is up, small, and its log names no crash.
         XCTAssertTrue(d.isRunning)
         XCTAssertLessThan(rssMiB(d.processIdentifier), 300)
@@ -126,7 +152,9 @@ final class HostileSpoolTests: XCTestCase {
 
         // The CLI and the sweep finish over the same spool, with escaped output.
         for args in [["status"], ["status", "--json"], ["list"], ["list", "--json"], ["list", "--state", "failed"],
-                     ["show", "s-ff"], ["show", "s-dr"], ["watch", "--once"], ["sweep"], ["gallery", "--out", h.root.string + "/gallery"]] {
+                     ["show", "s-ff"], ["show", "s-dr"], ["watch", "--once"], ["sweep"], ["gallery", "--out", h.root.string + "/gallery"],
+                     ["events"], ["list", "--state", "held"], ["release", "r-hfifo"], ["cancel", "r-hdir"], ["hold", "r-nothing"],
+                     ["replay", "s-ff"], ["pause"], ["resume"]] {
             let r = cli(h, args)
             XCTAssertNotEqual(r.code, 137, "\(args) hung")
             XCTAssertFalse(r.out.contains("\u{1B}"), "\(args) printed a raw escape")
@@ -143,9 +171,10 @@ final class HostileSpoolTests: XCTestCase {
         h.submit("good4", #"{"version":1,"type":"probe","input":"clips/v1.mp4"}"#)
         kill(d.processIdentifier, SIGKILL)
         waitForExit(d)
-        plant(h, tag: "k", outside: outside)
+        plant(h, tag: "k", outside: outside, daemonStopped: true)
         let d2 = h.start(workers: 2)
         eventually(30, "good4 done after the restart") { h.result("good4") != nil }
+        eventually(30, "k-sdir done") { h.result("k-sdir") != nil }
         for (name, code) in expected {
             eventually(30, "k-\(name) in failed/") { h.error("k-\(name)") != nil }
             XCTAssertEqual(h.error("k-\(name)")?.code, code.rawValue, "k-\(name)")
