@@ -20,4 +20,9 @@ static inline int ms_openat2(const char *path, uint64_t flags, uint64_t resolve)
 static inline int ms_renameat2(const char *from, const char *to, unsigned int flags) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags);
 }
+
+/// renameat2(2) between two open directories.
+static inline int ms_renameat2_at(int fromdir, const char *from, int todir, const char *to, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, fromdir, from, todir, to, flags);
+}
 #endif

@@ -64,9 +64,10 @@ public enum Durable {
     }
 
     /// One rename that changes a job's state, made durable in both directories.
-    public static func move(_ from: FilePath, _ to: FilePath, step: String? = nil) throws(SpoolError) {
+    /// With `replace: false` an existing `to` is an error (EEXIST), not replaced.
+    public static func move(_ from: FilePath, _ to: FilePath, step: String? = nil, replace: Bool = true) throws(SpoolError) {
         do {
-            try Sys.rename(from, to)
+            if replace { try Sys.rename(from, to) } else { try Sys.renameNoReplace(from, to) }
             let a = from.removingLastComponent(), b = to.removingLastComponent()
             try Sys.fsyncDirectory(b)
             if a != b { try Sys.fsyncDirectory(a) }

@@ -49,7 +49,7 @@ public final class Engine: Sendable {
     let scanner: Scanner
     private let state: Mutex<State>
     /// Signalled when a worker thread leaves (shutdown waits on it).
-    private let workersExited = NSCondition()
+    private let workersExited = Sys.Condition()
 
     /// The configuration in force (a copy: SIGHUP may replace it at any time).
     public var config: Config { state.withLock { $0.config } }
@@ -93,15 +93,22 @@ public final class Engine: Sendable {
     }
 
     /// SIGHUP: a new configuration. The worker count changes at once (extra
-    /// workers leave after their current job); the layout does not.
+    /// workers leave after their current job); the layout does not, nor do
+    /// the roots and tenants: every daemon on the spool must resolve paths
+    /// alike (DaemonLock.swift), and the others checked this one's at start.
     public func reload(_ new: Config) {
-        let c = state.withLock { state in
+        let (c, keptRoots) = state.withLock { state in
             var c = new
             c.spool = state.config.spool
+            let kept = DaemonLock.Settings(c) != DaemonLock.Settings(state.config)
+            if kept { c.mediaRoot = state.config.mediaRoot; c.allowRoots = state.config.allowRoots; c.tenants = state.config.tenants }
             state.config = c
-            return c
+            return (c, kept)
         }
         setWorkers(c.workers)
+        if keptRoots {
+            logger.warning("configuration reloaded without its new media roots, allowed roots or tenants: daemons sharing a spool must resolve paths alike, so those change only with a restart (systemctl restart mediaspool)", metadata: ["STEP": "reload"])
+        }
         logger.notice("configuration reloaded: \(c.workers) workers", metadata: ["STEP": "reload"])
     }
 
@@ -372,9 +379,11 @@ public final class Engine: Sendable {
         state.withLock { $0.stopping = true }
         state.withLock { $0.watcher }?.stop()
         queue.close()
-        let deadline = Date().addingTimeInterval(grace)
+        // The grace on the monotonic clock: a wall clock set during a stop
+        // neither cuts it short nor stretches it past TimeoutStopSec=.
+        let deadline = ContinuousClock.now.advanced(by: .seconds(grace))
         workersExited.lock()
-        while workerCount > 0 && Date() < deadline { _ = workersExited.wait(until: min(deadline, Date().addingTimeInterval(0.2))) }
+        while workerCount > 0 && ContinuousClock.now < deadline { workersExited.wait(seconds: 0.2) }
         workersExited.unlock()
         let left = state.withLock { $0.running }
         for (id, r) in left {
@@ -382,7 +391,7 @@ public final class Engine: Sendable {
             r.context.cancel(.shutdown)
         }
         workersExited.lock()
-        while workerCount > 0 { _ = workersExited.wait(until: Date().addingTimeInterval(0.2)) }
+        while workerCount > 0 { workersExited.wait(seconds: 0.2) }
         workersExited.unlock()
         if let fd = state.withLock({ state in defer { state.daemonLock = nil }; return state.daemonLock }) { try? fd.close() }
     }

@@ -15,9 +15,12 @@ public struct Inspector: Sendable {
     /// Calls `body` with the id and stat of every manifest in a state.
     func forEachJob(_ s: State, _ body: (String, stat) -> Void) {
         let d = layout.directory(s)
-        try? Sys.forEachEntry(in: d) { name in
+        // A name that is not UTF-8 is counted too (stat by its own bytes):
+        // it waits to be refused.
+        try? Sys.forEachRawEntry(in: d) { name, raw in
             guard let id = JobID.fromManifestName(name), !id.hasSuffix(".result"), !id.hasSuffix(".error"),
-                  let st = try? Sys.stat(d.appending(name), followSymlinks: false) else { return }
+                  let component = raw.flatMap(SpoolName.component) ?? FilePath.Component(name),
+                  let st = try? Sys.stat(d.appending(component), followSymlinks: false) else { return }
             body(id, st)
         }
     }
@@ -102,7 +105,7 @@ public struct Inspector: Sendable {
         forEachJob(.processing) { id, _ in
             var r = RunningJob(id: id)
             if let b = try? Sys.readFile(layout.progress(id)), let p = RecordCoding.decode(ProgressRecord.self, b) {
-                r.type = p.type; r.step = p.step; r.fraction = p.fraction; r.attempt = p.attempt; r.startedAt = p.startedAt
+                r.type = p.type; r.step = p.step; r.fraction = p.fraction.isFinite ? min(1, max(0, p.fraction)) : nil; r.attempt = p.attempt; r.startedAt = p.startedAt
                 r.elapsedSeconds = RFC3339.date(p.startedAt).map { Date().timeIntervalSince($0) }
             }
             running.append(r)

@@ -41,18 +41,26 @@ public struct QueueEntry: Sendable, Equatable {
 /// tenant with the fewest running jobs (ties: the one served longest ago), so
 /// no tenant can starve another of workers; within a tenant, arrival order.
 /// Thread-safe: workers block in `next()`.
+///
+/// `@unchecked Sendable`: every stored property is read and written with
+/// `cond` held; a `Mutex` would do but for the blocking, timed wait of
+/// `next()`, which it does not have (Sys.Condition).
 public final class JobQueue: @unchecked Sendable {
     private struct Ready: Comparable {
         var arrival: Int64; var id: String; var generation: UInt64
         static func < (a: Ready, b: Ready) -> Bool { (a.arrival, a.id) < (b.arrival, b.id) }
     }
+    /// A waiting retry, due on the monotonic clock: its wall-clock
+    /// `notBefore` is turned into a delay once, when it is scheduled, so a
+    /// wall clock set back or forward afterwards neither stalls nor
+    /// releases it.
     private struct Delayed: Comparable {
-        var due: Double; var id: String; var generation: UInt64
+        var due: ContinuousClock.Instant; var id: String; var generation: UInt64
         static func < (a: Delayed, b: Delayed) -> Bool { (a.due, a.id) < (b.due, b.id) }
     }
     private struct TenantQueue { var heap = Heap<Ready>(); var lastServed: UInt64 = 0 }
 
-    private let cond = NSCondition()
+    private let cond = Sys.Condition()
     private var pending: [String: (entry: QueueEntry, generation: UInt64)] = [:]
     private var ready: [Int: [String: TenantQueue]] = [:]   // priority -> tenant -> heap
     private var delayed = Heap<Delayed>()
@@ -118,7 +126,8 @@ public final class JobQueue: @unchecked Sendable {
     /// however the entry comes back).
     private func schedule(_ e: QueueEntry, _ g: UInt64, now: Double) {
         if e.notBefore > now {
-            delayed.insert(Delayed(due: e.notBefore, id: e.id, generation: g))
+            let delay = min(e.notBefore - now, maxDelay)
+            delayed.insert(Delayed(due: .now.advanced(by: .seconds(delay)), id: e.id, generation: g))
         } else {
             insertReady(e, g)
         }
@@ -133,10 +142,9 @@ public final class JobQueue: @unchecked Sendable {
         ready[e.priority, default: [:]][e.tenant, default: TenantQueue()].heap.insert(Ready(arrival: e.arrival, id: e.id, generation: g))
     }
 
-    private func promoteDue(now: Double) {
-        // Due, or further away than any backoff can be (a wall clock that
-        // jumped back after it was scheduled): promote.
-        while let d = delayed.min, d.due <= now || d.due > now + maxDelay {
+    private func promoteDue() {
+        let now = ContinuousClock.now
+        while let d = delayed.min, d.due <= now {
             delayed.removeMin()
             if let p = pending[d.id], p.generation == d.generation { insertReady(p.entry, p.generation) }
         }
@@ -147,7 +155,7 @@ public final class JobQueue: @unchecked Sendable {
     /// put back.
     private func pick() -> QueueEntry? {
         if pause.all { return nil }
-        promoteDue(now: Date().timeIntervalSince1970)
+        promoteDue()
         var heldBack: [(tenant: String, ready: Ready, priority: Int)] = []
         defer { for h in heldBack { ready[h.priority, default: [:]][h.tenant, default: TenantQueue()].heap.insert(h.ready) } }
         for prio in ready.keys.sorted(by: >) {
@@ -191,8 +199,8 @@ public final class JobQueue: @unchecked Sendable {
                 return e
             }
             if let d = delayed.min {
-                let now = Date().timeIntervalSince1970
-                _ = cond.wait(until: Date(timeIntervalSince1970: min(now + maxDelay, max(d.due, now + 0.001))))
+                let left = ContinuousClock.now.duration(to: d.due)
+                cond.wait(seconds: max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
             } else {
                 cond.wait()
             }

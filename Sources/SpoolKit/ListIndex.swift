@@ -161,7 +161,8 @@ struct FinishedIndex {
         // symlink: a link planted in index/ cannot make a root `status`
         // write anywhere. (The index is a cache: when it cannot be written,
         // the listing is still right, only slower next time.)
-        try? Durable.write(Array(out.utf8), to: path, step: "index", permissions: [.ownerReadWrite, .groupReadWrite, .otherRead], sync: false)
+        // 0644: the group (producers) may read it, not forge its lines.
+        try? Durable.write(Array(out.utf8), to: path, step: "index", permissions: [.ownerReadWrite, .groupRead, .otherRead], sync: false)
     }
 
     /// The list item of an index line.

@@ -22,12 +22,23 @@ public final class OutputTarget {
     /// The job whose output this is, written to the file as an extended
     /// attribute (`user.mediaspool.job`) so later jobs and retention know it.
     let owner: String?
+    /// Set when another job's output may not be replaced (an owner, no
+    /// `overwrite`): whether a job is still in done/. Asked again at the
+    /// publish, for a file another job published after the check.
+    let othersKept: ((String) -> Bool)?
 
     /// The extended attribute that names the job that wrote an output.
     public static let ownerAttribute = "user.mediaspool.job"
 
-    init(finalPath: FilePath, directory: FileDescriptor, name: String, owner: String?) {
-        self.finalPath = finalPath; self.directory = directory; self.name = name; self.owner = owner
+    init(finalPath: FilePath, directory: FileDescriptor, name: String, owner: String?, othersKept: ((String) -> Bool)? = nil) {
+        self.finalPath = finalPath; self.directory = directory; self.name = name; self.owner = owner; self.othersKept = othersKept
+    }
+
+    /// The job named in the owner attribute of the file at the final name.
+    func currentWriter() -> String? {
+        guard let existing = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { return nil }
+        defer { try? existing.close() }
+        return Sys.getXattr(existing, OutputTarget.ownerAttribute)
     }
 
     deinit {
@@ -56,12 +67,29 @@ public final class OutputTarget {
     public func publish(manifestPath: String) throws(SpoolError) {
         guard let t = temporary else { preconditionFailure("publish before temporaryURL()") }
         if let owner { Sys.setXattr(t.fd, OutputTarget.ownerAttribute, owner) }  // best effort: not every file system has xattrs
+        var refusedBy: String?
         do {
             try Sys.fsync(t.fd)
-            try Sys.renameAt(directory, t.name, name)
-            published = true
-            try Sys.fsync(directory)
+            if let othersKept {
+                // Two jobs with one output path both passed the check: the
+                // one that publishes second does not replace the first's
+                // output while that job is kept in done/.
+                do { try Sys.renameAtNoReplace(directory, t.name, name) } catch where error == .fileExists {
+                    if let writer = currentWriter(), writer != owner, othersKept(writer) { refusedBy = writer } else {
+                        try Sys.renameAt(directory, t.name, name)
+                    }
+                }
+            } else {
+                try Sys.renameAt(directory, t.name, name)
+            }
+            if refusedBy == nil {
+                published = true
+                try Sys.fsync(directory)
+            }
         } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
+        if let refusedBy {
+            throw SpoolError(.outputNotAllowed, "\(manifestPath) was published by job \(Escaping.quoted(refusedBy)) while this one ran, and that job is still in done/: pick another path, or set \"overwrite\": true in the output to replace it", step: "publish-output")
+        }
     }
 
     /// Writes `bytes` whole under the temporary name, then publishes them.
@@ -113,7 +141,7 @@ extension PathPolicy {
     /// `create: false` (retention, recovery's clean-up) makes no directory:
     /// a missing one throws.
     public func openOutput(_ raw: String, field: String = "output.path", owner: String? = nil, overwrite: Bool = false,
-                           create: Bool = true, isRetained: (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
+                           create: Bool = true, isRetained: @escaping (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
         let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
         guard let name = p.lastComponent?.string,
               let root = ([mediaRoot] + allowedRoots).map({ $0.lexicallyNormalized() }).filter({ PathPolicy.isUnder(p, $0) && p != $0 })
@@ -160,6 +188,6 @@ extension PathPolicy {
                 }
             }
         }
-        return OutputTarget(finalPath: p, directory: dir, name: name, owner: owner)
+        return OutputTarget(finalPath: p, directory: dir, name: name, owner: owner, othersKept: owner != nil && !overwrite ? isRetained : nil)
     }
 }

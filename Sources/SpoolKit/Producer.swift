@@ -28,8 +28,13 @@ public struct Producer: Sendable {
     /// Moves failed/<id>.json back to inbox/ (its error record stays, and
     /// its history is carried into the next record).
     public func replay(_ id: String) throws(SpoolError) {
+        guard JobID.isValid(id) else { throw SpoolError(.idInvalid, "\(Escaping.quoted(id)) is not a valid job id") }
         let src = layout.manifest(id, in: layout.failed)
         guard Sys.exists(src) else { throw SpoolError(.inputNotFound, "no failed job \(id) (looked for \(src))") }
-        try Durable.move(src, layout.manifest(id, in: layout.inbox), step: "replay")
+        // Never over a newer manifest of the id waiting in inbox/.
+        if Sys.exists(layout.manifest(id, in: layout.inbox)) {
+            throw SpoolError(.idConflict, "a newer manifest of \(id) waits in inbox/: replay it after that one has run, or remove one of them")
+        }
+        try Durable.move(src, layout.manifest(id, in: layout.inbox), step: "replay", replace: false)
     }
 }

@@ -79,6 +79,32 @@ public enum Escaping {
         return out
     }
 
+    /// JSON text for a terminal: JSONEncoder escapes C0 controls but leaves
+    /// DEL, the C1 controls (U+0080–U+009F, which some terminals obey) and
+    /// U+2028/U+2029 raw; here they become `\u` escapes, which decode to
+    /// the same string. (Outside strings JSON is ASCII, so each byte
+    /// sequence replaced is inside one.)
+    public static func jsonTerminalSafe(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(where: { $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
+        func escape(_ v: Int) {
+            let hex = String(v, radix: 16)
+            out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+        }
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == 0x7F { escape(0x7F); i += 1; continue }
+            if b == 0xC2, i + 1 < bytes.count, (0x80...0x9F).contains(bytes[i + 1]) { escape(Int(bytes[i + 1])); i += 2; continue }
+            if b == 0xE2, i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 {
+                escape(0x2028 + Int(bytes[i + 2] - 0xA8)); i += 3; continue
+            }
+            out.append(b); i += 1
+        }
+        return out
+    }
+
     /// `"s"`, terminal-safe, for messages.
     public static func quoted(_ s: String) -> String { "\"" + terminalSafe(s) + "\"" }
 

@@ -136,6 +136,13 @@ public enum Sys {
         _ = try retrying { Glibc.renameat(dir.rawValue, from, dir.rawValue, to) }
     }
 
+    /// renameat(2) in one directory that fails with EEXIST instead of
+    /// replacing `to` (renameat2 RENAME_NOREPLACE).
+    public static func renameAtNoReplace(_ dir: FileDescriptor, _ from: String, _ to: String) throws(Errno) {
+        let RENAME_NOREPLACE: UInt32 = 1
+        _ = try retrying { ms_renameat2_at(dir.rawValue, from, dir.rawValue, to, RENAME_NOREPLACE) }
+    }
+
     public static func unlinkAt(_ dir: FileDescriptor, _ name: String) throws(Errno) {
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
     }

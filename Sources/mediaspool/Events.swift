@@ -71,7 +71,7 @@ struct Events: ParsableCommand {
                 if let kinds, !kinds.contains(e.event.event) { continue }
                 text += EventReader.withCursor(e.line, e.cursor) + [0x0A]
             }
-            if !text.isEmpty { out.write(Data(text)) }
+            if !text.isEmpty { out.write(Data(Escaping.jsonTerminalSafe(text))) }
             guard let watcher else { return }
             // More may be waiting already (a batch is at most 4 MiB).
             if !batch.isEmpty { continue }

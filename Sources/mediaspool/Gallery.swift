@@ -69,7 +69,7 @@ struct Gallery: ParsableCommand {
         if case .success(let b) = Sys.readRegularFile(cfg.layout.poster(id), limit: limit) {
             bytes = b
         } else if let img = result.outputs.first(where: { ["jpg", "png", "webp"].contains($0.format) }),
-                  let input = try? cfg.pathPolicy.openInput(img.path, field: "output"), input.size < limit {
+                  let input = try? cfg.pathPolicy(tenant: result.tenant).openInput(img.path, field: "output"), input.size < limit {
             bytes = (try? Sys.readAll(input.descriptor, limit: limit)) ?? nil
             ext = img.format
         }

@@ -57,7 +57,7 @@ func say(_ s: String) {
 func field(_ s: String) -> String { Escaping.terminalSafe(s) }
 
 func printJSON<T: Encodable>(_ v: T) {
-    FileHandle.standardOutput.write(Data(RecordCoding.encode(v)))
+    FileHandle.standardOutput.write(Data(Escaping.jsonTerminalSafe(RecordCoding.encode(v))))
 }
 
 extension SpoolError: LocalizedError {

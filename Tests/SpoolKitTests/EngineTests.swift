@@ -107,4 +107,20 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(result("good")?.attempts, 1)
         XCTAssertTrue(try Sys.entries(in: layout.processing).isEmpty)
     }
+
+    /// SIGHUP changes the workers, not the roots: the other daemons on the
+    /// spool checked this one's roots at its start (issue 13: two daemons
+    /// must never disagree on where a path leads).
+    func testAReloadKeepsTheRootsAndChangesTheWorkers() throws {
+        let e = try engine { _ throws(SpoolError) in JobOutcome() }
+        var new = config!
+        new.workers = 3
+        new.mediaRoot = FilePath("/elsewhere")
+        new.allowRoots = [FilePath("/other")]
+        e.reload(new)
+        XCTAssertEqual(e.config.workers, 3)
+        XCTAssertEqual(e.config.mediaRoot, config.mediaRoot)
+        XCTAssertEqual(e.config.allowRoots, config.allowRoots)
+        XCTAssertEqual(DaemonLock.Settings(e.config), DaemonLock.Settings(config))
+    }
 }

@@ -303,6 +303,7 @@ final class HostileSpoolUnitTests: XCTestCase {
         let fd = path.withPlatformString { open($0, O_CREAT | O_WRONLY, 0o644) }
         XCTAssertGreaterThanOrEqual(fd, 0)
         close(fd)
+        XCTAssertEqual(Inspector(layout: layout).status(health: Inspector.HealthPolicy(config)).counts["inbox"], 1, "counted while it waits")
         let q = JobQueue()
         Scanner(layout: layout, queue: q).fullScan()
         XCTAssertEqual(q.count, 1, "queued (to be refused)")
@@ -386,5 +387,41 @@ final class HostileSpoolUnitTests: XCTestCase {
         let r = recover()
         XCTAssertEqual(r.recovered, 1); XCTAssertEqual(r.finished, 0)
         XCTAssertNotNil(read(layout.manifest("a", in: layout.retry)))
+    }
+
+    /// Replay moves a failed manifest back without replacing a newer one of
+    /// the id that waits in inbox/ (review finding).
+    func testReplayNeverReplacesANewerManifestWaitingInTheInbox() throws {
+        submit("a")
+        guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+        _ = try Finisher(layout: layout).fail(id: "a", state: job.state, manifest: nil, error: SpoolError(.inputInvalid, "bad"), claimed: job)
+        job.lock.release()
+        let newer = #"{"version":1,"type":"probe","input":"newer.mp4"}"#
+        submit("a", newer)
+        XCTAssertThrowsError(try Producer(layout: layout).replay("a")) { XCTAssertEqual(($0 as? SpoolError)?.code, .idConflict) }
+        XCTAssertEqual(read(layout.manifest("a", in: layout.inbox)), Array(newer.utf8))
+        XCTAssertNotNil(read(layout.manifest("a", in: layout.failed)))
+        XCTAssertThrowsError(try Producer(layout: layout).replay("../a")) { XCTAssertEqual(($0 as? SpoolError)?.code, .idInvalid) }
+    }
+
+    /// A progress file's fraction is the spool's word, not the daemon's: a
+    /// planted 1e300 or NaN must not trap `status` or `watch` (review finding).
+    func testAProgressFractionOutOfRangeIsClampedForStatus() throws {
+        write(#"{"version":1,"type":"probe","input":"a.mp4"}"#, to: layout.manifest("p", in: layout.processing))
+        write(#"{"id":"p","type":"probe","step":"x","fraction":1e300,"attempt":1,"startedAt":"2026-01-01T00:00:00Z","pid":1,"updatedAt":"2026-01-01T00:00:00Z"}"#, to: layout.progress("p"))
+        let running = Inspector(layout: layout).status(health: Inspector.HealthPolicy(config)).running
+        XCTAssertEqual(running.first?.fraction, 1)
+    }
+
+    /// JSON output for a terminal: DEL, C1 controls and the line separators
+    /// escaped, and the JSON still decodes to the same text.
+    func testJSONOutputEscapesWhatJSONEncoderLeavesRaw() throws {
+        let nasty = "a\u{7F}b\u{9B}31mc\u{85}d\u{2028}e\u{2029}fé\u{1B}g"
+        let encoded = RecordCoding.encode(["k": nasty])
+        let safe = Escaping.jsonTerminalSafe(encoded)
+        let text = String(decoding: safe, as: UTF8.self)
+        XCTAssertFalse(text.unicodeScalars.contains { $0.value == 0x7F || (0x80...0x9F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 || $0.value == 0x1B }, text)
+        XCTAssertEqual(try JSONDecoder().decode([String: String].self, from: Data(safe)), ["k": nasty])
+        XCTAssertEqual(Escaping.jsonTerminalSafe(Array("plain é".utf8)), Array("plain é".utf8))
     }
 }

@@ -67,4 +67,20 @@ final class JobQueueTests: XCTestCase {
         q.close()
         wait(for: [done], timeout: 2)
     }
+
+    /// The queue's timed waits (Sys.Condition) run on the monotonic clock:
+    /// a waiter wakes on a broadcast, and a timed wait lasts its time.
+    func testTheConditionWakesOnABroadcastAndWaitsItsTime() {
+        let c = Sys.Condition()
+        c.lock()
+        let t0 = ContinuousClock.now
+        while c.wait(seconds: 0.2) {}  // a spurious wake-up waits again
+        XCTAssertGreaterThanOrEqual(t0.duration(to: .now), .milliseconds(199))
+        let woken = Thread { c.lock(); c.broadcast(); c.unlock() }
+        let t1 = ContinuousClock.now
+        woken.start()
+        XCTAssertTrue(c.wait(seconds: 60), "woken by the broadcast, not the 60 s")
+        XCTAssertLessThan(t1.duration(to: .now), .seconds(30))
+        c.unlock()
+    }
 }

@@ -27,6 +27,33 @@ final class PathPolicyTests: XCTestCase {
         _ = try policy.openInput(other.appending("b.mp4").string)
     }
 
+    /// Two jobs with one output path both pass the check while neither
+    /// file exists; the second to publish does not replace the first's
+    /// output while that job is kept (issue 13 row 6, review finding), and
+    /// does with `overwrite`, or once the first job is gone.
+    func testTheSecondOfTwoJobsPublishingOnePathDoesNotReplaceTheFirst() throws {
+        var kept: Set<String> = ["A"]
+        let a = try policy.openOutput("out/same.txt", owner: "A", isRetained: { kept.contains($0) })
+        let b = try policy.openOutput("out/same.txt", owner: "B", isRetained: { kept.contains($0) })
+        let c = try policy.openOutput("out/same.txt", owner: "C", overwrite: true, isRetained: { kept.contains($0) })
+        try a.write(Array("A".utf8), manifestPath: "out/same.txt")
+        let published = try Sys.open(media.appending("out/same.txt"), .readOnly)
+        defer { try? published.close() }
+        try XCTSkipIf(Sys.getXattr(published, OutputTarget.ownerAttribute) == nil, "no user xattrs on this file system: ownership is not recorded")
+        XCTAssertThrowsError(try b.write(Array("B".utf8), manifestPath: "out/same.txt")) {
+            XCTAssertEqual(($0 as? SpoolError)?.code, .outputNotAllowed)
+        }
+        XCTAssertEqual(read(media.appending("out/same.txt")), Array("A".utf8))
+        b.discard()
+        try c.write(Array("C".utf8), manifestPath: "out/same.txt")
+        XCTAssertEqual(read(media.appending("out/same.txt")), Array("C".utf8))
+        kept = []
+        let d = try policy.openOutput("out/same.txt", owner: "D", isRetained: { kept.contains($0) })
+        try d.write(Array("D".utf8), manifestPath: "out/same.txt")
+        XCTAssertEqual(read(media.appending("out/same.txt")), Array("D".utf8))
+        XCTAssertEqual(try Sys.entries(in: media.appending("out")), ["same.txt"], "no temporary file left")
+    }
+
     func testRefusals() throws {
         XCTAssertSpoolError(try policy.openInput("http://host/a.mp4"), .inputNotAllowed, contains: "URL")
         XCTAssertSpoolError(try policy.openInput("concat:clips/a.mp4|clips/a.mp4"), .inputNotAllowed, contains: "protocol")
