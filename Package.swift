@@ -49,11 +49,14 @@ let package = Package(
             "CSystemd",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Operators' tools over a spool, for the CLI and the daemon: the
+        // metrics HTTP responder, the gallery's pages, the watch screen.
+        .target(name: "SpoolOps", dependencies: ["SpoolKit", .product(name: "SystemPackage", package: "swift-system")]),
         // Job types: bridge SpoolKit's runner protocol to MediaKit.
         .target(name: "Jobs", dependencies: ["SpoolKit", "MediaKit"]),
         // The thin executable that wires everything.
         .executableTarget(name: "mediaspool", dependencies: [
-            "SpoolKit", "MediaKit", "Jobs", "SystemdSupport",
+            "SpoolKit", "MediaKit", "Jobs", "SystemdSupport", "SpoolOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -78,6 +81,7 @@ let package = Package(
         .testTarget(name: "MediaKitTests", dependencies: ["MediaKit"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "MediaKit", "SpoolKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
+        .testTarget(name: "SpoolOpsTests", dependencies: ["SpoolOps", "SpoolKit"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SpoolKit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -6,11 +6,11 @@ import SpoolKit
 /// `audio`: the audio of any input, converted; with `loudness`, normalised
 /// to the target integrated loudness in two passes: libavfilter's ebur128
 /// measures, then a gain and a true-peak limiter apply it.
-public struct AudioJobRunner: JobRunner {
+public struct AudioJob: JobRunner {
     public init() {}
 
     public func run(_ job: JobContext) throws(SpoolError) -> JobOutcome {
-        guard case .audio(let a) = job.manifest.job else { preconditionFailure("AudioJobRunner given a \(job.manifest.type) job") }
+        guard case .audio(let a) = job.manifest.job else { preconditionFailure("AudioJob given a \(job.manifest.type) job") }
         var steps: [StepTiming] = []
         var t0 = Date()
         job.progress(step: "check-paths", fraction: 0)

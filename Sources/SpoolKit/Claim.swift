@@ -43,18 +43,20 @@
 // one spool never run one job twice.
 import Foundation
 import SystemPackage
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A held flock(2) on locks/<id>.lock. Released (and the lock file removed)
 /// by `release()`; released by the kernel if the process dies.
-public final class JobLock: @unchecked Sendable {
+public final class JobLock: Sendable {
     public let id: String
     let path: FilePath
-    private var fd: FileDescriptor?
+    /// The held descriptor until `release()` (which any thread may call once).
+    private let fd: Mutex<FileDescriptor?>
 
-    private init(id: String, path: FilePath, fd: FileDescriptor) { self.id = id; self.path = path; self.fd = fd }
+    private init(id: String, path: FilePath, fd: FileDescriptor) { self.id = id; self.path = path; self.fd = Mutex(fd) }
 
     /// Tries to take the lock of `id` without blocking: nil when another
     /// process (or another claim in this one) holds it.
@@ -66,8 +68,8 @@ public final class JobLock: @unchecked Sendable {
                 fd = try LockFile.open(path)
                 // Root (an operator's `mediaspool sweep`) creates it for the
                 // owner of locks/, or the daemon could not open it later.
-                if geteuid() == 0, let dir = try? Sys.stat(layout.locks), dir.st_uid != 0 {
-                    _ = fchown(fd.rawValue, dir.st_uid, dir.st_gid)
+                if Sys.isRoot, let dir = try? Sys.stat(layout.locks), dir.st_uid != 0 {
+                    Sys.chown(fd, uid: dir.st_uid, gid: dir.st_gid)
                 }
             } catch { throw SpoolError.io(error, "opening lock \(path)", step: "claim") }
             do {
@@ -89,10 +91,12 @@ public final class JobLock: @unchecked Sendable {
 
     /// Removes the lock file while still holding it, then unlocks.
     public func release() {
-        guard let fd else { return }
-        try? Sys.unlink(path)
-        try? fd.close()
-        self.fd = nil
+        fd.withLock { held in
+            guard let descriptor = held else { return }
+            try? Sys.unlink(path)
+            try? descriptor.close()
+            held = nil
+        }
     }
 
     deinit { release() }

@@ -56,7 +56,7 @@ public enum DaemonLock {
         // from starting. Never a blocking flock all the same.
         do {
             fd = try LockFile.open(path)
-            _ = fchmod(fd.rawValue, 0o600)
+            Sys.chmod(fd, 0o600)
         } catch { throw SpoolError.io(error, "taking the daemon lock \(path)") }
         do {
             if try Sys.tryLock(fd, LOCK_EX) {
@@ -68,7 +68,7 @@ public enum DaemonLock {
             var shared = false
             for _ in 0..<40 {
                 if try Sys.tryLock(fd, LOCK_SH) { shared = true; break }
-                usleep(50_000)
+                Sys.sleep(milliseconds: 50)
             }
             guard shared else {
                 logger.warning("locks/.daemon is held exclusively by another process: `mediaspool status` will report no daemon; find it with `fuser -v \(path)`", metadata: ["STEP": "start"])

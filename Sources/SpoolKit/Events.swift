@@ -174,7 +174,7 @@ public struct EventLog: Sendable {
         var locked = false
         for _ in 0..<tries {
             if try Sys.tryLockExclusive(lockFD) { locked = true; break }
-            usleep(10_000)
+            Sys.sleep(milliseconds: 10)
         }
         guard locked else { throw Errno.resourceTemporarilyUnavailable }
         var line = event.line
@@ -226,7 +226,7 @@ public struct EventLog: Sendable {
             try Sys.writeAll(fd, line)
         } catch {
             // Nothing half-written stays: back to the size before this line.
-            _ = ftruncate(fd.rawValue, off_t(size))
+            Sys.truncate(fd, size: Int64(size))
             throw error
         }
         if rotated && prunes {
@@ -257,13 +257,13 @@ public struct EventLog: Sendable {
     /// segment gives it to the owner of the spool, as the job locks do:
     /// a root-owned segment would lock the daemon out of the log.
     private func adoptOwnership(_ fd: FileDescriptor) {
-        guard geteuid() == 0, let owner = try? Sys.stat(layout.root), let mine = try? Sys.fstat(fd),
+        guard Sys.isRoot, let owner = try? Sys.stat(layout.root), let mine = try? Sys.fstat(fd),
               mine.st_uid != owner.st_uid || mine.st_gid != owner.st_gid else { return }
-        _ = fchown(fd.rawValue, owner.st_uid, owner.st_gid)
+        Sys.chown(fd, uid: owner.st_uid, gid: owner.st_gid)
     }
 
     private func adoptOwnership(of path: FilePath) {
-        guard geteuid() == 0, let fd = try? Sys.open(path, .readOnly, options: [.directory, .noFollow]) else { return }
+        guard Sys.isRoot, let fd = try? Sys.open(path, .readOnly, options: [.directory, .noFollow]) else { return }
         defer { try? fd.close() }
         adoptOwnership(fd)
     }

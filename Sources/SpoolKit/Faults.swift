@@ -31,7 +31,7 @@ public enum Fault {
     public static func beforeReady() {
         #if DEBUG
         for s in spec where s.hasPrefix("ready-delay:") {
-            if let ms = UInt32(s.dropFirst("ready-delay:".count)) { usleep(ms * 1000) }
+            if let ms = Int(s.dropFirst("ready-delay:".count)) { Sys.sleep(milliseconds: ms) }
         }
         #endif
     }
@@ -47,7 +47,7 @@ public enum Fault {
             while Date() < end {
                 if p[0] == "delay" && ctx.shouldAbort { return }
                 if p[0] == "delay" { ctx.progress(step: "injected-delay", fraction: 1 - end.timeIntervalSinceNow / (ms / 1000)) }
-                usleep(10_000)
+                Sys.sleep(milliseconds: 10)
             }
         }
         #endif

@@ -79,7 +79,7 @@ public struct Inspector: Sendable {
             return error == .permissionDenied
         }
         defer { try? fd.close() }
-        return flock(fd.rawValue, LOCK_EX | LOCK_NB) != 0
+        return !((try? Sys.tryLock(fd, LOCK_EX)) ?? false)  // an error counts as held
     }
 
     public func status(health policy: HealthPolicy) -> Status {

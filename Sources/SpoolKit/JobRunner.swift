@@ -29,7 +29,7 @@ public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown
 
 /// Everything a runner may use. `shouldAbort` is what FFmpeg's interrupt
 /// callback polls: true aborts blocking I/O and the job.
-public final class JobContext: @unchecked Sendable {
+public final class JobContext: Sendable {
     public let id: String
     public let manifest: Manifest
     public let attempt: Int
@@ -54,13 +54,11 @@ public final class JobContext: @unchecked Sendable {
     private let cancelState = Atomic<Int32>(0)
     let layout: SpoolLayout
     let startedAt: Date
-    private let lock = NSLock()
-    private var lastProgressWrite = Date.distantPast
-    private var lastProgressEvent = Date.distantPast
+    /// What `progress` changes, from the job's thread, read by the engine's.
+    private struct Progress { var step = "start", fraction = 0.0, lastWrite = Date.distantPast, lastEvent = Date.distantPast }
+    private let progressState = Mutex(Progress())
     /// Where `progress` events go (at most one a second); nil in tests.
     let events: EventLog?
-    private var _step = "start"
-    private var _fraction = 0.0
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
          logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0,
@@ -110,23 +108,23 @@ public final class JobContext: @unchecked Sendable {
         return SpoolError(.timeout, "the job ran past its timeoutSeconds (\(t)) in step \(step); raise timeoutSeconds or make the job smaller", step: step)
     }
 
-    public var step: String { lock.lock(); defer { lock.unlock() }; return _step }
-    public var fraction: Double { lock.lock(); defer { lock.unlock() }; return _fraction }
+    public var step: String { progressState.withLock { $0.step } }
+    public var fraction: Double { progressState.withLock { $0.fraction } }
 
     /// Reports progress; written to processing/<id>.progress at most twice a
     /// second for `mediaspool status` (not fsynced: it is advisory). Jobs
     /// shorter than half a second write none: for a probe the file writes
     /// cost more than the job.
     public func progress(step: String, fraction: Double) {
-        lock.lock()
-        _step = step; _fraction = min(1, max(0, fraction))
         let now = Date()
-        let write = now.timeIntervalSince(startedAt) >= 0.5 && now.timeIntervalSince(lastProgressWrite) >= 0.5
-        if write { lastProgressWrite = now }
-        let tell = write && events != nil && now.timeIntervalSince(lastProgressEvent) >= 1
-        if tell { lastProgressEvent = now }
-        let (s, f) = (_step, _fraction)
-        lock.unlock()
+        let (write, tell, s, f) = progressState.withLock { p in
+            p.step = step; p.fraction = min(1, max(0, fraction))
+            let write = now.timeIntervalSince(startedAt) >= 0.5 && now.timeIntervalSince(p.lastWrite) >= 0.5
+            if write { p.lastWrite = now }
+            let tell = write && events != nil && now.timeIntervalSince(p.lastEvent) >= 1
+            if tell { p.lastEvent = now }
+            return (write, tell, p.step, p.fraction)
+        }
         if write { writeProgress() }
         if tell, let events {
             var e = JobEvent(.progress, id: id, state: "processing").with(manifest)
@@ -137,7 +135,7 @@ public final class JobContext: @unchecked Sendable {
 
     func writeProgress() {
         let rec = ProgressRecord(id: id, type: manifest.type.rawValue, step: step, fraction: fraction, attempt: attempt,
-                                 startedAt: RFC3339.string(startedAt), pid: getpid(), updatedAt: RFC3339.string(Date()))
+                                 startedAt: RFC3339.string(startedAt), pid: Sys.processID, updatedAt: RFC3339.string(Date()))
         // Through a fresh name, whatever is planted in processing/; not
         // fsynced: a crash loses only a progress display.
         try? Durable.write(RecordCoding.encode(rec), to: layout.progress(id), step: "progress",

@@ -69,7 +69,7 @@ struct FinishedIndex {
         var old: [Entry] = []
         if valid { while let l = nextLine() { if let e = Self.parse(l) { old.append(e) } } }
         let entries = update(old)
-        write(entries, mDone: mDone, mFailed: mFailed)
+        writeIndex(entries, mDone: mDone, mFailed: mFailed)
         for e in entries where state == nil || e.state == state { if !body(e) { return } }
     }
 
@@ -125,7 +125,7 @@ struct FinishedIndex {
                       // A tab or newline in a name would forge index lines.
                       !id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
                 if let e = known[(state == .done ? "d" : "f") + id] { out.append(e); return }
-                if let e = read(id, state) { out.append(e) }
+                if let e = entry(id, state) { out.append(e) }
             }
         }
         out.sort { ($0.t, $0.id) > ($1.t, $1.id) }
@@ -133,7 +133,7 @@ struct FinishedIndex {
     }
 
     /// One job's line, from its manifest and record.
-    private func read(_ id: String, _ state: Inspector.State) -> Entry? {
+    private func entry(_ id: String, _ state: Inspector.State) -> Entry? {
         let dir = state == .done ? layout.done : layout.failed
         let record = state == .done ? layout.result(id) : layout.errorRecord(id)
         guard let mst = try? Sys.stat(dir.appending(id + ".json"), followSymlinks: false) else { return nil }
@@ -151,7 +151,7 @@ struct FinishedIndex {
         return Entry(t: ns, state: state, id: id, line: Substring(line))
     }
 
-    private func write(_ entries: [Entry], mDone: Int64, mFailed: Int64) {
+    private func writeIndex(_ entries: [Entry], mDone: Int64, mFailed: Int64) {
         var out = "\(Self.magic) \(mDone) \(mFailed)\n"
         out.reserveCapacity(entries.count * 120)
         for e in entries { out += e.line; out += "\n" }

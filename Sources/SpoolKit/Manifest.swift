@@ -27,7 +27,7 @@ public enum JobSpec: Sendable {
     case transcode(Transcode)
     case thumbnail(Thumbnail)
     case compose(Compose)
-    case audio(AudioJob)
+    case audio(Audio)
 
     public var inputPaths: [String] {
         switch self {
@@ -197,7 +197,7 @@ public struct Compose: Sendable {
     public var fit: Fit
 }
 
-public struct AudioJob: Sendable {
+public struct Audio: Sendable {
     public var input: String
     public var targetLufs: Double?
     public var truePeak: Double?
@@ -463,7 +463,7 @@ extension Manifest {
                        audio: music, output: out, width: width, height: height, fps: fps, fit: fit)
     }
 
-    static func parseAudio(_ r: inout ObjectReader) throws(SpoolError) -> AudioJob {
+    static func parseAudio(_ r: inout ObjectReader) throws(SpoolError) -> Audio {
         let input = try r.requiredString("input")
         var target: Double?, peak: Double?
         if var l = try r.object("loudness") {
@@ -472,6 +472,6 @@ extension Manifest {
             try l.finish()
         }
         let out = try parseOutput(&r, videoAllowed: false)
-        return AudioJob(input: input, targetLufs: target, truePeak: peak, output: out)
+        return Audio(input: input, targetLufs: target, truePeak: peak, output: out)
     }
 }

@@ -45,11 +45,11 @@ struct Retention {
                 let ageOf = Sys.exists(rec) ? rec : manifest
                 guard let st = try? Sys.stat(ageOf, followSymlinks: false), st.mtimeSeconds < cutoff else { continue }
                 let outputs = config.retentionPurgesOutputs ? outputPaths(rec) : []
-                try unlink(manifest)
+                try remove(manifest)
                 try syncDirectory(dir)
                 for o in outputs { if removeOutput(o, of: id, tenant: tenant(rec)) { report.outputsPurged += 1 } }
-                try unlink(layout.poster(id))
-                try unlink(rec)
+                try remove(layout.poster(id))
+                try remove(rec)
                 try syncDirectory(dir)
                 report.purged += 1
                 logger.info("purged \(id) (retention)", metadata: ["JOB_ID": "\(id)", "STATUS": "purged"])
@@ -64,7 +64,7 @@ struct Retention {
     }
 
     /// Removes `p`; one already gone is fine (a purge that died half way).
-    private func unlink(_ p: FilePath) throws(SpoolError) {
+    private func remove(_ p: FilePath) throws(SpoolError) {
         do { try Sys.unlink(p) } catch {
             if error != .noSuchFileOrDirectory { throw SpoolError.io(error, "removing \(p)", step: "sweep") }
         }

@@ -29,7 +29,7 @@ public enum SpoolName {
     /// the progress file and the index alike). Dot-named, so no scan takes it
     /// for a job; the writer's pid tells recovery when it is abandoned.
     public static func temporary(for name: String) -> String {
-        ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ".\(name).tmp-\(Sys.processID)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
     /// Whether `name` is such a temporary file.
@@ -42,8 +42,7 @@ public enum SpoolName {
     public static func isWriterAlive(ofTemporary name: String) -> Bool {
         guard isTemporary(name), let r = name.range(of: ".tmp-", options: .backwards) else { return false }
         let pid = name[r.upperBound...].prefix { $0.isNumber }
-        guard let p = Int32(pid), p > 0 else { return false }
-        return kill(p, 0) == 0 || errno == EPERM
+        return Int32(pid).map(Sys.isProcessAlive) ?? false
     }
 
     /// Where something planted at one of the spool's fixed names (a

@@ -43,6 +43,22 @@ extension Sys {
         }
     }
 
+    /// A stream connection to a Unix socket (a client of `listen`).
+    public static func connectUnix(_ path: FilePath) throws(Errno) -> FileDescriptor {
+        let fd = try retrying { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.string.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.prefix(raw.count - 1).enumerated() { raw[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if r != 0 { let e = Errno(rawValue: errno); Glibc.close(fd); throw e }
+        return FileDescriptor(rawValue: fd)
+    }
+
     private static func bindAndListen<A>(_ fd: Int32, _ addr: inout A, _ len: socklen_t, _ backlog: Int32) throws(Errno) {
         let r = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }

@@ -35,6 +35,20 @@ public enum Sys {
         } catch let e as Errno { throw e } catch { throw Errno.ioError }
     }
 
+    /// fchown(2), fchmod(2): best effort (a file system or a user that
+    /// cannot is no reason to stop), so no error.
+    public static func chown(_ fd: FileDescriptor, uid: uid_t, gid: gid_t) { _ = fchown(fd.rawValue, uid, gid) }
+    public static func chmod(_ fd: FileDescriptor, _ mode: mode_t) { _ = fchmod(fd.rawValue, mode) }
+    /// Whether this process runs as root (which then hands files it creates to the spool's owner).
+    public static var isRoot: Bool { geteuid() == 0 }
+    public static var processID: Int32 { getpid() }
+    /// Whether a process with this pid exists (kill(pid, 0); EPERM: it does, as another user's).
+    public static func isProcessAlive(_ pid: Int32) -> Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+    /// ftruncate(2), best effort (used to take back a failed append).
+    public static func truncate(_ fd: FileDescriptor, size: Int64) { _ = try? retrying { ftruncate(fd.rawValue, off_t(size)) } }
+    /// Sleeps on this thread (usleep(3)).
+    public static func sleep(milliseconds: Int) { usleep(UInt32(max(0, milliseconds)) * 1000) }
+
     /// Exclusive, non-blocking flock(2). Returns false when another open file
     /// description holds it.
     public static func tryLockExclusive(_ fd: FileDescriptor) throws(Errno) -> Bool {

@@ -56,7 +56,7 @@ struct Validate: ParsableCommand {
         for f in files {
             do {
                 let name = FilePath(f).lastComponent?.string ?? f
-                let (_, m) = try readManifest(f, fileID: name.hasSuffix(".json") ? String(name.dropLast(5)) : nil)
+                let (_, m) = try readManifest(f, fileID: JobID.fromManifestName(name))
                 if json { printJSON(Verdict(file: f, valid: true)) } else { say("\(field(f)): ok (\(m.type.rawValue))") }
             } catch let e as SpoolError {
                 bad += 1

@@ -4,6 +4,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import SpoolKit
+import SpoolOps
 import SystemPackage
 
 /// Exports the swift-metrics the engine records, through swift-prometheus:
@@ -36,7 +37,7 @@ struct MetricsService: Service {
         var server: MetricsServer?
         if let listen = cfg.metricsListen, let endpoint = MetricsEndpoint(listen) {
             do {
-                server = try MetricsServer(endpoint: endpoint, logger: logger) { exposition() }
+                server = try MetricsServer(endpoint: endpoint) { exposition() }
                 logger.notice("metrics served on \(listen)", metadata: ["STEP": "metrics"])
             } catch {
                 logger.error("cannot listen on \(listen) for metrics: \(error); metrics go to the textfile only", metadata: ["STEP": "metrics"])
@@ -58,57 +59,5 @@ struct MetricsService: Service {
         do { try Durable.write(exposition(), to: path, step: "metrics") } catch {
             logger.warning("cannot write the metrics file \(path): \(error.message)", metadata: ["STEP": "metrics"])
         }
-    }
-}
-
-/// A minimal HTTP/1.1 responder for GET /metrics on its own thread, one
-/// connection at a time. Written by hand because the one need, a text body
-/// for a scraper on loopback, does not justify pulling SwiftNIO into the daemon.
-final class MetricsServer: @unchecked Sendable {
-    private let listener: FileDescriptor
-    private let endpoint: MetricsEndpoint
-    private let body: @Sendable () -> [UInt8]
-    private let stopped = NSLock()
-    private var isStopped = false
-
-    init(endpoint: MetricsEndpoint, logger: Logger, body: @escaping @Sendable () -> [UInt8]) throws {
-        self.endpoint = endpoint
-        self.body = body
-        listener = try Sys.listen(endpoint)
-        let t = Thread { [self] in serve() }
-        t.name = "metrics"
-        t.start()
-    }
-
-    private func serve() {
-        while true {
-            guard let conn = try? Sys.accept(listener) else {
-                stopped.lock(); let done = isStopped; stopped.unlock()
-                if done { return }
-                continue
-            }
-            respond(conn)
-            try? conn.close()
-        }
-    }
-
-    private func respond(_ conn: FileDescriptor) {
-        guard let req = try? Sys.read(conn, until: Array("\r\n\r\n".utf8), limit: 8192) else { return }
-        let line = String(decoding: req.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
-        let status: String, payload: [UInt8], type: String
-        if line.count >= 2, line[0] == "GET", line[1] == "/metrics" || line[1].hasPrefix("/metrics?") {
-            (status, payload, type) = ("200 OK", body(), "text/plain; version=0.0.4; charset=utf-8")
-        } else {
-            (status, payload, type) = ("404 Not Found", Array("GET /metrics\n".utf8), "text/plain")
-        }
-        let head = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n"
-        try? Sys.writeAll(conn, Array(head.utf8) + payload)
-    }
-
-    func stop() {
-        stopped.lock(); isStopped = true; stopped.unlock()
-        Sys.shutdownSocket(listener)
-        try? listener.close()
-        if case .unix(let p) = endpoint { try? Sys.unlink(p) }
     }
 }

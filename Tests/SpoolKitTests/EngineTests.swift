@@ -101,7 +101,11 @@ final class EngineTests: XCTestCase {
             return JobOutcome()
         }
         submit("bad"); submit("good")
-        waitFor(e, "both ended") { errorRecord("bad") != nil && result("good") != nil }
+        // The record comes first, then the manifest's rename: wait for both.
+        waitFor(e, "both ended") {
+            errorRecord("bad") != nil && result("good") != nil
+                && Sys.exists(layout.manifest("bad", in: layout.failed)) && Sys.exists(layout.manifest("good", in: layout.done))
+        }
         XCTAssertEqual(errorRecord("bad")?.attempts, 1)
         XCTAssertEqual(errorRecord("bad")?.retryable, false)
         XCTAssertEqual(result("good")?.attempts, 1)

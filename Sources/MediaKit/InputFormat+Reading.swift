@@ -1,0 +1,37 @@
+import CFFmpeg
+
+/// Reading and seeking an open input.
+extension InputFormat {
+    /// Reads the next packet: false at the end of the input.
+    public func read(into p: Packet) throws(AVError) -> Bool {
+        p.unref()
+        let r = av_read_frame(ctx, p.raw)
+        if r == AVError.eof.code { return false }
+        try check(r)
+        return true
+    }
+
+    /// Seeks `stream` to the keyframe at or before `seconds`.
+    public func seek(stream: Int, to seconds: Double) throws(AVError) {
+        let tb = self.stream(stream).timeBase
+        let ts = Int64((seconds / av_q2d(tb)).rounded(.down))
+        try check(av_seek_frame(ctx, Int32(stream), ts, AVSEEK_FLAG_BACKWARD))
+    }
+
+    /// Back to the first packet: byte 0 where the format seeks by bytes
+    /// (MPEG-TS, whose timestamp seeks may land past the only keyframe),
+    /// else the first timestamp.
+    public func rewind() throws(AVError) {
+        if ctx.pointee.iformat.pointee.flags & AVFMT_NO_BYTE_SEEK == 0, av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
+        let start = ctx.pointee.start_time == ms_nopts_value() ? 0 : ctx.pointee.start_time
+        try check(av_seek_frame(ctx, -1, start, AVSEEK_FLAG_BACKWARD))
+    }
+
+    /// av_find_best_stream for a media type, or nil.
+    public func bestStream(_ type: AVMediaType) -> Int? {
+        let r = av_find_best_stream(ctx, type, -1, -1, nil, 0)
+        guard r >= 0 else { return nil }
+        if type == AVMEDIA_TYPE_VIDEO && stream(Int(r)).isAttachedPicture { return nil }
+        return Int(r)
+    }
+}
