@@ -84,6 +84,8 @@ public final class Encoder {
 
     /// A private option of the encoder (crf, preset, …).
     public func setOption(_ key: String, _ value: String) { options.set(key, value) }
+    /// An option set and not yet consumed by `open` (what the settings asked for).
+    public func pendingOption(_ key: String) -> String? { options.get(key) }
 
     public func open(globalHeader: Bool) throws(AVError) {
         if globalHeader { cc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_GLOBAL_HEADER) }

@@ -11,5 +11,10 @@ final class AVOptions {
 
     func set(_ key: String, _ value: String) { av_dict_set(&raw, key, value, 0) }
 
+    func get(_ key: String) -> String? {
+        guard let entry = av_dict_get(raw, key, nil, 0), let value = entry.pointee.value else { return nil }
+        return String(cString: value)
+    }
+
     deinit { av_dict_free(&raw) }
 }
