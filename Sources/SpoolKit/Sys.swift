@@ -29,6 +29,7 @@ public enum Sys {
     public static func open(_ path: FilePath, _ mode: FileDescriptor.AccessMode,
                             options: FileDescriptor.OpenOptions = [],
                             permissions: FilePermissions? = nil) throws(Errno) -> FileDescriptor {
+        try Seam.check(.open, path)
         do {
             return try FileDescriptor.open(path, mode, options: options.union(.closeOnExec),
                                            permissions: permissions, retryOnInterrupt: true)
@@ -73,6 +74,7 @@ public enum Sys {
     }
 
     public static func fsync(_ fd: FileDescriptor) throws(Errno) {
+        try Seam.check(.fsync)
         _ = try retrying { Glibc.fsync(fd.rawValue) }
     }
 
@@ -89,6 +91,7 @@ public enum Sys {
     }
 
     public static func rename(_ from: FilePath, _ to: FilePath) throws(Errno) {
+        try Seam.check(.rename, to)
         _ = try retrying { from.withPlatformString { f in to.withPlatformString { Glibc.rename(f, $0) } } }
     }
 
@@ -96,6 +99,7 @@ public enum Sys {
     /// (renameat2 RENAME_NOREPLACE; where the file system cannot, link(2)
     /// then unlink(2), which refuses an existing name the same way).
     public static func renameNoReplace(_ from: FilePath, _ to: FilePath) throws(Errno) {
+        try Seam.check(.rename, to)
         let RENAME_NOREPLACE: UInt32 = 1
         do { _ = try retrying { from.withPlatformString { f in to.withPlatformString { ms_renameat2(f, $0, RENAME_NOREPLACE) } } } }
         catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
@@ -205,6 +209,7 @@ public enum Sys {
     }
 
     public static func unlink(_ path: FilePath) throws(Errno) {
+        try Seam.check(.unlink, path)
         _ = try retrying { path.withPlatformString { Glibc.unlink($0) } }
     }
 
@@ -370,6 +375,7 @@ public enum Sys {
     }
 
     public static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(Errno) {
+        try Seam.check(.write)
         do { _ = try fd.writeAll(bytes) } catch let e as Errno { throw e } catch { throw Errno.ioError }
     }
 
