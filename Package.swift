@@ -32,11 +32,13 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
+        // What a probe reports, as plain data: filled by MediaKit, stored by SpoolKit.
+        .target(name: "MediaSchema"),
         // FFmpeg wrapped in owning Swift classes and typed errors.
-        .target(name: "MediaKit", dependencies: ["CFFmpeg"]),
+        .target(name: "MediaKit", dependencies: ["CFFmpeg", "MediaSchema"]),
         // The spool protocol: manifest, claim, records, queue, recovery, the engine.
         .target(name: "SpoolKit", dependencies: [
-            "CLinux",
+            "CLinux", "MediaSchema",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "HeapModule", package: "swift-collections"),

@@ -8,14 +8,15 @@ fail=0
 # target -> modules of this package it may import (external packages are free).
 declare -A allowed=(
   [CFFmpeg]="" [CSystemd]="" [CLinux]=""
-  [MediaKit]="CFFmpeg"
-  [SpoolKit]="CLinux"
+  [MediaSchema]=""
+  [MediaKit]="CFFmpeg MediaSchema"
+  [SpoolKit]="CLinux MediaSchema"
   [SystemdSupport]="CSystemd"
   [SpoolOps]="SpoolKit"
   [Jobs]="SpoolKit MediaKit"
   [mediaspool]="SpoolKit MediaKit Jobs SystemdSupport SpoolOps"
 )
-ours="CFFmpeg CSystemd CLinux MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
+ours="CFFmpeg CSystemd CLinux MediaSchema MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
 # Jobs files that still reach into FFmpeg directly, until MediaKit's typed
 # API covers them (issue 12). The list may only shrink: a new file in Jobs
 # that imports CFFmpeg fails.

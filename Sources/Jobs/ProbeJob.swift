@@ -12,7 +12,7 @@ public struct ProbeJob: JobRunner {
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(inputPath)
         job.progress(step: "open-input", fraction: 0.2)
-        let info: MediaInfo
+        let info: ProbeRecord
         do {
             let fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true),
                                       shouldAbort: { [job] in job.shouldAbort })
@@ -22,23 +22,6 @@ public struct ProbeJob: JobRunner {
         }
         job.progress(step: "probe", fraction: 1)
         let ms = Int(Date().timeIntervalSince(t0) * 1000)
-        return JobOutcome(steps: [StepTiming(name: "probe", durationMs: ms)], probe: ProbeRecord(info))
-    }
-}
-
-extension ProbeRecord {
-    init(_ i: MediaInfo) {
-        self.init(format: i.format, durationSeconds: i.durationSeconds, bitRate: i.bitRate, streams: i.streams.map { s in
-            var p = ProbeStream(index: s.index, type: s.kind.rawValue)
-            p.codec = s.codec; p.width = s.width; p.height = s.height; p.fps = s.fps; p.pixelFormat = s.pixelFormat
-            p.sampleRate = s.sampleRate; p.channels = s.channels; p.channelLayout = s.channelLayout
-            p.durationSeconds = s.durationSeconds; p.bitRate = s.bitRate
-            p.rotation = s.rotation; p.displayWidth = s.displayWidth; p.displayHeight = s.displayHeight
-            p.sampleAspectRatio = s.sampleAspectRatio
-            p.colorPrimaries = s.colorPrimaries; p.colorTransfer = s.colorTransfer; p.colorSpace = s.colorSpace; p.colorRange = s.colorRange
-            p.fieldOrder = s.fieldOrder
-            if s.kind == .video || s.kind == .audio { p.defaultTrack = s.isDefault }
-            return p
-        })
+        return JobOutcome(steps: [StepTiming(name: "probe", durationMs: ms)], probe: info)
     }
 }

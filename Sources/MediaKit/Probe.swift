@@ -1,55 +1,19 @@
 import CFFmpeg
-
-/// What `probe` reports of one stream.
-public struct StreamInfo: Sendable, Equatable {
-    public enum Kind: String, Sendable { case video, audio, subtitle, data }
-    public var index: Int
-    public var kind: Kind
-    public var codec: String
-    public var width: Int?
-    public var height: Int?
-    public var fps: Double?
-    public var pixelFormat: String?
-    public var sampleRate: Int?
-    public var channels: Int?
-    public var channelLayout: String?
-    public var durationSeconds: Double?
-    public var bitRate: Int64?
-    /// Video: degrees the picture is turned for display (display matrix).
-    public var rotation: Int?
-    /// Video: what a viewer sees, sample aspect and rotation applied.
-    public var displayWidth: Int?
-    public var displayHeight: Int?
-    public var sampleAspectRatio: String?
-    public var colorPrimaries: String?
-    public var colorTransfer: String?
-    public var colorSpace: String?
-    public var colorRange: String?
-    /// Video: "progressive", "tff", "bff" (interlaced), or nil when unknown.
-    public var fieldOrder: String?
-    /// Flagged as the track to play by default.
-    public var isDefault: Bool = false
-}
-
-public struct MediaInfo: Sendable, Equatable {
-    public var format: String
-    public var durationSeconds: Double?
-    public var bitRate: Int64?
-    public var streams: [StreamInfo]
-}
+import MediaSchema
 
 extension InputFormat {
     /// The container and stream facts (ffprobe's -show_format -show_streams
     /// subset of manifest-v1.md "probe").
-    public func info() -> MediaInfo {
-        let streams = self.streams.map { s -> StreamInfo in
-            let kind: StreamInfo.Kind = switch s.mediaType {
+    public func info() -> ProbeRecord {
+        let streams = self.streams.map { s -> ProbeStream in
+            let kind: StreamKind = switch s.mediaType {
             case AVMEDIA_TYPE_VIDEO: .video
             case AVMEDIA_TYPE_AUDIO: .audio
             case AVMEDIA_TYPE_SUBTITLE: .subtitle
             default: .data
             }
-            var i = StreamInfo(index: s.index, kind: kind, codec: s.codecName, durationSeconds: s.durationSeconds, bitRate: s.bitRate)
+            var i = ProbeStream(index: s.index, type: kind.rawValue)
+            i.codec = s.codecName; i.durationSeconds = s.durationSeconds; i.bitRate = s.bitRate
             if kind == .video {
                 i.width = s.width; i.height = s.height; i.pixelFormat = s.pixelFormat
                 i.fps = s.isAttachedPicture ? nil : s.fps
@@ -64,12 +28,12 @@ extension InputFormat {
                 i.colorSpace = c.spaceName; i.colorRange = c.rangeName
                 i.fieldOrder = s.fieldOrder == .unknown ? nil : s.fieldOrder.rawValue
             }
-            i.isDefault = s.isDefault
+            if kind == .video || kind == .audio { i.defaultTrack = s.isDefault }
             if kind == .audio {
                 i.sampleRate = s.sampleRate; i.channels = s.channels; i.channelLayout = s.channelLayout
             }
             return i
         }
-        return MediaInfo(format: formatName, durationSeconds: durationSeconds, bitRate: bitRate, streams: streams)
+        return ProbeRecord(format: formatName, durationSeconds: durationSeconds, bitRate: bitRate, streams: streams)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MediaSchema
 
 /// One attempt of a job, as kept in the records' `history`.
 public struct HistoryEntry: Codable, Sendable, Equatable {
@@ -33,44 +34,6 @@ public struct OutputRecord: Codable, Sendable, Equatable {
                 height: Int? = nil, videoCodec: String? = nil, audioCodec: String? = nil, sha256: String) {
         self.path = path; self.format = format; self.sizeBytes = sizeBytes; self.durationSeconds = durationSeconds
         self.width = width; self.height = height; self.videoCodec = videoCodec; self.audioCodec = audioCodec; self.sha256 = sha256
-    }
-}
-
-public struct ProbeStream: Codable, Sendable, Equatable {
-    public var index: Int
-    public var type: String
-    public var codec: String?
-    public var width: Int?
-    public var height: Int?
-    public var fps: Double?
-    public var pixelFormat: String?
-    public var sampleRate: Int?
-    public var channels: Int?
-    public var channelLayout: String?
-    public var durationSeconds: Double?
-    public var bitRate: Int64?
-    // Extensions of manifest v1's probe (docs/manifest.md): what real-world
-    // video needs for display.
-    public var rotation: Int?
-    public var displayWidth: Int?
-    public var displayHeight: Int?
-    public var sampleAspectRatio: String?
-    public var colorPrimaries: String?
-    public var colorTransfer: String?
-    public var colorSpace: String?
-    public var colorRange: String?
-    public var fieldOrder: String?
-    public var defaultTrack: Bool?
-    public init(index: Int, type: String) { self.index = index; self.type = type }
-}
-
-public struct ProbeRecord: Codable, Sendable, Equatable {
-    public var format: String
-    public var durationSeconds: Double?
-    public var bitRate: Int64?
-    public var streams: [ProbeStream]
-    public init(format: String, durationSeconds: Double?, bitRate: Int64?, streams: [ProbeStream]) {
-        self.format = format; self.durationSeconds = durationSeconds; self.bitRate = bitRate; self.streams = streams
     }
 }
 
@@ -156,3 +119,8 @@ public enum RecordCoding {
         try? JSONDecoder().decode(T.self, from: Data(bytes))
     }
 }
+
+/// The probe's facts (MediaSchema): named here too, so the users of the
+/// records need not import the schema module.
+public typealias ProbeRecord = MediaSchema.ProbeRecord
+public typealias ProbeStream = MediaSchema.ProbeStream
