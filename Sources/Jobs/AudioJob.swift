@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import MediaKit
 import SpoolKit
@@ -60,7 +59,7 @@ enum LoudnessMeter {
             let target = Encoding.audioTarget(output.audio, container: output.container, inputRate: s.sampleRate, inputChannels: s.channels)
             let chain = FilterText.resampleAndDownmix(sampleRate: target.rate, channels: target.channels)
             let graph = try FilterGraph(description: "[in0]\(chain),ebur128=metadata=1[out0]",
-                                        sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
+                                        sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.sampleFormat,
                                                          layout: s.layoutDescription, timeBase: s.timeBase)],
                                         sinks: [.audio])
             let pkt = Packet(), frame = Frame(), measured = Frame()
@@ -82,7 +81,7 @@ enum LoudnessMeter {
             while try fmt.read(into: pkt) {
                 if job.shouldAbort { throw AVError.exit }
                 guard pkt.streamIndex == idx else { continue }
-                if total > 0, let p = pkt.pts { job.progress(step: "measure-loudness", fraction: Double(p) * av_q2d(s.timeBase) / total) }
+                if total > 0, let p = pkt.pts { job.progress(step: "measure-loudness", fraction: Double(p) * s.timeBase.doubleValue / total) }
                 do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
                 try decodeAll()
             }

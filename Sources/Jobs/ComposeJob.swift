@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import MediaKit
 import SpoolKit
@@ -168,7 +167,7 @@ final class Composer {
             job.logger.debug("opened decoder \(vs.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
             feed.decoders[clip.video!] = (vdec, sources.count)
             let vin = "[in\(sources.count)]"
-            sources.append(.video(width: vs.width, height: vs.height, pixelFormat: vdec.ctx.pointee.pix_fmt, timeBase: vs.timeBase,
+            sources.append(.video(width: vs.width, height: vs.height, pixelFormat: vdec.pixelFormat, timeBase: vs.timeBase,
                                   sampleAspect: vs.sampleAspect, frameRate: clip.isStill ? nil : vs.guessedFrameRate))
             let D = FilterText.num(clip.duration)
             let source = SourceVideo(stream: vs, decode: job.manifest.decode)
@@ -188,7 +187,7 @@ final class Composer {
                     job.logger.debug("opened decoder \(s.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
                     feed.decoders[a] = (adec, sources.count)
                     let ain = "[in\(sources.count)]"
-                    sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: adec.ctx.pointee.sample_fmt, layout: s.layoutDescription,
+                    sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: adec.sampleFormat, layout: s.layoutDescription,
                                           timeBase: s.timeBase))
                     parts.append("\(ain)atrim=start=\(FilterText.num(clip.start)):duration=\(D),asetpts=PTS-STARTPTS,\(stereo48),apad=whole_dur=\(D),atrim=duration=\(D)[a\(i)]")
                 } else {
@@ -225,7 +224,7 @@ final class Composer {
             let feed = Feed(mi, stopAfter: m.loop ? nil : mi.fmt.startSeconds + total + 1)
             feed.decoders[ma] = (mdec, sources.count)
             let min_ = "[in\(sources.count)]"
-            sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: mdec.ctx.pointee.sample_fmt, layout: s.layoutDescription,
+            sources.append(.audio(sampleRate: s.sampleRate, sampleFormat: mdec.sampleFormat, layout: s.layoutDescription,
                                   timeBase: s.timeBase))
             feeds.append(feed)
             var chain = "\(min_)\(stereo48)"
@@ -258,7 +257,7 @@ final class Composer {
         if let name = target.encoder { audioEncoder = try Encoder(name: name, threads: job.codecThreads) }
         parts.append("[vj]format=\(Encoding.pixelFormat(c.output.video.pixelFormat))[out0]")
         if let ae = audioEncoder {
-            parts.append("\(audioOut)aresample=\(target.rate),aformat=sample_fmts=\(String(cString: av_get_sample_fmt_name(ae.preferredSampleFormat))):channel_layouts=\(FilterText.layout(target.channels))[out1]")
+            parts.append("\(audioOut)aresample=\(target.rate),aformat=sample_fmts=\(ae.preferredSampleFormatName):channel_layouts=\(FilterText.layout(target.channels))[out1]")
         }
         let graph = try FilterGraph(description: parts.joined(separator: ";"), sources: sources,
                                     sinks: audioEncoder == nil ? [.video] : [.video, .audio], threads: job.codecThreads)
@@ -294,11 +293,11 @@ final class Composer {
                     }
                     guard r == .frame else { break }
                     if isVideo, let p = filtered.pts {
-                        let secs = Double(p) * av_q2d(graph.timeBase(sink: sink))
+                        let secs = Double(p) * graph.timeBase(sink: sink).doubleValue
                         job.progress(step: "compose", fraction: secs / max(0.001, total))
                     }
-                    if let p = filtered.pts { filtered.pts = av_rescale_q(p, graph.timeBase(sink: sink), enc.timeBase) }
-                    if isVideo { filtered.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+                    if let p = filtered.pts { filtered.pts = rescale(p, from: graph.timeBase(sink: sink), to: enc.timeBase) }
+                    if isVideo { filtered.clearPictureType() }
                     try enc.send(filtered)
                     filtered.unref()
                     try encodeOut(enc, stream: stream, isVideo: isVideo)
@@ -339,7 +338,7 @@ final class Composer {
             // One packet of the chosen demuxer.
             if try !chosen.input.fmt.read(into: pkt) { try finish(chosen); continue }
             guard let (dec, src) = chosen.decoders[pkt.streamIndex] else { continue }
-            if let stop = chosen.stopAfter, let ts = pkt.pts, Double(ts) * av_q2d(chosen.input.fmt.stream(pkt.streamIndex).timeBase) > stop {
+            if let stop = chosen.stopAfter, let ts = pkt.pts, Double(ts) * chosen.input.fmt.stream(pkt.streamIndex).timeBase.doubleValue > stop {
                 try finish(chosen)
                 continue
             }

@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import MediaKit
 import SpoolKit
@@ -24,12 +23,7 @@ struct CopyJoiner {
         let first = clips[0]
         let fv = first.fmt.stream(first.video!)
         func sameVideo(_ s: StreamRef) -> Bool {
-            let p = s.codecParameters.pointee, q = fv.codecParameters.pointee
-            return p.codec_id == q.codec_id && p.width == q.width && p.height == q.height && p.format == q.format
-                && p.extradata_size == q.extradata_size
-                && (p.extradata_size == 0 || memcmp(p.extradata, q.extradata, Int(p.extradata_size)) == 0)
-                && av_cmp_q(p.sample_aspect_ratio, q.sample_aspect_ratio) == 0
-                && s.displayMatrix == fv.displayMatrix && s.fieldOrder == fv.fieldOrder && s.colour == fv.colour
+            s.sameCoding(as: fv) && s.displayMatrix == fv.displayMatrix && s.fieldOrder == fv.fieldOrder && s.colour == fv.colour
         }
         guard clips.allSatisfy({ sameVideo($0.fmt.stream($0.video!)) }) else { return false }
         let wantW = c.width ?? v.width, wantH = c.height ?? v.height
@@ -47,8 +41,7 @@ struct CopyJoiner {
             let fa = first.fmt.stream(first.audio!)
             for cl in clips {
                 let s = cl.fmt.stream(cl.audio!)
-                guard s.codecParameters.pointee.codec_id == fa.codecParameters.pointee.codec_id,
-                      s.sampleRate == fa.sampleRate, s.channels == fa.channels else { return false }
+                guard s.sameCodec(as: fa), s.sampleRate == fa.sampleRate, s.channels == fa.channels else { return false }
             }
             guard a.codec == .copy || Encoding.audioEncoder(a.codec ?? .aac, container: c.output.container).map({ ffCodec($0) == fa.codecName }) == true else { return false }
         }
@@ -87,19 +80,12 @@ struct CopyJoiner {
                     if job.shouldAbort { throw AVError.exit }
                     guard let o = map[pkt.streamIndex] else { continue }
                     let tb = clip.fmt.stream(pkt.streamIndex).timeBase
-                    let shift = Int64(((offset - start) / av_q2d(tb)).rounded())
-                    if pkt.raw.pointee.pts != ms_nopts_value() { pkt.raw.pointee.pts += shift }
-                    if pkt.raw.pointee.dts != ms_nopts_value() { pkt.raw.pointee.dts += shift }
+                    let shift = Int64(((offset - start) / tb.doubleValue).rounded())
+                    pkt.shiftTimestamps(by: -shift)
                     pkt.rescaleTimestamps(from: tb, to: out.timeBase(o))
                     // A tail of the previous clip (audio past its container
                     // end) may overlap: keep DTS increasing, as muxers require.
-                    if let last = lastDTS[o], pkt.raw.pointee.dts != ms_nopts_value(), pkt.raw.pointee.dts <= last {
-                        let d = last + 1 - pkt.raw.pointee.dts
-                        pkt.raw.pointee.dts += d
-                        if pkt.raw.pointee.pts != ms_nopts_value() { pkt.raw.pointee.pts = max(pkt.raw.pointee.pts, pkt.raw.pointee.dts) }
-                    }
-                    if pkt.raw.pointee.dts != ms_nopts_value() { lastDTS[o] = pkt.raw.pointee.dts }
-                    pkt.raw.pointee.pos = -1
+                    if let dts = pkt.keepDTS(after: lastDTS[o]) { lastDTS[o] = dts }
                     pkt.streamIndex = o
                     try out.write(pkt)
                 }

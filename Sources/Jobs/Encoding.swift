@@ -1,4 +1,3 @@
-import CFFmpeg
 import MediaKit
 import SpoolKit
 
@@ -53,13 +52,13 @@ enum Encoding {
             e.setOption("row-mt", "1")
             e.setOption("deadline", "good")
             e.setOption("cpu-used", "4")
-            if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? 32)"); e.ctx.pointee.bit_rate = 0 }
+            if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? 32)"); e.bitRate = 0 }
         case .av1:
             e.setOption("preset", "8")
             if v.bitrateKbps == nil { e.setOption("crf", "\(v.crf ?? 35)") }
         case .copy, .none: break
         }
-        if let b = v.bitrateKbps { e.ctx.pointee.bit_rate = Int64(b) * 1000 }
+        if let b = v.bitrateKbps { e.bitRate = Int64(b) * 1000 }
     }
 
     /// A sample rate the encoder takes: the wanted one when supported, else 48 kHz.
@@ -78,7 +77,6 @@ enum Encoding {
     /// stream not yet added.
     /// HDR10 metadata an HDR-keeping encoder is given (x265 writes it as SEI).
     struct HDRMetadata {
-        static let sideDataKinds = [AV_PKT_DATA_MASTERING_DISPLAY_METADATA, AV_PKT_DATA_CONTENT_LIGHT_LEVEL]
         var masterDisplay: String?
         var contentLight: String?
         init(_ s: StreamRef) { masterDisplay = s.masteringDisplayX265; contentLight = s.contentLightX265 }
@@ -94,22 +92,18 @@ enum Encoding {
         guard let name = videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
         let enc = try Encoder(name: name, threads: threads)
         let fr = graph.frameRate(sink: sink)
-        enc.ctx.pointee.width = Int32(graph.width(sink: sink))
-        enc.ctx.pointee.height = Int32(graph.height(sink: sink))
-        enc.ctx.pointee.pix_fmt = graph.pixelFormat(sink: sink)
-        enc.ctx.pointee.sample_aspect_ratio = graph.sampleAspect(sink: sink)
         // Constant rate: 1/fps (x264 rates a 1/1000 time base's uneven
         // 33/34 ms steps as jitter, 2.6 dB worse at the same crf). Variable
         // rate: the graph's own time base, so every timestamp of a phone
         // clip is kept (1/average-rate would merge neighbouring frames).
-        enc.ctx.pointee.time_base = fr.num > 0 && !variableRate ? av_inv_q(fr) : graph.timeBase(sink: sink)
-        if fr.num > 0 { enc.ctx.pointee.framerate = fr }
+        enc.setVideo(width: graph.width(sink: sink), height: graph.height(sink: sink), pixelFormat: graph.pixelFormat(sink: sink),
+                     sampleAspect: graph.sampleAspect(sink: sink),
+                     timeBase: fr.isKnown && !variableRate ? fr.inverted : graph.timeBase(sink: sink), frameRate: fr.isKnown ? fr : nil)
         configure(video: enc, codec: v.codec ?? .h264, settings: v)
         enc.setColour(colour)
         // Interlaced video kept interlaced (decode.deinterlace "off"): coded as fields.
         if fields == .topFirst || fields == .bottomFirst {
-            enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_INTERLACED_DCT) | Int32(AV_CODEC_FLAG_INTERLACED_ME)
-            enc.ctx.pointee.field_order = fields == .topFirst ? AV_FIELD_TT : AV_FIELD_BB
+            enc.setInterlaced(topFieldFirst: fields == .topFirst)
         }
         if let hdr = hdrMetadata, v.codec == .hevc, colour.isPQ { enc.setOption("x265-params", (["log-level=error"] + hdr.x265Params).joined(separator: ":")) }
         try enc.open(globalHeader: output.needsGlobalHeader)
@@ -119,14 +113,11 @@ enum Encoding {
     /// Configures and opens an audio encoder, and sets the sink's frame size
     /// when the encoder needs fixed-size frames.
     static func openAudio(_ enc: Encoder, rate: Int, channels: Int, settings a: AudioSettings, graph: FilterGraph, sink: Int, output: OutputFile) throws(AVError) {
-        enc.ctx.pointee.sample_rate = Int32(rate)
-        enc.ctx.pointee.sample_fmt = enc.preferredSampleFormat
-        av_channel_layout_default(&enc.ctx.pointee.ch_layout, Int32(channels))
-        enc.ctx.pointee.time_base = AVRational(num: 1, den: Int32(rate))
-        if let b = a.bitrateKbps { enc.ctx.pointee.bit_rate = Int64(b) * 1000 }
-        else if ["aac", "libmp3lame"].contains(String(cString: enc.ctx.pointee.codec.pointee.name)) { enc.ctx.pointee.bit_rate = 128_000 }
+        enc.setAudio(sampleRate: rate, channels: channels)
+        if let b = a.bitrateKbps { enc.bitRate = Int64(b) * 1000 }
+        else if ["aac", "libmp3lame"].contains(enc.name) { enc.bitRate = 128_000 }
         try enc.open(globalHeader: output.needsGlobalHeader)
-        if enc.frameSize > 0 && enc.ctx.pointee.codec.pointee.capabilities & Int32(AV_CODEC_CAP_VARIABLE_FRAME_SIZE) == 0 {
+        if enc.needsFixedFrameSize {
             graph.setFrameSize(enc.frameSize, sink: sink)
         }
     }

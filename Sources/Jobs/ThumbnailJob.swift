@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import MediaKit
 import SpoolKit
@@ -65,7 +64,7 @@ final class FrameGrabber {
         self.inputName = inputName
         do throws(AVError) {
             fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, headersOnlyWhenComplete: true), shouldAbort: { [job] in job.shouldAbort })
-            guard let v = fmt.bestStream(AVMEDIA_TYPE_VIDEO) else { throw AVError.invalidData }
+            guard let v = fmt.bestStream(.video) else { throw AVError.invalidData }
             stream = fmt.stream(v)
             if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {
                 throw AVError.errno(E2BIG)
@@ -97,11 +96,11 @@ final class FrameGrabber {
         // within two frames of it. Switching skip_frame between packets is
         // allowed; the reference chain stays whole.
         let margin = 2 / max(1, stream.fps ?? 25)
-        defer { dec.ctx.pointee.skip_frame = AVDISCARD_DEFAULT }
+        defer { dec.skip = .none }
         do throws(AVError) {
             try fmt.seek(stream: stream.index, to: time)
             dec.flush()
-            dec.ctx.pointee.skip_frame = keyframe ? AVDISCARD_NONKEY : time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+            dec.skip = keyframe ? .nonKey : time > margin ? .nonReference : .none
             var draining = false, rewound = false
             // The seek landed past the time, or past the only keyframe before
             // it (MPEG-TS seeks by bytes, not keyframes): decode from the
@@ -112,15 +111,15 @@ final class FrameGrabber {
                 dec.flush()
                 draining = false
                 decodedHere = 0
-                dec.ctx.pointee.skip_frame = time > margin ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+                dec.skip = time > margin ? .nonReference : .none
                 job.logger.debug("\(why); decoding from the start", metadata: ["STEP": "decode"])
             }
             while true {
                 if !draining {
                     if try fmt.read(into: pkt) {
                         guard pkt.streamIndex == stream.index else { continue }
-                        if !keyframe, dec.ctx.pointee.skip_frame != AVDISCARD_DEFAULT, let p = pkt.pts, Double(p) * av_q2d(tb) >= time - margin {
-                            dec.ctx.pointee.skip_frame = AVDISCARD_DEFAULT
+                        if !keyframe, dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= time - margin {
+                            dec.skip = .none
                         }
                         do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
                     } else {
@@ -143,7 +142,7 @@ final class FrameGrabber {
                     }
                     guard r == .frame else { break }
                     decodedHere += 1; decodedFrames += 1
-                    let ts = f.bestEffortTimestamp.map { Double($0) * av_q2d(tb) } ?? time
+                    let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? time
                     if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
                         try decodeFromTheStart("the seek to \(time) s landed at \(ts) s")
                         break
@@ -200,32 +199,20 @@ final class FrameGrabber {
         do throws(AVError) {
             let graph = try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
                                         sources: [.video(width: first.width, height: first.height,
-                                                         pixelFormat: AVPixelFormat(rawValue: first.raw.pointee.format),
-                                                         timeBase: AVRational(num: 1, den: 1), sampleAspect: first.raw.pointee.sample_aspect_ratio, frameRate: nil)],
+                                                         pixelFormat: first.pixelFormat,
+                                                         timeBase: Rational(num: 1, den: 1), sampleAspect: first.sampleAspect, frameRate: nil)],
                                         sinks: [.video], threads: 1)
             var out: [[UInt8]] = []
-            let f = Frame(), pkt = Packet()
+            let f = Frame()
             func drainGraph() throws(AVError) {
                 while try graph.pull(into: f) == .frame {
-                    let enc = try Encoder(name: encoderName, threads: 1)
-                    enc.ctx.pointee.width = f.raw.pointee.width
-                    enc.ctx.pointee.height = f.raw.pointee.height
-                    enc.ctx.pointee.pix_fmt = AVPixelFormat(rawValue: f.raw.pointee.format)
-                    enc.ctx.pointee.time_base = AVRational(num: 1, den: 1)
-                    enc.ctx.pointee.color_range = f.raw.pointee.color_range
-                    if format == .jpg { enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE); enc.ctx.pointee.global_quality = Int32(FF_QP2LAMBDA * 3) }
-                    try enc.open(globalHeader: false)
-                    f.pts = 0
-                    if format == .jpg { f.raw.pointee.quality = enc.ctx.pointee.global_quality }
-                    try enc.send(f)
-                    try enc.send(nil)
-                    while try enc.receive(into: pkt) == .packet { out.append(Array(pkt.bytes)) }
+                    out.append(try Encoder.encodeStill(f, encoder: encoderName, jpegQuality: format == .jpg ? 3 : nil))
                     f.unref()
                 }
             }
             for (i, frame) in frames.enumerated() {
                 frame.pts = Int64(i)
-                frame.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE
+                frame.clearPictureType()
                 try graph.push(frame)
                 try drainGraph()
             }

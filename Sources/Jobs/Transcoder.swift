@@ -1,4 +1,3 @@
-import CFFmpeg
 import Foundation
 import MediaKit
 import SpoolKit
@@ -21,7 +20,7 @@ final class Transcoder {
 
     /// A stream on its way to the output.
     private enum Lane {
-        case copy(input: Int, output: Int, inTB: AVRational)
+        case copy(input: Int, output: Int, inTB: Rational)
         case encode(input: Int, output: Int, decoder: Decoder, graph: FilterGraph, encoder: Encoder, isVideo: Bool)
     }
 
@@ -80,7 +79,7 @@ final class Transcoder {
         if let d = input.durationSeconds, d > job.limits.maxDurationSeconds {
             throw SpoolError(.limitExceeded, "input \(inputName) lasts \(Int(d)) s; the limit is \(Int(job.limits.maxDurationSeconds)) s (limits.maxDurationSeconds)", step: "open-input")
         }
-        if let v = input.bestStream(AVMEDIA_TYPE_VIDEO) {
+        if let v = input.bestStream(.video) {
             let s = input.stream(v)
             if s.width > job.limits.maxWidth || s.height > job.limits.maxHeight {
                 throw SpoolError(.limitExceeded, "input \(inputName) is \(s.width)x\(s.height); the limit is \(job.limits.maxWidth)x\(job.limits.maxHeight) (limits.maxWidth/maxHeight)", step: "open-input")
@@ -129,7 +128,7 @@ final class Transcoder {
             let chain = FilterText.videoChain(source: source, trim: plan.trim, width: v.width, height: v.height, squarePixels: v.squarePixels,
                                               fps: v.fps, pixelFormat: Encoding.pixelFormat(v.pixelFormat))
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
-                                        sources: [.video(width: s.width, height: s.height, pixelFormat: dec.ctx.pointee.pix_fmt,
+                                        sources: [.video(width: s.width, height: s.height, pixelFormat: dec.pixelFormat,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
                                         sinks: [.video], threads: job.codecThreads)
             let keepHDR = v.hdr == .keep && source.colour.isHDR
@@ -142,10 +141,10 @@ final class Transcoder {
                                                 variableRate: v.fps == nil && s.isVariableFrameRate,
                                                 output: out, threads: job.codecThreads)
             let o = try out.addStream(from: enc)
-            if keepHDR { try out.addSideData(s.sideData(Encoding.HDRMetadata.sideDataKinds), stream: o) }
+            if keepHDR { try out.addSideData(s.hdrSideData, stream: o) }
             // Not turned upright (decode.autorotate false): the matrix goes
             // along, as with the command's -noautorotate, so players still do.
-            if !job.manifest.decode.autorotate { try out.addSideData(s.sideData([AV_PKT_DATA_DISPLAYMATRIX]), stream: o) }
+            if !job.manifest.decode.autorotate { try out.addSideData(s.displayMatrixSideData, stream: o) }
             job.logger.debug("video: \(source.summary)", metadata: ["STEP": "open-video"])
             lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
         } catch { throw mediaError(error, step: "open-video") }
@@ -168,9 +167,9 @@ final class Transcoder {
             let rate = target.rate, channels = target.channels
             let fmt = enc.preferredSampleFormat
             let chain = FilterText.audioChain(trim: plan.trim, extra: plan.audioFilters, sampleRate: rate,
-                                              sampleFormat: String(cString: av_get_sample_fmt_name(fmt)), channels: channels)
+                                              sampleFormat: fmt.name, channels: channels)
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
-                                        sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.ctx.pointee.sample_fmt,
+                                        sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.sampleFormat,
                                                          layout: s.layoutDescription, timeBase: s.timeBase)],
                                         sinks: [.audio], threads: job.codecThreads)
             try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
@@ -198,14 +197,14 @@ final class Transcoder {
             if !more { break }
             guard let li = byInput[pkt.streamIndex], !finished.contains(li) else { continue }
             let tb = input.stream(pkt.streamIndex).timeBase
-            if let end = endSeconds, let ts = pkt.dts ?? pkt.pts, Double(ts) * av_q2d(tb) > end + 1 {
+            if let end = endSeconds, let ts = pkt.dts ?? pkt.pts, Double(ts) * tb.doubleValue > end + 1 {
                 finished.insert(li)
                 if finished.count == lanes.count { break }
                 continue
             }
             if Date().timeIntervalSince(lastProgress) > 0.25, let ts = pkt.pts {
                 lastProgress = Date()
-                job.progress(step: "transcode", fraction: (Double(ts) * av_q2d(tb) - origin - (plan.trim?.start ?? 0)) / expectedDuration)
+                job.progress(step: "transcode", fraction: (Double(ts) * tb.doubleValue - origin - (plan.trim?.start ?? 0)) / expectedDuration)
             }
             try feed(lane: li, packet: pkt, frame: frame, filtered: filtered, encoded: encoded)
         }
@@ -227,10 +226,8 @@ final class Transcoder {
             // audio stay in sync), or after a seek by the first packet's.
             let first = firstCopyDTS[li] ?? ((plan.trim?.start ?? 0) > 0 ? (packet.dts ?? packet.pts ?? 0) : input.startTimestamp(in: inTB))
             firstCopyDTS[li] = first
-            if packet.raw.pointee.pts != ms_nopts_value() { packet.raw.pointee.pts -= first }
-            if packet.raw.pointee.dts != ms_nopts_value() { packet.raw.pointee.dts -= first }
+            packet.shiftTimestamps(by: first)
             packet.rescaleTimestamps(from: inTB, to: out.timeBase(o))
-            packet.raw.pointee.pos = -1
             packet.streamIndex = o
             do { try out.write(packet) } catch { throw mediaError(error, step: "write-output") }
         case let .encode(_, _, dec, _, _, _):
@@ -266,12 +263,12 @@ final class Transcoder {
             let r: CodecResult
             do { r = try graph.pull(into: filtered) } catch { throw mediaError(error, step: "filter") }
             guard r == .frame else { return }
-            if let p = filtered.pts { filtered.pts = av_rescale_q(p, graph.timeBase(), enc.timeBase) }
+            if let p = filtered.pts { filtered.pts = rescale(p, from: graph.timeBase(), to: enc.timeBase) }
             if isVideo, let p = filtered.pts {
                 if let last = lastVideoPTS[li], p <= last { filtered.unref(); continue }
                 lastVideoPTS[li] = p
             }
-            if isVideo { filtered.raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+            if isVideo { filtered.clearPictureType() }
             do { try enc.send(filtered) } catch { throw mediaError(error, step: "encode") }
             filtered.unref()
             try encodeLoop(li, encoded: encoded)

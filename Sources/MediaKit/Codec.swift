@@ -42,7 +42,10 @@ public final class Decoder {
         timeBase = stream.timeBase
     }
 
-    public var ctx: UnsafeMutablePointer<AVCodecContext> { cc.ctx }
+    var ctx: UnsafeMutablePointer<AVCodecContext> { cc.ctx }
+    /// The decoded frames' formats, for a filter graph's source.
+    public var sampleFormat: AVSampleFormat { cc.ctx.pointee.sample_fmt }
+    public var pixelFormat: AVPixelFormat { cc.ctx.pointee.pix_fmt }
 
     /// Sends a packet, or nil to drain.
     public func send(_ p: Packet?) throws(AVError) {
@@ -78,7 +81,7 @@ public final class Encoder {
         cc.ctx.pointee.thread_count = Int32(threads)
     }
 
-    public var ctx: UnsafeMutablePointer<AVCodecContext> { cc.ctx }
+    var ctx: UnsafeMutablePointer<AVCodecContext> { cc.ctx }
     public var timeBase: AVRational { cc.ctx.pointee.time_base }
     public var frameSize: Int { Int(cc.ctx.pointee.frame_size) }
 
@@ -108,6 +111,9 @@ public final class Encoder {
     }
 
     /// The first supported sample format of the encoder (for aformat).
+    /// `preferredSampleFormat` by its FFmpeg name (for a filter's aformat).
+    public var preferredSampleFormatName: String { String(cString: av_get_sample_fmt_name(preferredSampleFormat)) }
+
     public var preferredSampleFormat: AVSampleFormat {
         codec.pointee.sample_fmts.map { $0.pointee } ?? AV_SAMPLE_FMT_FLTP
     }

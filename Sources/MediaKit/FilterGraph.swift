@@ -5,8 +5,8 @@ import CFFmpeg
 /// FilterSpec); nothing in it comes from a manifest as text.
 public final class FilterGraph {
     let graph: UnsafeMutablePointer<AVFilterGraph>
-    public private(set) var sources: [UnsafeMutablePointer<AVFilterContext>] = []
-    public private(set) var sinks: [UnsafeMutablePointer<AVFilterContext>] = []
+    private(set) var sources: [UnsafeMutablePointer<AVFilterContext>] = []
+    private(set) var sinks: [UnsafeMutablePointer<AVFilterContext>] = []
 
     public enum Source {
         case video(width: Int, height: Int, pixelFormat: AVPixelFormat, timeBase: AVRational, sampleAspect: AVRational, frameRate: AVRational?)
@@ -119,7 +119,7 @@ extension StreamRef {
         return container.num > 0 && container.den > 0 ? container : par.pointee.sample_aspect_ratio
     }
     public var guessedFrameRate: AVRational { raw.pointee.avg_frame_rate.num > 0 ? raw.pointee.avg_frame_rate : raw.pointee.r_frame_rate }
-    public var codecParameters: UnsafeMutablePointer<AVCodecParameters> { par }
+    var codecParameters: UnsafeMutablePointer<AVCodecParameters> { par }
 }
 
 extension Frame {

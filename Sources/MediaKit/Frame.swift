@@ -2,7 +2,7 @@ import CFFmpeg
 
 /// An owned AVFrame (av_frame_alloc / av_frame_free).
 public final class Frame {
-    public let raw: UnsafeMutablePointer<AVFrame>
+    let raw: UnsafeMutablePointer<AVFrame>
 
     public init() {
         guard let f = av_frame_alloc() else { fatalError("av_frame_alloc: out of memory") }
@@ -28,6 +28,8 @@ public final class Frame {
     public var width: Int { Int(raw.pointee.width) }
     public var height: Int { Int(raw.pointee.height) }
     public var sampleCount: Int { Int(raw.pointee.nb_samples) }
+    public var pixelFormat: AVPixelFormat { AVPixelFormat(rawValue: raw.pointee.format) }
+    public var sampleAspect: Rational { raw.pointee.sample_aspect_ratio }
 
     /// A value of metadata attached by a filter (ebur128's lavfi.r128.I, …).
     public func metadata(_ key: String) -> String? {

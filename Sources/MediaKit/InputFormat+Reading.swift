@@ -1,4 +1,5 @@
 import CFFmpeg
+import MediaSchema
 
 /// Reading and seeking an open input.
 extension InputFormat {
@@ -25,6 +26,16 @@ extension InputFormat {
         if ctx.pointee.iformat.pointee.flags & AVFMT_NO_BYTE_SEEK == 0, av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
         let start = ctx.pointee.start_time == ms_nopts_value() ? 0 : ctx.pointee.start_time
         try check(av_seek_frame(ctx, -1, start, AVSEEK_FLAG_BACKWARD))
+    }
+
+    /// The best video or audio stream (av_find_best_stream), or nil.
+    public func bestStream(_ kind: StreamKind) -> Int? {
+        switch kind {
+        case .video: bestStream(AVMEDIA_TYPE_VIDEO)
+        case .audio: bestStream(AVMEDIA_TYPE_AUDIO)
+        case .subtitle: bestStream(AVMEDIA_TYPE_SUBTITLE)
+        case .data: bestStream(AVMEDIA_TYPE_DATA)
+        }
     }
 
     /// av_find_best_stream for a media type, or nil.

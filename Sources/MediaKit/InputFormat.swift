@@ -28,7 +28,7 @@ public let allowedDemuxers = [
 /// An opened input (AVFormatContext from avformat_open_input), owned:
 /// closed on deinit. Confined to the thread of the job that opened it.
 public final class InputFormat {
-    public private(set) var raw: UnsafeMutablePointer<AVFormatContext>?
+    private(set) var raw: UnsafeMutablePointer<AVFormatContext>?
     private let interrupt: InterruptHandler
 
     /// Opens `url` (a plain file path) with the file protocol only and the
@@ -114,7 +114,21 @@ public final class InputFormat {
 
 /// A borrowed AVStream: valid while its InputFormat lives.
 public struct StreamRef {
-    public let raw: UnsafeMutablePointer<AVStream>
+    let raw: UnsafeMutablePointer<AVStream>
+
+    /// Whether packets of `other` decode with this stream's decoder set-up:
+    /// same codec, size, pixel format, extradata and sample aspect (what a
+    /// stream-copy join needs).
+    public func sameCoding(as other: StreamRef) -> Bool {
+        let p = par.pointee, q = other.par.pointee
+        return p.codec_id == q.codec_id && p.width == q.width && p.height == q.height && p.format == q.format
+            && p.extradata_size == q.extradata_size
+            && (p.extradata_size == 0 || memcmp(p.extradata, q.extradata, Int(p.extradata_size)) == 0)
+            && av_cmp_q(p.sample_aspect_ratio, q.sample_aspect_ratio) == 0
+    }
+
+    /// Whether both streams have the same codec.
+    public func sameCodec(as other: StreamRef) -> Bool { par.pointee.codec_id == other.par.pointee.codec_id }
 
     public var index: Int { Int(raw.pointee.index) }
     var par: UnsafeMutablePointer<AVCodecParameters> { raw.pointee.codecpar }

@@ -2,7 +2,7 @@ import CFFmpeg
 
 /// An owned AVPacket (av_packet_alloc / av_packet_free).
 public final class Packet {
-    public let raw: UnsafeMutablePointer<AVPacket>
+    let raw: UnsafeMutablePointer<AVPacket>
 
     public init() {
         guard let p = av_packet_alloc() else { fatalError("av_packet_alloc: out of memory") }

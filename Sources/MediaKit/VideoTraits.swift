@@ -163,6 +163,9 @@ extension StreamRef {
 
     /// The stream side data of the given kinds (HDR mastering metadata,
     /// content light level), to copy onto an output stream.
+    /// The display matrix as side data, to carry it to an output unchanged.
+    public var displayMatrixSideData: [(AVPacketSideDataType, [UInt8])] { sideData([AV_PKT_DATA_DISPLAYMATRIX]) }
+
     public func sideData(_ kinds: [AVPacketSideDataType]) -> [(AVPacketSideDataType, [UInt8])] {
         kinds.compactMap { kind in
             var size: Int = 0

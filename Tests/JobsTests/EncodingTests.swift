@@ -33,7 +33,7 @@ final class EncodingTests: XCTestCase {
         func options(_ codec: VideoCodec, _ v: VideoSettings) throws -> (crf: String?, preset: String?, bitRate: Int64) {
             let e = try Encoder(name: Encoding.videoEncoder(codec)!)
             Encoding.configure(video: e, codec: codec, settings: v)
-            return (e.pendingOption("crf"), e.pendingOption("preset"), e.ctx.pointee.bit_rate)
+            return (e.pendingOption("crf"), e.pendingOption("preset"), e.bitRate)
         }
         var v = VideoSettings()
         var o = try options(.h264, v)
