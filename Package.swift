@@ -34,8 +34,11 @@ let package = Package(
 
         // What a probe reports, as plain data: filled by MediaKit, stored by SpoolKit.
         .target(name: "MediaSchema"),
+        // FFmpeg's log callback (a va_list, which Swift cannot write) with its
+        // state, in C.
+        .target(name: "CFFmpegLog", linkerSettings: [.linkedLibrary("avutil")]),
         // FFmpeg wrapped in owning Swift classes and typed errors.
-        .target(name: "MediaKit", dependencies: ["CFFmpeg", "MediaSchema"]),
+        .target(name: "MediaKit", dependencies: ["CFFmpeg", "CFFmpegLog", "MediaSchema"]),
         // The spool protocol: manifest, claim, records, queue, recovery, the engine.
         .target(name: "SpoolKit", dependencies: [
             "CLinux", "MediaSchema",

@@ -9,14 +9,14 @@ fail=0
 declare -A allowed=(
   [CFFmpeg]="" [CSystemd]="" [CLinux]=""
   [MediaSchema]=""
-  [MediaKit]="CFFmpeg MediaSchema"
+  [MediaKit]="CFFmpeg CFFmpegLog MediaSchema"
   [SpoolKit]="CLinux MediaSchema"
   [SystemdSupport]="CSystemd"
   [SpoolOps]="SpoolKit"
   [Jobs]="SpoolKit MediaKit"
   [mediaspool]="SpoolKit MediaKit Jobs SystemdSupport SpoolOps"
 )
-ours="CFFmpeg CSystemd CLinux MediaSchema MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
+ours="CFFmpeg CFFmpegLog CSystemd CLinux MediaSchema MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
 for target in "${!allowed[@]}"; do
   dir="Sources/$target"
   [ -d "$dir" ] || continue

@@ -49,40 +49,4 @@ static inline void ms_frame_clear_reordered_opaque(AVFrame *f) {
 #endif
 }
 
-// FFmpeg's log, routed to the daemon's logger. av_log_set_callback takes a
-// va_list callback, which Swift cannot write; this one formats the line
-// (with FFmpeg's "[h264 @ 0x…] " prefix) and hands it on with the job id the
-// calling thread set. Lines above `threshold` (less severe) are dropped
-// before formatting. Only MediaKit calls these, so their statics exist once.
-typedef void (*ms_log_sink)(int level, const char *job, const char *line);
-// State lives in function-local statics: Swift's importer emits the static
-// inline functions of a header but not its file-scope static variables.
-static inline ms_log_sink *ms_log_sink_slot(void) { static ms_log_sink s; return &s; }
-static inline int *ms_log_threshold_slot(void) { static int t = AV_LOG_WARNING; return &t; }
-static inline char *ms_log_job_slot(void) { static __thread char j[160]; return j; }
-static inline int *ms_log_prefix_slot(void) { static __thread int p = 1; return &p; }
-
-static void ms_log_callback(void *avcl, int level, const char *fmt, va_list vl) {
-    if (level > __atomic_load_n(ms_log_threshold_slot(), __ATOMIC_RELAXED)) return;
-    ms_log_sink sink = __atomic_load_n(ms_log_sink_slot(), __ATOMIC_ACQUIRE);
-    if (!sink) return;
-    char line[1024];
-    av_log_format_line2(avcl, level, fmt, vl, line, sizeof line, ms_log_prefix_slot());
-    sink(level, ms_log_job_slot(), line);
-}
-
-static inline void ms_log_install(ms_log_sink sink, int threshold) {
-    __atomic_store_n(ms_log_threshold_slot(), threshold, __ATOMIC_RELAXED);
-    __atomic_store_n(ms_log_sink_slot(), sink, __ATOMIC_RELEASE);
-    av_log_set_callback(ms_log_callback);
-}
-
-/// The job whose FFmpeg lines this thread logs from now on ("" for none).
-static inline void ms_log_set_job(const char *job) {
-    char *slot = ms_log_job_slot();
-    size_t n = job ? strnlen(job, 159) : 0;
-    if (n) memcpy(slot, job, n);
-    slot[n] = 0;
-}
-
 #endif

@@ -1,4 +1,5 @@
 import CFFmpeg
+import CFFmpegLog
 
 /// FFmpeg's own log lines (av_log), sent to a sink instead of stderr, each
 /// with the id of the job whose thread logged it. Without this, a daemon's
