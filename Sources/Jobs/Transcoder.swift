@@ -21,7 +21,7 @@ final class Transcoder {
     /// A stream on its way to the output.
     private enum Lane {
         case copy(input: Int, output: Int, inTB: Rational)
-        case encode(input: Int, output: Int, decoder: Decoder, graph: FilterGraph, encoder: Encoder, isVideo: Bool)
+        case encode(input: Int, decode: DecodeStage, encode: EncodeStage)
     }
 
     let job: JobContext
@@ -31,13 +31,8 @@ final class Transcoder {
     private var lanes: [Lane] = []
     private var out: OutputFile!
     private var firstCopyDTS: [Int: Int64] = [:]
-    /// The last video timestamp sent to each encoder: a frame that would not
-    /// come after it is dropped (what the ffmpeg command's constant-rate
-    /// output does), so a clip that is almost constant rate never reaches
-    /// the muxer with two frames on one tick.
-    private var lastVideoPTS: [Int: Int64] = [:]
-    private var decodedAny = false
-    private var decodeErrors = 0
+    /// Packets the demuxer called invalid data (skipped, up to DamagePolicy.limit).
+    private var damagedPackets = 0
 
     init(job: JobContext, inputFile: InputFile, inputName: String, plan: Plan) throws(SpoolError) {
         self.job = job
@@ -146,7 +141,8 @@ final class Transcoder {
             // along, as with the command's -noautorotate, so players still do.
             if !job.manifest.decode.autorotate { try out.addSideData(s.displayMatrixSideData, stream: o) }
             job.logger.debug("video: \(source.summary)", metadata: ["STEP": "open-video"])
-            lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: true))
+            lanes.append(.encode(input: idx, decode: DecodeStage(decoder: dec, graph: graph, origin: input.startTimestamp(in: dec.timeBase)),
+                                 encode: EncodeStage(graph: graph, encoder: enc, output: out, stream: o, isVideo: true)))
         } catch { throw mediaError(error, step: "open-video") }
     }
 
@@ -174,13 +170,14 @@ final class Transcoder {
                                         sinks: [.audio], threads: job.codecThreads)
             try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
             let o = try out.addStream(from: enc)
-            lanes.append(.encode(input: idx, output: o, decoder: dec, graph: graph, encoder: enc, isVideo: false))
+            lanes.append(.encode(input: idx, decode: DecodeStage(decoder: dec, graph: graph, origin: input.startTimestamp(in: dec.timeBase)),
+                                 encode: EncodeStage(graph: graph, encoder: enc, output: out, stream: o, isVideo: false)))
         } catch { throw mediaError(error, step: "open-audio") }
     }
 
     /// Reads every packet and drives each lane; then drains them.
     private func pump() throws(SpoolError) {
-        let pkt = Packet(), frame = Frame(), filtered = Frame(), encoded = Packet()
+        let pkt = Packet()
         let byInput = Dictionary(uniqueKeysWithValues: lanes.enumerated().map { (laneInput($0.element), $0.offset) })
         let origin = input.startSeconds
         let endSeconds = plan.trim.flatMap { t in t.duration.map { origin + t.start + $0 } }
@@ -191,7 +188,7 @@ final class Transcoder {
             let more: Bool
             do { more = try input.read(into: pkt) } catch {
                 if error == .exit { try job.checkCancelled(step: "transcode") }
-                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "demux") }; continue }
+                if error == .invalidData { damagedPackets += 1; if damagedPackets > DamagePolicy.limit { throw mediaError(error, step: "demux") }; continue }
                 throw mediaError(error, step: "demux")
             }
             if !more { break }
@@ -206,19 +203,25 @@ final class Transcoder {
                 lastProgress = Date()
                 job.progress(step: "transcode", fraction: (Double(ts) * tb.doubleValue - origin - (plan.trim?.start ?? 0)) / expectedDuration)
             }
-            try feed(lane: li, packet: pkt, frame: frame, filtered: filtered, encoded: encoded)
+            try feed(lane: li, packet: pkt)
         }
-        for li in lanes.indices { try drain(lane: li, frame: frame, filtered: filtered, encoded: encoded) }
-        if !decodedAny && lanes.contains(where: { if case .encode = $0 { true } else { false } }) {
+        var decodedAny = false, encodes = false
+        for lane in lanes {
+            guard case let .encode(_, decode, encode) = lane else { continue }
+            do { try decode.finish(afterEach: { () throws(MediaFailure) in try encode.drain() }) } catch { throw mediaError(error.error, step: error.step.rawValue) }
+            encodes = true
+            decodedAny = decodedAny || decode.framesDecoded > 0
+        }
+        if !decodedAny && encodes {
             throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded; the file is corrupt or truncated", step: "decode")
         }
     }
 
     private func laneInput(_ l: Lane) -> Int {
-        switch l { case .copy(let i, _, _): i; case .encode(let i, _, _, _, _, _): i }
+        switch l { case .copy(let i, _, _): i; case .encode(let i, _, _): i }
     }
 
-    private func feed(lane li: Int, packet: Packet, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
+    private func feed(lane li: Int, packet: Packet) throws(SpoolError) {
         switch lanes[li] {
         case let .copy(_, o, inTB):
             // Timestamps start at zero on the output: shifted by the container's
@@ -230,65 +233,10 @@ final class Transcoder {
             packet.rescaleTimestamps(from: inTB, to: out.timeBase(o))
             packet.streamIndex = o
             do { try out.write(packet) } catch { throw mediaError(error, step: "write-output") }
-        case let .encode(_, _, dec, _, _, _):
-            do { try dec.send(packet) } catch {
-                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "decode") }; return }
-                throw mediaError(error, step: "decode")
+        case let .encode(_, decode, encode):
+            do { try decode.feed(packet, afterEach: { () throws(MediaFailure) in try encode.drain() }) } catch {
+                throw mediaError(error.error, step: error.step.rawValue)
             }
-            try decodeLoop(li, frame: frame, filtered: filtered, encoded: encoded)
         }
-    }
-
-    private func decodeLoop(_ li: Int, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
-        guard case let .encode(_, _, dec, graph, _, _) = lanes[li] else { return }
-        while true {
-            let r: CodecResult
-            do { r = try dec.receive(into: frame) } catch {
-                if error == .invalidData { decodeErrors += 1; if decodeErrors > 100 { throw mediaError(error, step: "decode") }; continue }
-                throw mediaError(error, step: "decode")
-            }
-            guard r == .frame else { return }
-            decodedAny = true
-            // Outputs start at zero, as the ffmpeg command's do.
-            frame.pts = frame.bestEffortTimestamp.map { $0 - input.startTimestamp(in: dec.timeBase) }
-            do { try graph.push(frame) } catch { throw mediaError(error, step: "filter") }
-            frame.unref()
-            try filterLoop(li, filtered: filtered, encoded: encoded)
-        }
-    }
-
-    private func filterLoop(_ li: Int, filtered: Frame, encoded: Packet) throws(SpoolError) {
-        guard case let .encode(_, _, _, graph, enc, isVideo) = lanes[li] else { return }
-        while true {
-            let r: CodecResult
-            do { r = try graph.pull(into: filtered) } catch { throw mediaError(error, step: "filter") }
-            guard r == .frame else { return }
-            if let p = filtered.pts { filtered.pts = rescale(p, from: graph.timeBase(), to: enc.timeBase) }
-            if isVideo, let p = filtered.pts {
-                if let last = lastVideoPTS[li], p <= last { filtered.unref(); continue }
-                lastVideoPTS[li] = p
-            }
-            if isVideo { filtered.clearPictureType() }
-            do { try enc.send(filtered) } catch { throw mediaError(error, step: "encode") }
-            filtered.unref()
-            try encodeLoop(li, encoded: encoded)
-        }
-    }
-
-    private func encodeLoop(_ li: Int, encoded: Packet) throws(SpoolError) {
-        guard case let .encode(_, o, _, _, enc, isVideo) = lanes[li] else { return }
-        do { try out.writePackets(from: enc, stream: o, using: encoded, isVideo: isVideo) } catch {
-            throw mediaError(error, step: error.posixErrno != nil ? "write-output" : "encode")
-        }
-    }
-
-    private func drain(lane li: Int, frame: Frame, filtered: Frame, encoded: Packet) throws(SpoolError) {
-        guard case let .encode(_, _, dec, graph, enc, _) = lanes[li] else { return }
-        do { try dec.send(nil) } catch { throw mediaError(error, step: "decode") }
-        try decodeLoop(li, frame: frame, filtered: filtered, encoded: encoded)
-        do { try graph.push(nil) } catch { throw mediaError(error, step: "filter") }
-        try filterLoop(li, filtered: filtered, encoded: encoded)
-        do { try enc.send(nil) } catch { throw mediaError(error, step: "encode") }
-        try encodeLoop(li, encoded: encoded)
     }
 }
