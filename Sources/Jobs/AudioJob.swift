@@ -62,33 +62,26 @@ enum LoudnessMeter {
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.sampleFormat,
                                                          layout: s.layoutDescription, timeBase: s.timeBase)],
                                         sinks: [.audio])
-            let pkt = Packet(), frame = Frame(), measured = Frame()
+            let pkt = Packet(), measured = Frame()
             var last: Double?
             let total = fmt.durationSeconds ?? 0
-            func pullAll() throws(AVError) {
-                while try graph.pull(into: measured) == .frame {
-                    if let v = measured.metadata("lavfi.r128.I"), let d = Double(v) { last = d }
-                }
+            // The meter is the graph's sink: what it measured so far rides on
+            // each frame's metadata; no encoder.
+            func pullAll() throws(MediaFailure) {
+                do {
+                    while try graph.pull(into: measured) == .frame {
+                        if let v = measured.metadata("lavfi.r128.I"), let d = Double(v) { last = d }
+                    }
+                } catch { throw MediaFailure(.filter, error) }
             }
-            func decodeAll() throws(AVError) {
-                while try dec.receive(into: frame) == .frame {
-                    frame.pts = frame.bestEffortTimestamp
-                    try graph.push(frame)
-                    frame.unref()
-                    try pullAll()
-                }
-            }
+            let decode = DecodeStage(decoder: dec, graph: graph)
             while try fmt.read(into: pkt) {
                 if job.shouldAbort { throw AVError.exit }
                 guard pkt.streamIndex == idx else { continue }
                 if total > 0, let p = pkt.pts { job.progress(step: "measure-loudness", fraction: Double(p) * s.timeBase.doubleValue / total) }
-                do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
-                try decodeAll()
+                try MediaFailure.unwrapping { () throws(MediaFailure) in try decode.feed(pkt, afterEach: pullAll) }
             }
-            try dec.send(nil)
-            try decodeAll()
-            try graph.push(nil)
-            try pullAll()
+            try MediaFailure.unwrapping { () throws(MediaFailure) in try decode.finish(afterEach: pullAll) }
             guard let last else { throw AVError.invalidData }
             return last
         } catch {

@@ -111,6 +111,8 @@ final class Composer {
     final class Feed {
         let input: ClipInput
         var decoders: [Int: (Decoder, Int)] = [:]   // input stream -> (decoder, graph source)
+        /// The decoders as stages, once the graph exists.
+        var stages: [Int: DecodeStage] = [:]
         var done = false
         let stopAfter: Double?
         init(_ input: ClipInput, stopAfter: Double?) { self.input = input; self.stopAfter = stopAfter }
@@ -128,9 +130,7 @@ final class Composer {
         do throws(AVError) {
             try compose()
         } catch {
-            if error == .encoderNotFound { throw SpoolError(.unsupported, "this build has no encoder for the requested codec", step: "encode") }
-            if let n = error.posixErrno, [ENOSPC, EDQUOT, EIO].contains(n) { throw SpoolError.io(Errno(rawValue: n), "writing \(c.output.path)", step: "write-output") }
-            throw SpoolError.media(error, "compose", step: "compose", job: job)
+            throw SpoolError.media(error, "compose", step: "compose", job: job, writing: c.output.path)
         }
         try target.publish(manifestPath: c.output.path)
         return try OutputInspection.record(target, manifestPath: c.output.path, container: c.output.container)
@@ -276,74 +276,48 @@ final class Composer {
         try out.writeHeader(fastStart: [.mp4, .m4v, .mov].contains(c.output.container))
 
         // Drive: feed the demuxer whose sources the graph waits on most.
-        let pkt = Packet(), frame = Frame(), filtered = Frame(), encoded = Packet()
-        var sinkDone = [false, audioEncoder == nil]
-        func encodeOut(_ enc: Encoder, stream: Int, isVideo: Bool) throws(AVError) {
-            try out.writePackets(from: enc, stream: stream, using: encoded, isVideo: isVideo)
-        }
-        func pullSinks() throws(AVError) {
-            for (sink, enc, stream, isVideo) in [(0, venc, vo, true)] + (audioEncoder.map { [(1, $0, ao!, false)] } ?? []) where !sinkDone[sink] {
-                while true {
-                    let r = try graph.pull(into: filtered, sink: sink)
-                    if r == .endOfStream {
-                        sinkDone[sink] = true
-                        try enc.send(nil)
-                        try encodeOut(enc, stream: stream, isVideo: isVideo)
-                        break
-                    }
-                    guard r == .frame else { break }
-                    if isVideo, let p = filtered.pts {
-                        let secs = Double(p) * graph.timeBase(sink: sink).doubleValue
-                        job.progress(step: "compose", fraction: secs / max(0.001, total))
-                    }
-                    if let p = filtered.pts { filtered.pts = rescale(p, from: graph.timeBase(sink: sink), to: enc.timeBase) }
-                    if isVideo { filtered.clearPictureType() }
-                    try enc.send(filtered)
-                    filtered.unref()
-                    try encodeOut(enc, stream: stream, isVideo: isVideo)
-                }
+        for f in feeds {
+            f.stages = f.decoders.mapValues { dec, src in
+                DecodeStage(decoder: dec, graph: graph, source: src, origin: f.input.fmt.startTimestamp(in: dec.timeBase))
             }
         }
-        func pushFrames(_ dec: Decoder, source: Int, input: InputFormat) throws(AVError) {
-            while true {
-                let r: CodecResult
-                do { r = try dec.receive(into: frame) } catch { if error == .invalidData { continue }; throw error }
-                guard r == .frame else { return }
-                frame.pts = frame.bestEffortTimestamp.map { $0 - input.startTimestamp(in: dec.timeBase) }
-                try graph.push(frame, source: source)
-                frame.unref()
+        let sinks = [EncodeStage(graph: graph, sink: 0, encoder: venc, output: out, stream: vo, isVideo: true)]
+            + (audioEncoder.map { [EncodeStage(graph: graph, sink: 1, encoder: $0, output: out, stream: ao!, isVideo: false)] } ?? [])
+        let total = self.total
+        // The stages' failures count as the compose's (one step for the record).
+        let stage = MediaFailure.unwrapping
+        func pullSinks() throws(AVError) {
+            try stage { () throws(MediaFailure) in
+                try sinks[0].drain(onFrame: { [job] secs in job.progress(step: "compose", fraction: secs / max(0.001, total)) })
+                if sinks.count > 1 { try sinks[1].drain() }
             }
         }
         func finish(_ f: Feed) throws(AVError) {
-            for (dec, src) in f.decoders.values {
-                try dec.send(nil)
-                try pushFrames(dec, source: src, input: f.input.fmt)
-                try graph.push(nil, source: src)
-            }
+            for s in f.stages.values { try stage { () throws(MediaFailure) in try s.finish() } }
             f.done = true
         }
-        while !(sinkDone[0] && sinkDone[1]) {
+        let pkt = Packet()
+        while !sinks.allSatisfy(\.finished) {
             if job.shouldAbort { throw AVError.exit }
             try pullSinks()
-            if sinkDone[0] && sinkDone[1] { break }
+            if sinks.allSatisfy(\.finished) { break }
             let open = feeds.filter { !$0.done }
             guard !open.isEmpty else {
                 // Everything is fed; the graph must finish on its own.
                 try pullSinks()
-                if !(sinkDone[0] && sinkDone[1]) { throw AVError.invalidData }
+                if !sinks.allSatisfy(\.finished) { throw AVError.invalidData }
                 break
             }
             let pick = open.max { a, b in failed(a, graph) < failed(b, graph) } ?? open[0]
             let chosen = failed(pick, graph) > 0 ? pick : open[0]
             // One packet of the chosen demuxer.
             if try !chosen.input.fmt.read(into: pkt) { try finish(chosen); continue }
-            guard let (dec, src) = chosen.decoders[pkt.streamIndex] else { continue }
+            guard let decode = chosen.stages[pkt.streamIndex] else { continue }
             if let stop = chosen.stopAfter, let ts = pkt.pts, Double(ts) * chosen.input.fmt.stream(pkt.streamIndex).timeBase.doubleValue > stop {
                 try finish(chosen)
                 continue
             }
-            do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
-            try pushFrames(dec, source: src, input: chosen.input.fmt)
+            try stage { () throws(MediaFailure) in try decode.feed(pkt) }
         }
         try out.finish()
     }

@@ -95,8 +95,7 @@ struct CopyJoiner {
             }
             try out.finish()
         } catch {
-            if let n = error.posixErrno, [ENOSPC, EDQUOT, EIO].contains(n) { throw SpoolError.io(Errno(rawValue: n), "writing \(compose.output.path)", step: "write-output") }
-            throw SpoolError.media(error, "compose", step: "join", job: job)
+            throw SpoolError.media(error, "compose", step: "join", job: job, writing: compose.output.path)
         }
         try target.publish(manifestPath: compose.output.path)
         return try OutputInspection.record(target, manifestPath: compose.output.path, container: compose.output.container)

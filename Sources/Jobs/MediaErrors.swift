@@ -1,12 +1,23 @@
 import MediaKit
 import SpoolKit
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// FFmpeg's error codes in the spool's terms.
+/// FFmpeg's error codes in the spool's terms: the one mapping every job
+/// type uses.
 extension SpoolError {
-    static func media(_ e: AVError, _ what: String, step: String, job: JobContext) -> SpoolError {
+    /// `writing`: the output being written, when the failure may be the
+    /// disk's (a full disk or an I/O error while writing is NO_SPACE or
+    /// IO_ERROR about the output, step write-output).
+    static func media(_ e: AVError, _ what: String, step: String, job: JobContext, writing output: String? = nil) -> SpoolError {
+        if e == .encoderNotFound {
+            return SpoolError(.unsupported, "this build has no encoder for the requested codec", step: step == "compose" ? "encode" : step, cause: e)
+        }
+        if let output, let n = e.posixErrno, step == "write-output" || [ENOSPC, EDQUOT, EIO].contains(n) {
+            return SpoolError.io(Errno(rawValue: n), "writing \(output)", step: "write-output")
+        }
         if e == .exit, job.cancelReason != .none {
             if job.cancelReason == .timeout { return job.timeoutError(step: step) }
             return SpoolError(.interrupted, "the daemon is stopping; the job will run again after restart", step: step, cause: e)

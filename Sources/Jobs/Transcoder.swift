@@ -63,11 +63,7 @@ final class Transcoder {
     }
 
     private func mediaError(_ e: AVError, step: String) -> SpoolError {
-        if e == .encoderNotFound { return SpoolError(.unsupported, "this build has no encoder for the requested codec", step: step, cause: e) }
-        if step == "write-output", let n = e.posixErrno {
-            return SpoolError.io(Errno(rawValue: n), "writing \(plan.output.path)", step: step)
-        }
-        return SpoolError.media(e, "input \(inputName)", step: step, job: job)
+        SpoolError.media(e, "input \(inputName)", step: step, job: job, writing: step == "write-output" ? plan.output.path : nil)
     }
 
     private func checkLimits() throws(SpoolError) {

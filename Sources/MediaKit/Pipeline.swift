@@ -16,6 +16,12 @@ public struct MediaFailure: Error, Sendable {
     public let step: MediaStep
     public let error: AVError
     public init(_ step: MediaStep, _ error: AVError) { self.step = step; self.error = error }
+
+    /// Runs stage calls where only the AVError matters (a job that reports
+    /// one step for its whole route).
+    public static func unwrapping(_ body: () throws(MediaFailure) -> Void) throws(AVError) {
+        do { try body() } catch { throw error.error }
+    }
 }
 
 /// What damaged input gets: a packet or frame the decoder calls invalid

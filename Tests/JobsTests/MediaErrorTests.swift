@@ -44,6 +44,18 @@ final class MediaErrorTests: XCTestCase {
         XCTAssertFalse(ErrorCode.inputInvalid.retryable || ErrorCode.unsupported.retryable)
     }
 
+    /// While an output is written, the disk's errors are about the output.
+    func testWritingAnOutputTheDisksErrorsNameIt() throws {
+        let job = try context()
+        let full = SpoolError.media(.errno(ENOSPC), "compose", step: "compose", job: job, writing: "out/a.mp4")
+        XCTAssertEqual(full.code, .noSpace); XCTAssertEqual(full.step, "write-output"); XCTAssertTrue(full.message.contains("out/a.mp4"))
+        XCTAssertEqual(SpoolError.media(.errno(EIO), "compose", step: "compose", job: job, writing: "out/a.mp4").code, .ioError)
+        let denied = SpoolError.media(.errno(EACCES), "input a.mp4", step: "write-output", job: job, writing: "out/a.mp4")
+        XCTAssertEqual(denied.code, .ioError); XCTAssertEqual(denied.step, "write-output")
+        XCTAssertEqual(SpoolError.media(.encoderNotFound, "compose", step: "compose", job: job).code, .unsupported)
+        XCTAssertEqual(SpoolError.media(.invalidData, "compose", step: "compose", job: job, writing: "out/a.mp4").code, .inputInvalid)
+    }
+
     /// AVERROR_EXIT is what FFmpeg returns when the interrupt callback asked
     /// it to stop: its code is the reason the job was stopped.
     func testAnInterruptedCallIsTheStopsReason() throws {
