@@ -70,7 +70,7 @@ public struct Finisher: Sendable {
         let record = ErrorRecord(id: id, type: manifest?.type.rawValue, code: error.code.rawValue, message: error.message,
                                  step: error.step, retryable: error.code.retryable, attempts: state.attempts,
                                  failedAt: now, tenant: manifest?.tenant, labels: manifest?.labels, history: history,
-                                 manifestSHA256: (claimed?.manifestBytes ?? manifestBytes).flatMap { $0.isEmpty ? nil : Digest.sha256Hex($0) })
+                                 manifestSHA256: claimed.map { $0.unreadable == nil ? Digest.sha256Hex($0.manifestBytes) : nil } ?? manifestBytes.map { Digest.sha256Hex($0) })
         try Durable.write(RecordCoding.encode(record), to: layout.errorRecord(id), step: "write-error")
         Fault.point("after-error-record")
         try publish(id, to: layout.failed, claimed: claimed, event: .failed(record))

@@ -198,7 +198,9 @@ public final class JobQueue: @unchecked Sendable {
                 runningPerTenant[e.tenant, default: 0] += 1
                 return e
             }
-            if let d = delayed.min {
+            if pause.all {
+                cond.wait()  // setPause broadcasts the resume
+            } else if let d = delayed.min {
                 let left = ContinuousClock.now.duration(to: d.due)
                 cond.wait(seconds: max(0.001, Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18))
             } else {

@@ -78,7 +78,7 @@ public final class JobContext: Sendable {
     public func openOutput(_ raw: String, field: String = "output.path", overwrite: Bool) throws(SpoolError) -> OutputTarget {
         let layout = self.layout
         return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite,
-                                     isRetained: { Sys.exists(layout.manifest($0, in: layout.done)) })
+                                     isRetained: { Sys.exists(layout.manifest($0, in: layout.done)) || Sys.exists(layout.manifest($0, in: layout.processing)) })
     }
 
     /// Why the job is being stopped, if it is.

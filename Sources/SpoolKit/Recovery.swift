@@ -74,8 +74,9 @@ public struct Recovery: Sendable {
     /// this run: one naming this manifest (its SHA-256) and this attempt. The
     /// claim removes earlier runs' records before its rename, so another one
     /// here was put by a hand or left by a crash in between; it is removed
-    /// and the job runs again. (A record that does not decode, as no version
-    /// writes, is trusted as before: its job gets a minimal event.)
+    /// and the job runs again. So is a record without the digest (older
+    /// versions wrote none) or one that does not decode: running a job twice
+    /// costs time, finishing it on a record of another run loses it.
     func recover(_ id: String, report: inout Report) throws(SpoolError) {
         let fin = Finisher(layout: layout, events: config.eventLog)
         let bytes = (try? Sys.readFile(layout.manifest(id, in: layout.processing))) ?? nil
@@ -83,7 +84,12 @@ public struct Recovery: Sendable {
         let saved = (try? Sys.readFile(layout.stateFile(id))).flatMap { $0 }.flatMap { RecordCoding.decode(JobState.self, $0) }
         // The attempt that was running: a first attempt has no state file.
         let attempt = saved?.attempts ?? 1
-        func ofThisRun(_ sha: String?, _ attempts: Int) -> Bool { (sha == nil || sha == digest) && attempts == attempt }
+        // A record without a digest is of a run that could not read its
+        // manifest (which a root sweep may read now): that run's only ends.
+        let unreadableCodes: Set<String> = [ErrorCode.manifestInvalid.rawValue, ErrorCode.manifestTooLarge.rawValue]
+        func ofThisRun(_ sha: String?, _ attempts: Int, _ code: String?) -> Bool {
+            (sha == digest || (sha == nil && code.map(unreadableCodes.contains) == true)) && attempts == attempt
+        }
 
         // A record counts only as a regular file (not a directory or FIFO
         // planted at its name). Outputs and record were complete: finish the
@@ -92,15 +98,15 @@ public struct Recovery: Sendable {
         for isDone in [true, false] {
             let path = isDone ? layout.result(id) : layout.errorRecord(id)
             guard case .success(let recordBytes) = Sys.readRegularFile(path) else { continue }
-            let record: (event: JobEvent, sha: String?, attempts: Int)? = isDone
-                ? RecordCoding.decode(ResultRecord.self, recordBytes).map { (.done($0), $0.manifestSHA256, $0.attempts) }
-                : RecordCoding.decode(ErrorRecord.self, recordBytes).map { (.failed($0), $0.manifestSHA256, $0.attempts) }
-            if let record, !ofThisRun(record.sha, record.attempts) {
+            let record: (event: JobEvent, sha: String?, attempts: Int, code: String?)? = isDone
+                ? RecordCoding.decode(ResultRecord.self, recordBytes).map { (.done($0), $0.manifestSHA256, $0.attempts, nil) }
+                : RecordCoding.decode(ErrorRecord.self, recordBytes).map { (.failed($0), $0.manifestSHA256, $0.attempts, $0.code) }
+            guard let record, ofThisRun(record.sha, record.attempts, record.code) else {
                 try removeRecordOfAnotherRun(path, of: id)
                 continue
             }
             let status = isDone ? "done" : "failed"
-            let event = record?.event ?? JobEvent(isDone ? .done : .failed, id: id, state: status)
+            let event = record.event
             try fin.publish(id, to: isDone ? layout.done : layout.failed, event: event, eventUnlessPresent: true)
             report.finished += 1
             logger.notice("finished \(id): its \(isDone ? "result" : "error record") was complete when its owner died", metadata: meta(id, status))

@@ -41,8 +41,9 @@ extension Sys {
         public func wait(seconds: Double) -> Bool {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
-            let whole = Int(max(0, min(seconds, 1e9)))
-            var nanos = now.tv_nsec + Int((max(0, seconds) - Double(whole)) * 1e9)
+            let clamped = seconds.isNaN ? 0 : max(0, min(seconds, 1e9))
+            let whole = Int(clamped)
+            var nanos = now.tv_nsec + Int((clamped - Double(whole)) * 1e9)
             var secs = now.tv_sec + whole
             if nanos >= 1_000_000_000 { secs += 1; nanos -= 1_000_000_000 }
             var deadline = timespec(tv_sec: secs, tv_nsec: nanos)

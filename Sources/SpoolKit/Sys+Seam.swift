@@ -44,7 +44,7 @@ extension Sys {
             guard armed.load(ordering: .acquiring) else { return }
             let hit: Errno? = rules.withLock { rules in
                 guard let i = rules.firstIndex(where: { r in
-                    r.call == call && r.times > 0 && (r.pathContains == nil || path.map { $0.string.contains(r.pathContains!) } == true)
+                    r.call == call && r.times > 0 && (r.pathContains == nil || path == nil || path.map { $0.string.contains(r.pathContains!) } == true)
                 }) else { return nil }
                 rules[i].times -= 1
                 return rules[i].errno

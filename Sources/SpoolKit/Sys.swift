@@ -155,10 +155,16 @@ public enum Sys {
     }
 
     /// renameat(2) in one directory that fails with EEXIST instead of
-    /// replacing `to` (renameat2 RENAME_NOREPLACE).
+    /// replacing `to` (renameat2 RENAME_NOREPLACE; where the file system
+    /// takes no rename flags, NFS among them, linkat(2) then unlinkat(2),
+    /// which refuses an existing name the same way).
     public static func renameAtNoReplace(_ dir: FileDescriptor, _ from: String, _ to: String) throws(Errno) {
         let RENAME_NOREPLACE: UInt32 = 1
-        _ = try retrying { ms_renameat2_at(dir.rawValue, from, dir.rawValue, to, RENAME_NOREPLACE) }
+        do { _ = try retrying { ms_renameat2_at(dir.rawValue, from, dir.rawValue, to, RENAME_NOREPLACE) } }
+        catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
+            _ = try retrying { Glibc.linkat(dir.rawValue, from, dir.rawValue, to, 0) }
+            try unlinkAt(dir, from)
+        }
     }
 
     public static func unlinkAt(_ dir: FileDescriptor, _ name: String) throws(Errno) {

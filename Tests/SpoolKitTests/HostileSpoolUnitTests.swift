@@ -227,6 +227,36 @@ final class HostileSpoolUnitTests: XCTestCase {
         XCTAssertNotNil(read(layout.manifest("a", in: layout.done)))
     }
 
+    /// A record without the digest (an older version's) or one that does
+    /// not decode cannot tell which run wrote it: removed, the job runs again.
+    func testRow8ARecordThatCannotNameItsRunIsNotTrusted() throws {
+        for body in [#"{"id":"a"}"#, #"not json"#] {
+            submit("a")
+            guard case .claimed(let job) = try claim("a") else { return XCTFail() }
+            try Durable.write(Array(body.utf8), to: layout.result("a"))
+            job.lock.release()
+            let r = recover()
+            XCTAssertEqual(r.recovered, 1, body); XCTAssertEqual(r.finished, 0, body)
+            XCTAssertNil(read(layout.result("a")), body)
+            try Sys.unlink(layout.manifest("a", in: layout.retry))
+            try? Sys.unlink(layout.stateFile("a"))
+        }
+    }
+
+    /// An empty manifest fails MANIFEST_INVALID; a crash before its publish
+    /// leaves an error record that recovery still takes for this run's.
+    func testAnEmptyManifestsErrorRecordIsTrustedByRecovery() throws {
+        write("", to: layout.manifest("e", in: layout.inbox))
+        guard case .claimed(let job) = try claim("e") else { return XCTFail() }
+        XCTAssertEqual(job.manifestBytes, [])
+        _ = try Finisher(layout: layout).fail(id: "e", state: job.state, manifest: nil, error: SpoolError(.manifestInvalid, "empty"), claimed: job)
+        try Sys.rename(layout.manifest("e", in: layout.failed), layout.manifest("e", in: layout.processing))
+        job.lock.release()
+        let r = recover()
+        XCTAssertEqual(r.finished, 1); XCTAssertEqual(r.recovered, 0)
+        XCTAssertEqual(errorCode("e"), "MANIFEST_INVALID")
+    }
+
     /// Row 9: replay of a failed job, crash after the claim: recovery found
     /// the old error record and put the job back in failed/ with its old error.
     func testRow9ACrashAfterAReplayDoesNotUndoTheReplay() throws {

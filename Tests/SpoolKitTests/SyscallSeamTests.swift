@@ -70,6 +70,28 @@ final class SyscallSeamTests: XCTestCase {
         XCTAssertEqual(record.history.map(\.code), ["INTERRUPTED"])
     }
 
+    /// Two jobs with one output path: the second may not replace the first's
+    /// output while the first is still running (published, reading it back,
+    /// writing its record), not only once it is in done/ (review finding).
+    func testARunningJobsPublishedOutputIsNotReplacedByAnother() throws {
+        try Producer(layout: layout).submit(Array(#"{"version":1,"type":"probe","input":"a.mp4"}"#.utf8), id: "A")
+        let entry = QueueEntry(id: "A", source: .inbox, priority: 0, tenant: "", arrival: 0, notBefore: 0)
+        guard case .claimed(let a) = try Claimer(layout: layout).claim(entry) else { return XCTFail("claimed") }
+        defer { a.lock.release() }
+        func context(_ id: String) throws -> JobContext {
+            JobContext(id: id, manifest: try Manifest.parse(Array(#"{"version":1,"type":"probe","input":"a.mp4"}"#.utf8), fileID: id),
+                       attempt: 1, policy: config.pathPolicy(tenant: nil), limits: config.limits, logger: Logger(label: "t"),
+                       deadline: .now.advanced(by: .seconds(60)), layout: layout, startedAt: Date())
+        }
+        let first = try context("A").openOutput("out/same.bin", overwrite: false)
+        let second = try context("B").openOutput("out/same.bin", overwrite: false)
+        try first.write(Array("A".utf8), manifestPath: "out/same.bin")
+        XCTAssertThrowsError(try second.write(Array("B".utf8), manifestPath: "out/same.bin")) {
+            XCTAssertEqual(($0 as? SpoolError)?.code, .outputNotAllowed)
+        }
+        XCTAssertEqual(read(config.effectiveMediaRoot.appending("out/same.bin")), Array("A".utf8))
+    }
+
     struct Runner: JobRunner {
         func run(_ job: JobContext) throws(SpoolError) -> JobOutcome { JobOutcome() }
     }
