@@ -79,7 +79,7 @@ final class ChaosTests: XCTestCase {
         // Calm down: fresh daemons, no faults, until everything has ended.
         for s in 0..<2 { if let p = slots[s], p.isRunning { kill(p.processIdentifier, SIGKILL); waitForExit(p) } }
         slots[0] = h.start(workers: 2)
-        eventually(180, "every job ended") { h.finishedCount == n }
+        eventually(stall: 60, "every job ended", progress: { h.finishedCount }) { h.finishedCount == n }
         h.stopAll()
         let elapsed = Date().timeIntervalSince(began)
         print("chaos: \(n) jobs, \(kills) kill -9, \(crashes) deaths at crash points or kills seen, \(sweeps) sweeps, \(Int(elapsed)) s")

@@ -30,7 +30,7 @@ final class ComposeJobTests: XCTestCase {
         let stillNoDuration = #"{"version":1,"type":"compose","clips":[{"path":"clips/v1.mp4"},{"path":"stills/portrait.png"}],"output":{"path":"out/x.mp4"}}"#
         let longFade = #"{"version":1,"type":"compose","clips":[{"path":"clips/v1.mp4"},{"path":"clips/v2.mkv"}],"transition":{"type":"crossfade","duration":1.5},"output":{"path":"out/y.mp4"}}"#
         for (id, body) in [("mixed", mixed), ("music", music), ("replace", replaceLoop), ("copy", copy), ("still", stillNoDuration), ("fade", longFade)] { h.submit(id, body) }
-        eventually(120, "compose jobs finished") { h.finishedCount == 6 }
+        eventually(stall: 60, "compose jobs finished", progress: { h.finishedCount }) { h.finishedCount == 6 }
         let m = h.media.string
         // 2 + 1 + 1.5 + 1.5 s, three joins of 0.5 s: 4.5 s, within a frame (0.04 s at 25 fps).
         XCTAssertNotNil(h.result("mixed"), h.error("mixed")?.message ?? "")

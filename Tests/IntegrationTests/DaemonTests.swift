@@ -59,7 +59,7 @@ final class DaemonTests: XCTestCase {
             try Data(body.utf8).write(to: URL(fileURLWithPath: h.layout.inbox.appending(".\(id)").string))
             XCTAssertEqual(rename(h.layout.inbox.appending(".\(id)").string, h.layout.inbox.appending("\(id).json").string), 0)
         }
-        eventually(120, "all 210 jobs finished") { h.finishedCount == 210 }
+        eventually(stall: 60, "all 210 jobs finished", progress: { h.finishedCount }) { h.finishedCount == 210 }
 
         for i in 0..<200 {
             guard let r = h.result("p\(i)") else { XCTFail("no result for p\(i)"); continue }
@@ -113,7 +113,7 @@ final class DaemonTests: XCTestCase {
         h.start(workers: 2)
         h.start(workers: 2)
         for i in 0..<500 { h.submit("j\(i)", probeManifest(Fixtures.all[i % 3].name)) }
-        eventually(180, "500 jobs done") { h.ids(in: h.layout.done).count == 500 }
+        eventually(stall: 60, "500 jobs done", progress: { h.ids(in: h.layout.done).count }) { h.ids(in: h.layout.done).count == 500 }
         for i in 0..<500 {
             let r = h.result("j\(i)")
             XCTAssertEqual(r?.attempts, 1, "j\(i)")
@@ -181,7 +181,7 @@ final class DaemonTests: XCTestCase {
         XCTAssertLessThan(doneBefore.count, 300, "the kill landed mid-batch")
 
         h.start(workers: 2, env: faults)
-        eventually(120, "all 300 done after restart") { h.ids(in: h.layout.done).count == 300 }
+        eventually(stall: 60, "all 300 done after restart", progress: { h.ids(in: h.layout.done).count }) { h.ids(in: h.layout.done).count == 300 }
         for id in doneBefore {
             XCTAssertEqual(h.bytes(h.layout.result(id)), resultsBefore[id], "\(id) finished before the kill and was not run again")
             XCTAssertFalse(h.log(1).contains("started probe job \(id) "), "\(id) not restarted")

@@ -58,7 +58,7 @@ final class EventsTests: XCTestCase {
         // and the consumer killed once and restarted from its last cursor.
         var killedConsumer = false
         for threshold in [n / 5, n / 2] {
-            eventually(120, "\(threshold) jobs finished") { h.finishedCount >= threshold }
+            eventually(stall: 60, "\(threshold) jobs finished", progress: { h.finishedCount }) { h.finishedCount >= threshold }
             kill(h.daemons.last!.processIdentifier, SIGKILL)
             waitForExit(h.daemons.last!)
             if !killedConsumer {
@@ -70,7 +70,7 @@ final class EventsTests: XCTestCase {
             }
             h.start(workers: 2)
         }
-        eventually(180, "all \(n) jobs finished") { h.finishedCount == n }
+        eventually(stall: 60, "all \(n) jobs finished", progress: { h.finishedCount }) { h.finishedCount == n }
         eventually(60, "the consumer saw every job end") {
             Set((seen + Self.decode(consumer.received)).filter { ["done", "failed", "cancelled"].contains($0.event) }.map(\.id)).count == n
         }

@@ -32,7 +32,7 @@ final class GalleryTests: XCTestCase {
         h.submit("still", #"{"version":1,"type":"thumbnail","input":"clips/v1.mp4","at":[1],"output":{"path":"out/still.jpg"}}"#)
         for i in 0..<3 { h.submit("bad\(i)", probeManifest("clips/<script>alert(\(i))</script>.mp4")) }
         for i in 0..<4 { h.submit("p\(i)", probeManifest("clips/v1.mp4")) }
-        eventually(120, "all 60 ended") { h.finishedCount == 60 }
+        eventually(stall: 60, "all 60 ended", progress: { h.finishedCount }) { h.finishedCount == 60 }
         h.stopAll()
         for id in ids { XCTAssertTrue(Sys.exists(h.layout.poster(id)), "\(id) has its poster beside its result") }
         XCTAssertFalse(Sys.exists(h.layout.poster("p0")), "no poster without a video output")

@@ -241,6 +241,27 @@ func eventually(_ timeout: Double, _ what: String, file: StaticString = #filePat
     return ok
 }
 
+/// Waits for `cond` as long as the work it waits for moves: fails when
+/// `progress` (a count that grows while the daemon works: jobs done, say)
+/// stands still for `stall` seconds, or after `limit`. A loaded machine is
+/// slow, not stuck; a fixed timeout cannot tell the two apart.
+@discardableResult
+func eventually(stall: Double, limit: Double = 1200, _ what: String, file: StaticString = #filePath, line: UInt = #line,
+                progress: () -> Int, _ cond: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(limit)
+    var last = progress(), lastChange = Date()
+    while Date() < end {
+        if cond() { return true }
+        let now = progress()
+        if now != last { last = now; lastChange = Date() }
+        if Date().timeIntervalSince(lastChange) > stall { break }
+        usleep(100_000)
+    }
+    let ok = cond()
+    if !ok { XCTFail("no progress for \(Int(stall)) s (or past \(Int(limit)) s) waiting for: \(what)", file: file, line: line) }
+    return ok
+}
+
 /// Runs a program to its end: exit status and stdout (stderr dropped).
 func runProcess(_ path: String, _ args: [String], env: [String: String] = [:]) -> (code: Int32, out: String) {
     let p = Process()

@@ -82,7 +82,7 @@ final class HostileMediaTests: XCTestCase {
         }
         h.submit("thumb-huge", #"{"version":1,"type":"thumbnail","input":"hostile/huge-12000.png","at":[0],"output":{"path":"out/h.jpg"}}"#)
         h.submit("still-ok", #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/fine.mp4","video":{"preset":"ultrafast"}}}"#)
-        eventually(120, "every hostile job finished") { h.finishedCount == cases.count + 2 }
+        eventually(stall: 60, "every hostile job finished", progress: { h.finishedCount }) { h.finishedCount == cases.count + 2 }
         for (id, _, code) in cases {
             let e = h.error(id)
             XCTAssertEqual(e?.code, code.rawValue, "\(id): \(e?.message ?? (h.result(id) != nil ? "succeeded" : "no record"))")

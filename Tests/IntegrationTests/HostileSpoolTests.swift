@@ -214,7 +214,7 @@ final class HostileSpoolTests: XCTestCase {
         for id in ids {
             h.submit(id, #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/\#(id).mp4","video":{"height":120,"preset":"ultrafast"}}}"#)
         }
-        eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.error($0) != nil } }
+        eventually(stall: 60, "every job ended", progress: { h.finishedCount }) { ids.allSatisfy { h.result($0) != nil || h.error($0) != nil } }
         stop.set()
         while swapper.isExecuting { usleep(1000) }
         let done = ids.filter { h.result($0) != nil }

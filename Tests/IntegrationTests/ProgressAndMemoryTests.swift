@@ -41,7 +41,7 @@ final class ProgressAndMemoryTests: XCTestCase {
             for i in from..<to {
                 h.submit("m\(i)", #"{"version":1,"type":"transcode","input":"clips/v1.mp4","output":{"path":"out/m\#(i).mp4","video":{"height":120,"preset":"ultrafast"}}}"#)
             }
-            eventually(120, "batch done") { (from..<to).allSatisfy { h.result("m\($0)") != nil } }
+            eventually(stall: 60, "batch done", progress: { h.finishedCount }) { (from..<to).allSatisfy { h.result("m\($0)") != nil } }
         }
         batch(0, 4)
         let after4 = rssKiB(d.processIdentifier)

@@ -163,7 +163,7 @@ final class RealWorldMediaTests: XCTestCase {
                              (t.refFilters + ["scale=trunc(iw*sar/2)*2:ih", "setsar=1", "scale=160:-2:in_color_matrix=\(matrix):out_color_matrix=bt601:out_range=full", "setsar=1"]).joined(separator: ","),
                              "-pix_fmt", "yuvj420p", ref.appendingPathComponent("\(t.name).jpg").path])
         }
-        eventually(240, "every job ended") { Self.traits.allSatisfy { t in ["p", "t", "s"].allSatisfy { h.result("\($0)-\(t.name)") != nil || h.hasFailed("\($0)-\(t.name)") } } }
+        eventually(stall: 90, "every job ended", progress: { h.finishedCount }) { Self.traits.allSatisfy { t in ["p", "t", "s"].allSatisfy { h.result("\($0)-\(t.name)") != nil || h.hasFailed("\($0)-\(t.name)") } } }
 
         var syncChecked = 0
         for t in Self.traits {
@@ -243,7 +243,7 @@ final class RealWorldMediaTests: XCTestCase {
         // A variable frame rate phone clip between two others: durations add up, sound stays with picture.
         h.submit("compose-vfr", #"{"version":1,"type":"compose","clips":[{"path":"rw/base.mp4"},{"path":"rw/vfr.mp4"},{"path":"rw/phone.mov"}],"output":{"path":"out/compose-vfr.mp4","width":320,"height":240,"fps":25,"video":{"preset":"ultrafast"}}}"#)
         let ids = ["default-track", "first-track", "no-track", "side51", "s71", "mono", "copy-rot", "norotate", "square", "keep-interlace", "compose", "keep51", "keep71", "hdr-keep", "compose-vfr", "both-sides", "no-track-loud"]
-        eventually(120, "every job ended") { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
+        eventually(stall: 60, "every job ended", progress: { h.finishedCount }) { ids.allSatisfy { h.result($0) != nil || h.hasFailed($0) } }
         for id in ids where !id.hasPrefix("no-track") { XCTAssertNotNil(h.result(id), "\(id): \(h.error(id)?.message ?? "no record")") }
         let media = h.media.string
 
