@@ -77,7 +77,7 @@ func fuzzPaths(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             let p = try s.policy.openOutput(raw).finalPath
             let roots = [s.policy.mediaRoot] + s.policy.allowedRoots
             precondition(roots.contains { PathPolicy.isUnder(p, $0) }, "output \(raw) accepted outside the roots: \(p)")
-            let parent = PathPolicy.realpath(p.removingLastComponent())
+            let parent = Sys.realpath(p.removingLastComponent())
             precondition(parent.map { d in s.realRoots.contains { PathPolicy.isUnder(d, $0) } } ?? false,
                          "output \(raw) lands outside the roots: \(p) (directory \(parent?.string ?? "missing"))")
         } catch {

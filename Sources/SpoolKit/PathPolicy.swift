@@ -20,10 +20,8 @@ public struct PathPolicy: Sendable {
 
     /// The real paths of every root that exists (roots may be symlinks themselves).
     var realRoots: [FilePath] {
-        ([mediaRoot] + allowedRoots).compactMap { PathPolicy.realpath($0) }
+        ([mediaRoot] + allowedRoots).compactMap { Sys.realpath($0) }
     }
-
-    public static func realpath(_ p: FilePath) -> FilePath? { Sys.realpath(p) }
 
     static func isUnder(_ p: FilePath, _ root: FilePath) -> Bool {
         p == root || p.starts(with: root)
@@ -73,7 +71,7 @@ public struct PathPolicy: Sendable {
         guard st.isRegular else {
             throw SpoolError(.inputNotAllowed, "\(field) \"\(raw)\" is not a regular file (a directory, FIFO, socket or device); only regular files are read", step: "check-paths")
         }
-        guard let real = PathPolicy.realpath(p), realRoots.contains(where: { PathPolicy.isUnder(real, $0) }) else {
+        guard let real = Sys.realpath(p), realRoots.contains(where: { PathPolicy.isUnder(real, $0) }) else {
             throw SpoolError(.inputNotAllowed, "\(field) \"\(raw)\" leaves the allowed roots through a symlink; copy the file into the media root instead", step: "check-paths")
         }
         let fd: FileDescriptor

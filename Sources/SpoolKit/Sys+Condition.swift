@@ -49,10 +49,5 @@ extension Sys {
             var deadline = timespec(tv_sec: secs, tv_nsec: nanos)
             return pthread_cond_timedwait(cond, mutex, &deadline) == 0
         }
-
-        public func withLock<T>(_ body: () throws -> T) rethrows -> T {
-            lock(); defer { unlock() }
-            return try body()
-        }
     }
 }
