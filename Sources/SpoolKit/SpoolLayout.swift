@@ -18,26 +18,32 @@ import SystemPackage
 public struct SpoolLayout: Sendable {
     public let root: FilePath
 
-    public init(root: FilePath) { self.root = root }
-
-    public var tmp: FilePath { root.appending("tmp") }
-    public var inbox: FilePath { root.appending("inbox") }
-    public var processing: FilePath { root.appending("processing") }
-    public var done: FilePath { root.appending("done") }
-    public var failed: FilePath { root.appending("failed") }
-    public var locks: FilePath { root.appending("locks") }
-    public var retry: FilePath { root.appending("retry") }
-    public var state: FilePath { root.appending("state") }
-    public var defaultMediaRoot: FilePath { root.appending("media") }
+    // Every directory is made once here: the job path appends one name to a
+    // stored path instead of rebuilding the directory for each file.
+    public let tmp, inbox, processing, done, failed, locks, retry, state: FilePath
+    /// The default media root (relative manifest paths resolve here).
+    public let defaultMediaRoot: FilePath
     /// Jobs held aside by an operator (Hold.swift): never claimed.
-    public var hold: FilePath { root.appending("hold") }
+    public let hold: FilePath
     /// Operators' switches: `pause.json` (Pause.swift).
-    public var control: FilePath { root.appending("control") }
-    public var pauseFile: FilePath { control.appending("pause.json") }
+    public let control: FilePath
     /// The events log's segments (Events.swift).
-    public var events: FilePath { root.appending("events") }
+    public let events: FilePath
     /// The list command's cache (ListIndex.swift).
-    public var index: FilePath { root.appending("index") }
+    public let index: FilePath
+
+    public init(root: FilePath) {
+        self.root = root
+        tmp = root.appending("tmp"); inbox = root.appending("inbox")
+        processing = root.appending("processing"); done = root.appending("done")
+        failed = root.appending("failed"); locks = root.appending("locks")
+        retry = root.appending("retry"); state = root.appending("state")
+        defaultMediaRoot = root.appending("media"); hold = root.appending("hold")
+        control = root.appending("control"); events = root.appending("events")
+        index = root.appending("index")
+    }
+
+    public var pauseFile: FilePath { control.appending("pause.json") }
     public var finishedIndex: FilePath { index.appending("finished.tsv") }
     /// Held by the running daemon (DaemonLock.swift), and its settings.
     public var daemonLock: FilePath { locks.appending(".daemon") }
