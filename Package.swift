@@ -32,16 +32,19 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
-        // What a probe reports, as plain data: filled by MediaKit, stored by SpoolKit.
-        .target(name: "MediaSchema"),
+        // The job payloads of a manifest and what a job reports, as plain data
+        // (no FFmpeg, no spool): the job types, codecs, containers and their
+        // rules, the probe and output records, the media limits, and the JSON
+        // reader they are read with. Read by SpoolKit, used by MediaKit and Jobs.
+        .target(name: "JobSchema"),
         // FFmpeg's log callback (a va_list, which Swift cannot write) with its
         // state, in C.
         .target(name: "CFFmpegLog", linkerSettings: [.linkedLibrary("avutil")]),
         // FFmpeg wrapped in owning Swift classes and typed errors.
-        .target(name: "MediaKit", dependencies: ["CFFmpeg", "CFFmpegLog", "MediaSchema"]),
+        .target(name: "MediaKit", dependencies: ["CFFmpeg", "CFFmpegLog", "JobSchema"]),
         // The spool protocol: manifest, claim, records, queue, recovery, the engine.
         .target(name: "SpoolKit", dependencies: [
-            "CLinux", "MediaSchema",
+            "CLinux", "JobSchema",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "SystemPackage", package: "swift-system"),
             .product(name: "HeapModule", package: "swift-collections"),
@@ -56,12 +59,12 @@ let package = Package(
         ]),
         // Operators' tools over a spool, for the CLI and the daemon: the
         // metrics HTTP responder, the gallery's pages, the watch screen.
-        .target(name: "SpoolOps", dependencies: ["SpoolKit", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "SpoolOps", dependencies: ["SpoolKit", "JobSchema", .product(name: "SystemPackage", package: "swift-system")]),
         // Job types: bridge SpoolKit's runner protocol to MediaKit.
-        .target(name: "Jobs", dependencies: ["SpoolKit", "MediaKit"]),
+        .target(name: "Jobs", dependencies: ["SpoolKit", "MediaKit", "JobSchema"]),
         // The thin executable that wires everything.
         .executableTarget(name: "mediaspool", dependencies: [
-            "SpoolKit", "MediaKit", "Jobs", "SystemdSupport", "SpoolOps",
+            "SpoolKit", "MediaKit", "Jobs", "SystemdSupport", "SpoolOps", "JobSchema",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,12 +85,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit"]),
+        .testTarget(name: "JobSchemaTests", dependencies: ["JobSchema"]),
+        .testTarget(name: "SpoolKitTests", dependencies: ["SpoolKit", "JobSchema"]),
         .testTarget(name: "MediaKitTests", dependencies: ["MediaKit"]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs", "MediaKit", "SpoolKit"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "MediaKit", "SpoolKit", "JobSchema"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport"]),
-        .testTarget(name: "SpoolOpsTests", dependencies: ["SpoolOps", "SpoolKit"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SpoolKit"]),
+        .testTarget(name: "SpoolOpsTests", dependencies: ["SpoolOps", "SpoolKit", "JobSchema"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SpoolKit", "JobSchema"]),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -97,6 +101,6 @@ let package = Package(
 if ProcessInfo.processInfo.environment["MEDIASPOOL_FUZZ"] != nil {
     package.targets.append(.target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"))
     for name in ["FuzzManifest", "FuzzPaths", "FuzzSpool"] {
-        package.targets.append(.executableTarget(name: name, dependencies: ["SpoolKit", "CLibFuzzer", .product(name: "Logging", package: "swift-log")], path: "Fuzz/\(name)"))
+        package.targets.append(.executableTarget(name: name, dependencies: ["SpoolKit", "JobSchema", "CLibFuzzer", .product(name: "Logging", package: "swift-log")], path: "Fuzz/\(name)"))
     }
 }

@@ -8,15 +8,15 @@ fail=0
 # target -> modules of this package it may import (external packages are free).
 declare -A allowed=(
   [CFFmpeg]="" [CSystemd]="" [CLinux]=""
-  [MediaSchema]=""
-  [MediaKit]="CFFmpeg CFFmpegLog MediaSchema"
-  [SpoolKit]="CLinux MediaSchema"
+  [JobSchema]=""
+  [MediaKit]="CFFmpeg CFFmpegLog JobSchema"
+  [SpoolKit]="CLinux JobSchema"
   [SystemdSupport]="CSystemd"
-  [SpoolOps]="SpoolKit"
-  [Jobs]="SpoolKit MediaKit"
-  [mediaspool]="SpoolKit MediaKit Jobs SystemdSupport SpoolOps"
+  [SpoolOps]="SpoolKit JobSchema"
+  [Jobs]="SpoolKit MediaKit JobSchema"
+  [mediaspool]="SpoolKit MediaKit Jobs SystemdSupport SpoolOps JobSchema"
 )
-ours="CFFmpeg CFFmpegLog CSystemd CLinux MediaSchema MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
+ours="CFFmpeg CFFmpegLog CSystemd CLinux JobSchema MediaKit SpoolKit SystemdSupport SpoolOps Jobs mediaspool"
 for target in "${!allowed[@]}"; do
   dir="Sources/$target"
   [ -d "$dir" ] || continue

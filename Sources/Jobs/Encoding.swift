@@ -1,3 +1,4 @@
+import JobSchema
 import MediaKit
 import SpoolKit
 

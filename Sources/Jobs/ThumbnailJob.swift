@@ -1,3 +1,4 @@
+import JobSchema
 import Foundation
 import MediaKit
 import SpoolKit
@@ -33,7 +34,7 @@ public struct ThumbnailJob: JobRunner {
         let encoded = try grabber.render(images, width: t.width, height: t.height, format: t.format, sheetColumns: t.sheetColumns)
         var outputs: [OutputRecord] = []
         for (i, bytes) in encoded.enumerated() {
-            let rel = encoded.count > 1 || Manifest.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
+            let rel = encoded.count > 1 || Thumbnail.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
             let target = try job.openOutput(rel, overwrite: t.overwrite)
             try target.write(bytes, manifestPath: rel)
             var rec = try OutputInspection.record(target, manifestPath: rel, container: .mp4)

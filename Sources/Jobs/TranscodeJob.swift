@@ -1,3 +1,4 @@
+import JobSchema
 import Foundation
 import MediaKit
 import SpoolKit

@@ -1,5 +1,5 @@
 import CFFmpeg
-import MediaSchema
+import JobSchema
 
 /// Reading and seeking an open input.
 extension InputFormat {

@@ -1,5 +1,5 @@
 import CFFmpeg
-import MediaSchema
+import JobSchema
 
 extension InputFormat {
     /// The container and stream facts (ffprobe's -show_format -show_streams

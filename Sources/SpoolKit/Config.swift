@@ -1,4 +1,5 @@
 import Foundation
+import JobSchema
 import SystemPackage
 
 /// Daemon settings. Sources, weakest first: defaults, the config file (JSON,
@@ -88,13 +89,11 @@ public struct Config: Sendable, Equatable {
 
     /// Applies a JSON config file on top of `self`. Unknown keys are errors.
     public mutating func apply(file: FilePath) throws(SpoolError) {
-        let bytes: [UInt8]
-        do {
-            guard let b = try Sys.readFile(file, followSymlinks: true) else { throw SpoolError(.manifestTooLarge, "config \(file) is over 1 MiB or not a regular file") }
-            bytes = b
-        } catch let e as Errno {
-            throw SpoolError(.ioError, "cannot read config file \(file): \(e)")
-        } catch { throw error as! SpoolError }
+        let read: [UInt8]?
+        do { read = try Sys.readFile(file, followSymlinks: true) } catch {
+            throw SpoolError(.ioError, "cannot read config file \(file): \(error)")
+        }
+        guard let bytes = read else { throw SpoolError(.manifestTooLarge, "config \(file) is over 1 MiB or not a regular file") }
         let doc: JSONValue
         do { doc = try JSONValue.parse(bytes) } catch {
             throw SpoolError(.manifestInvalid, "config file \(file) is not valid JSON")
@@ -108,26 +107,26 @@ public struct Config: Sendable, Equatable {
         }
     }
 
-    mutating func apply(_ r: inout ObjectReader) throws(SpoolError) {
+    mutating func apply(_ r: inout ObjectReader) throws(SchemaError) {
         if let v = try r.string("spool") { spool = FilePath(v) }
         if let v = try r.string("mediaRoot") { mediaRoot = FilePath(v) }
         if let a = try r.array("allowRoots", count: 0...64) {
-            allowRoots = try a.enumerated().map { (i, v) throws(SpoolError) in
-                guard case .string(let s) = v, s.hasPrefix("/") else { throw ManifestError.invalid("$.allowRoots[\(i)]", "must be an absolute path") }
+            allowRoots = try a.enumerated().map { (i, v) throws(SchemaError) in
+                guard case .string(let s) = v, s.hasPrefix("/") else { throw SchemaError.invalid("$.allowRoots[\(i)]", "must be an absolute path") }
                 return FilePath(s)
             }
         }
         if var t = try r.object("tenants") {
-            guard t.fields.count <= 1000 else { throw ManifestError.invalid("$.tenants", "must have at most 1000 entries") }
+            guard t.fields.count <= 1000 else { throw SchemaError.invalid("$.tenants", "must have at most 1000 entries") }
             var out: [String: TenantRoots] = [:]
             for name in t.fields.keys.sorted() {
-                guard !name.isEmpty, name.utf8.count <= 128 else { throw ManifestError.invalid(t.sub(name), "tenant names must be 1-128 bytes") }
+                guard !name.isEmpty, name.utf8.count <= 128 else { throw SchemaError.invalid(t.sub(name), "tenant names must be 1-128 bytes") }
                 guard var o = try t.object(name) else { continue }
-                guard let root = try o.string("mediaRoot"), root.hasPrefix("/") else { throw ManifestError.invalid(o.sub("mediaRoot"), "is required and must be an absolute path") }
+                guard let root = try o.string("mediaRoot"), root.hasPrefix("/") else { throw SchemaError.invalid(o.sub("mediaRoot"), "is required and must be an absolute path") }
                 var allow: [FilePath] = []
                 if let a = try o.array("allowRoots", count: 0...64) {
-                    allow = try a.enumerated().map { (i, v) throws(SpoolError) in
-                        guard case .string(let s) = v, s.hasPrefix("/") else { throw ManifestError.invalid(o.sub("allowRoots[\(i)]"), "must be an absolute path") }
+                    allow = try a.enumerated().map { (i, v) throws(SchemaError) in
+                        guard case .string(let s) = v, s.hasPrefix("/") else { throw SchemaError.invalid(o.sub("allowRoots[\(i)]"), "must be an absolute path") }
                         return FilePath(s)
                     }
                 }
@@ -156,25 +155,17 @@ public struct Config: Sendable, Equatable {
         if let v = try r.number("retainFailedDays", 0...36500) { retainFailedDays = v }
         if let v = try r.bool("retentionPurgesOutputs") { retentionPurgesOutputs = v }
         if let v = try r.string("metricsTextfile") {
-            guard v.hasPrefix("/"), v.hasSuffix(".prom") else { throw ManifestError.invalid("$.metricsTextfile", "must be an absolute path ending in .prom (node_exporter reads only those)") }
+            guard v.hasPrefix("/"), v.hasSuffix(".prom") else { throw SchemaError.invalid("$.metricsTextfile", "must be an absolute path ending in .prom (node_exporter reads only those)") }
             metricsTextfile = FilePath(v)
         }
         if let v = try r.string("metricsListen") {
-            guard MetricsEndpoint(v) != nil else { throw ManifestError.invalid("$.metricsListen", "must be 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/PATH") }
+            guard MetricsEndpoint(v) != nil else { throw SchemaError.invalid("$.metricsListen", "must be 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/PATH") }
             metricsListen = v
         }
         if let v = try r.number("metricsIntervalSeconds", 1...3600) { metricsIntervalSeconds = v }
         if let v = try r.int("eventsSegmentBytes", 4096...(1 << 34)) { eventsSegmentBytes = v }
         if let v = try r.int("eventsKeepSegments", 1...100_000) { eventsKeepSegments = v }
-        if var l = try r.object("limits") {
-            if let v = try l.int("maxWidth", 16...65536) { limits.maxWidth = v }
-            if let v = try l.int("maxHeight", 16...65536) { limits.maxHeight = v }
-            if let v = try l.number("maxDurationSeconds", 1...864_000) { limits.maxDurationSeconds = v }
-            if let v = try l.int("maxStreams", 1...10_000) { limits.maxStreams = v }
-            if let v = try l.int("maxAllocBytes", 1 << 20...Int(Int32.max)) { limits.maxAllocBytes = v }
-            if let v = try l.int("maxJobMemoryBytes", 1 << 20...(1 << 50)) { limits.maxJobMemoryBytes = v }
-            try l.finish()
-        }
+        if var l = try r.object("limits") { try limits.read(&l) }
     }
 
     /// Applies MEDIASPOOL_* environment variables.
@@ -211,25 +202,11 @@ public struct Config: Sendable, Equatable {
     }
 }
 
-/// Limits on untrusted media (LIMIT_EXCEEDED beyond them).
 /// The roots of one tenant's jobs (config `tenants`).
 public struct TenantRoots: Sendable, Equatable {
     public var mediaRoot: FilePath
     public var allowRoots: [FilePath]
     public init(mediaRoot: FilePath, allowRoots: [FilePath] = []) { self.mediaRoot = mediaRoot; self.allowRoots = allowRoots }
-}
-
-public struct MediaLimits: Sendable, Equatable {
-    public var maxWidth = 8192
-    public var maxHeight = 8192
-    public var maxDurationSeconds: Double = 6 * 3600
-    public var maxStreams = 64
-    public var maxAllocBytes = 1 << 30
-    /// The memory one job may plan to use; nil: the daemon's memory limit
-    /// (its cgroup's memory.max, i.e. MemoryMax=, else the machine's RAM)
-    /// shared by the workers.
-    public var maxJobMemoryBytes: Int?
-    public init() {}
 }
 
 /// Where the metrics listener binds: loopback TCP only, or a Unix socket.

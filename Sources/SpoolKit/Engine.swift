@@ -1,3 +1,4 @@
+import JobSchema
 import Foundation
 import Logging
 import Synchronization

@@ -1,5 +1,5 @@
 import Foundation
-import MediaSchema
+import JobSchema
 
 /// One attempt of a job, as kept in the records' `history`.
 public struct HistoryEntry: Codable, Sendable, Equatable {
@@ -18,23 +18,6 @@ public struct StepTiming: Codable, Sendable, Equatable {
     public var name: String
     public var durationMs: Int
     public init(name: String, durationMs: Int) { self.name = name; self.durationMs = durationMs }
-}
-
-public struct OutputRecord: Codable, Sendable, Equatable {
-    public var path: String
-    public var format: String
-    public var sizeBytes: Int64
-    public var durationSeconds: Double?
-    public var width: Int?
-    public var height: Int?
-    public var videoCodec: String?
-    public var audioCodec: String?
-    public var sha256: String
-    public init(path: String, format: String, sizeBytes: Int64, durationSeconds: Double? = nil, width: Int? = nil,
-                height: Int? = nil, videoCodec: String? = nil, audioCodec: String? = nil, sha256: String) {
-        self.path = path; self.format = format; self.sizeBytes = sizeBytes; self.durationSeconds = durationSeconds
-        self.width = width; self.height = height; self.videoCodec = videoCodec; self.audioCodec = audioCodec; self.sha256 = sha256
-    }
 }
 
 /// `done/<id>.result.json`.
@@ -119,8 +102,3 @@ public enum RecordCoding {
         try? JSONDecoder().decode(T.self, from: Data(bytes))
     }
 }
-
-/// The probe's facts (MediaSchema): named here too, so the users of the
-/// records need not import the schema module.
-public typealias ProbeRecord = MediaSchema.ProbeRecord
-public typealias ProbeStream = MediaSchema.ProbeStream

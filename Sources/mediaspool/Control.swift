@@ -1,3 +1,4 @@
+import JobSchema
 import ArgumentParser
 import Foundation
 import SpoolKit

@@ -1,3 +1,4 @@
+import JobSchema
 @testable import Jobs
 import MediaKit
 @testable import SpoolKit

@@ -1,3 +1,4 @@
+import JobSchema
 import CFFmpeg
 @testable import Jobs
 import MediaKit

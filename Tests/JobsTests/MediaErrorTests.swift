@@ -1,3 +1,4 @@
+import JobSchema
 import Foundation
 @testable import Jobs
 import Logging

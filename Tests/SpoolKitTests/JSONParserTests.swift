@@ -1,3 +1,4 @@
+import JobSchema
 import SpoolKit
 import XCTest
 

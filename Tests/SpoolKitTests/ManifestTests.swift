@@ -1,3 +1,4 @@
+import JobSchema
 import SpoolKit
 import XCTest
 
@@ -100,7 +101,7 @@ final class ManifestTests: XCTestCase {
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"thumbnail","input":"a","at":[1,2],"output":{"path":"t.jpg"}}"#), .manifestInvalid, contains: "%d")
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"thumbnail","input":"a","at":[1],"count":3,"output":{"path":"t.jpg"}}"#), .manifestInvalid, contains: "$.count")
         _ = try parse(#"{"version":1,"type":"thumbnail","input":"a","at":[1,2],"output":{"path":"t-%03d.jpg"}}"#)
-        XCTAssertTrue(Manifest.hasNumberPattern("a-%02d.jpg")); XCTAssertFalse(Manifest.hasNumberPattern("a-%s.jpg"))
-        XCTAssertFalse(Manifest.hasNumberPattern("a-%d-%d.jpg"))
+        XCTAssertTrue(Thumbnail.hasNumberPattern("a-%02d.jpg")); XCTAssertFalse(Thumbnail.hasNumberPattern("a-%s.jpg"))
+        XCTAssertFalse(Thumbnail.hasNumberPattern("a-%d-%d.jpg"))
     }
 }

@@ -1,3 +1,4 @@
+import JobSchema
 import Foundation
 import SpoolKit
 import XCTest

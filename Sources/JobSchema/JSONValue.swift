@@ -21,7 +21,7 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .null: "null"; case .bool: "a boolean"; case .number: "a number"
         case .string: "a string"; case .array: "an array"; case .object: "an object"
@@ -31,95 +31,90 @@ public enum JSONValue: Sendable, Equatable {
 
 /// Reads one JSON object field by field; `finish()` refuses the fields nobody
 /// asked for, so a typo is an error instead of a silently ignored option.
-struct ObjectReader {
-    let path: String
-    let fields: [String: JSONValue]
+public struct ObjectReader {
+    public let path: String
+    public let fields: [String: JSONValue]
     private var used: Set<String> = []
 
-    init(_ value: JSONValue, at path: String) throws(SpoolError) {
-        guard case .object(let f) = value else { throw ManifestError.invalid(path, "must be an object, found \(value.typeName)") }
+    public init(_ value: JSONValue, at path: String) throws(SchemaError) {
+        guard case .object(let f) = value else { throw SchemaError.invalid(path, "must be an object, found \(value.typeName)") }
         self.path = path
         self.fields = f
     }
 
-    func sub(_ key: String) -> String { "\(path).\(key)" }
-    func has(_ key: String) -> Bool { fields[key] != nil && fields[key] != .null }
+    public func sub(_ key: String) -> String { "\(path).\(key)" }
+    public func has(_ key: String) -> Bool { fields[key] != nil && fields[key] != .null }
 
-    mutating func raw(_ key: String) -> JSONValue? {
+    public mutating func raw(_ key: String) -> JSONValue? {
         used.insert(key)
         guard let v = fields[key], v != .null else { return nil }
         return v
     }
 
-    mutating func string(_ key: String, maxLength: Int = 4096) throws(SpoolError) -> String? {
+    public mutating func string(_ key: String, maxLength: Int = 4096) throws(SchemaError) -> String? {
         guard let v = raw(key) else { return nil }
-        guard case .string(let s) = v else { throw ManifestError.invalid(sub(key), "must be a string, found \(v.typeName)") }
-        guard !s.isEmpty else { throw ManifestError.invalid(sub(key), "must not be empty") }
-        guard s.utf8.count <= maxLength, !s.utf8.contains(0) else { throw ManifestError.invalid(sub(key), "must be at most \(maxLength) bytes without NUL") }
+        guard case .string(let s) = v else { throw SchemaError.invalid(sub(key), "must be a string, found \(v.typeName)") }
+        guard !s.isEmpty else { throw SchemaError.invalid(sub(key), "must not be empty") }
+        guard s.utf8.count <= maxLength, !s.utf8.contains(0) else { throw SchemaError.invalid(sub(key), "must be at most \(maxLength) bytes without NUL") }
         return s
     }
 
-    mutating func requiredString(_ key: String) throws(SpoolError) -> String {
-        guard let s = try string(key) else { throw ManifestError.invalid(sub(key), "is required") }
+    public mutating func requiredString(_ key: String) throws(SchemaError) -> String {
+        guard let s = try string(key) else { throw SchemaError.invalid(sub(key), "is required") }
         return s
     }
 
-    mutating func number(_ key: String, _ range: ClosedRange<Double>) throws(SpoolError) -> Double? {
+    public mutating func number(_ key: String, _ range: ClosedRange<Double>) throws(SchemaError) -> Double? {
         guard let v = raw(key) else { return nil }
-        guard case .number(let d) = v, d.isFinite else { throw ManifestError.invalid(sub(key), "must be a number, found \(v.typeName)") }
-        guard range.contains(d) else { throw ManifestError.invalid(sub(key), "must be between \(fmt(range.lowerBound)) and \(fmt(range.upperBound)), found \(fmt(d))") }
+        guard case .number(let d) = v, d.isFinite else { throw SchemaError.invalid(sub(key), "must be a number, found \(v.typeName)") }
+        guard range.contains(d) else { throw SchemaError.invalid(sub(key), "must be between \(fmt(range.lowerBound)) and \(fmt(range.upperBound)), found \(fmt(d))") }
         return d
     }
 
-    mutating func int(_ key: String, _ range: ClosedRange<Int>) throws(SpoolError) -> Int? {
+    public mutating func int(_ key: String, _ range: ClosedRange<Int>) throws(SchemaError) -> Int? {
         guard let v = raw(key) else { return nil }
-        guard case .number(let d) = v, d.isFinite, d == d.rounded(), abs(d) < 1e15 else { throw ManifestError.invalid(sub(key), "must be an integer, found \(v.typeName == "a number" ? "a fraction" : v.typeName)") }
+        guard case .number(let d) = v, d.isFinite, d == d.rounded(), abs(d) < 1e15 else { throw SchemaError.invalid(sub(key), "must be an integer, found \(v.typeName == "a number" ? "a fraction" : v.typeName)") }
         let i = Int(d)
-        guard range.contains(i) else { throw ManifestError.invalid(sub(key), "must be between \(range.lowerBound) and \(range.upperBound), found \(i)") }
+        guard range.contains(i) else { throw SchemaError.invalid(sub(key), "must be between \(range.lowerBound) and \(range.upperBound), found \(i)") }
         return i
     }
 
-    mutating func bool(_ key: String) throws(SpoolError) -> Bool? {
+    public mutating func bool(_ key: String) throws(SchemaError) -> Bool? {
         guard let v = raw(key) else { return nil }
-        guard case .bool(let b) = v else { throw ManifestError.invalid(sub(key), "must be true or false, found \(v.typeName)") }
+        guard case .bool(let b) = v else { throw SchemaError.invalid(sub(key), "must be true or false, found \(v.typeName)") }
         return b
     }
 
-    mutating func oneOf<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(SpoolError) -> E? where E.RawValue == String {
+    public mutating func oneOf<E: RawRepresentable & CaseIterable>(_ key: String, _: E.Type) throws(SchemaError) -> E? where E.RawValue == String {
         guard let v = raw(key) else { return nil }
         guard case .string(let s) = v, let e = E(rawValue: s) else {
-            throw ManifestError.invalid(sub(key), "must be one of \(E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+            throw SchemaError.invalid(sub(key), "must be one of \(E.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
         }
         return e
     }
 
-    mutating func object(_ key: String) throws(SpoolError) -> ObjectReader? {
+    public mutating func object(_ key: String) throws(SchemaError) -> ObjectReader? {
         guard let v = raw(key) else { return nil }
         return try ObjectReader(v, at: sub(key))
     }
 
-    mutating func array(_ key: String, count: ClosedRange<Int>) throws(SpoolError) -> [JSONValue]? {
+    public mutating func array(_ key: String, count: ClosedRange<Int>) throws(SchemaError) -> [JSONValue]? {
         guard let v = raw(key) else { return nil }
-        guard case .array(let a) = v else { throw ManifestError.invalid(sub(key), "must be an array, found \(v.typeName)") }
-        guard count.contains(a.count) else { throw ManifestError.invalid(sub(key), "must have \(count.lowerBound) to \(count.upperBound) entries, found \(a.count)") }
+        guard case .array(let a) = v else { throw SchemaError.invalid(sub(key), "must be an array, found \(v.typeName)") }
+        guard count.contains(a.count) else { throw SchemaError.invalid(sub(key), "must have \(count.lowerBound) to \(count.upperBound) entries, found \(a.count)") }
         return a
     }
 
-    func finish() throws(SpoolError) {
+    public func finish() throws(SchemaError) {
         if let extra = fields.keys.filter({ !used.contains($0) }).sorted().first {
             let known = used.sorted().joined(separator: ", ")
-            throw ManifestError.invalid(sub(extra), "unknown field; the fields allowed here are: \(known)")
+            throw SchemaError.invalid(sub(extra), "unknown field; the fields allowed here are: \(known)")
         }
     }
 }
 
 private func fmt(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
 
-enum ManifestError {
-    static func invalid(_ path: String, _ what: String) -> SpoolError {
-        SpoolError(.manifestInvalid, "\(path) \(what)", step: "validate")
-    }
-}
 
 /// Why a JSON text was refused, and where (a byte offset).
 public struct JSONParseError: Error, CustomStringConvertible, Sendable {
@@ -167,7 +162,7 @@ struct JSONParser {
         }
     }
 
-    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+    public mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
         at += 1
         var fields: [String: JSONValue] = [:]
@@ -193,7 +188,7 @@ struct JSONParser {
         }
     }
 
-    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+    public mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
         at += 1
         var items: [JSONValue] = []
@@ -227,7 +222,7 @@ struct JSONParser {
         return v
     }
 
-    mutating func string() throws(JSONParseError) -> String {
+    public mutating func string() throws(JSONParseError) -> String {
         at += 1 // the opening quote
         let start = at
         // Fast path: no escapes.
@@ -282,7 +277,7 @@ struct JSONParser {
         throw error("unterminated string")
     }
 
-    mutating func number() throws(JSONParseError) -> Double {
+    public mutating func number() throws(JSONParseError) -> Double {
         let start = at
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.at

@@ -1,0 +1,209 @@
+/// The job payloads of manifest v1 (../shared/spec/manifest-v1.md) as typed
+/// values: the job types, codecs, containers and their rules, read from a
+/// manifest by JobSpec+Parsing.swift. Nothing from a manifest reaches FFmpeg
+/// as a raw string: the pipeline builds its filter graphs and options from
+/// these enums and numbers. The spool's envelope (version, id, priority,
+/// tenant, labels, attempts, timeout) is SpoolKit's `Manifest`, which holds
+/// one `JobSpec`.
+
+public enum JobType: String, Sendable, CaseIterable, Codable {
+    case probe, transcode, thumbnail, compose, audio
+}
+
+public enum JobSpec: Sendable {
+    case probe(input: String)
+    case transcode(Transcode)
+    case thumbnail(Thumbnail)
+    case compose(Compose)
+    case audio(Audio)
+
+    public var inputPaths: [String] {
+        switch self {
+        case .probe(let i): [i]
+        case .transcode(let t): [t.input]
+        case .thumbnail(let t): [t.input]
+        case .compose(let c): c.clips.map(\.path) + (c.audio.map { [$0.path] } ?? [])
+        case .audio(let a): [a.input]
+        }
+    }
+
+    public var outputPaths: [String] {
+        switch self {
+        case .probe: []
+        case .transcode(let t): [t.output.path]
+        case .thumbnail(let t): [t.output]
+        case .compose(let c): [c.output.path]
+        case .audio(let a): [a.output.path]
+        }
+    }
+}
+
+public enum VideoCodec: String, Sendable, CaseIterable { case h264, hevc, vp9, av1, copy, none }
+public enum AudioCodec: String, Sendable, CaseIterable { case aac, opus, mp3, copy, none }
+public enum Preset: String, Sendable, CaseIterable {
+    case ultrafast, superfast, veryfast, faster, fast, medium, slow, slower, veryslow, placebo
+}
+public enum PixelFormat: String, Sendable, CaseIterable {
+    case yuv420p, yuv422p, yuv444p, yuv420p10le, yuvj420p, nv12
+}
+
+/// `decode` (extension of manifest v1): how every video and audio input of
+/// the job is interpreted before anything else is done to it.
+public struct DecodeOptions: Sendable, Equatable {
+    /// Apply the container's display matrix (phone rotation, flips) so the
+    /// picture comes out upright, as the ffmpeg command does. Stream copy
+    /// keeps the matrix instead.
+    public var autorotate = true
+    /// `auto`: deinterlace (bwdif) what the stream says is interlaced.
+    public var deinterlace = Deinterlace.auto
+    /// Which audio track, counted from 0 among the input's audio tracks;
+    /// by default the one flagged default (else FFmpeg's best).
+    public var audioTrack: Int?
+    public init() {}
+}
+
+public enum Deinterlace: String, Sendable, CaseIterable { case auto, on, off }
+
+/// What happens to HDR (PQ or HLG) video: tone-mapped to BT.709 SDR, or
+/// kept (10-bit HEVC, VP9 or AV1 outputs only).
+public enum HDRMode: String, Sendable, CaseIterable { case tonemap, keep }
+
+public struct VideoSettings: Sendable {
+    public var codec: VideoCodec?
+    public var width: Int?
+    public var height: Int?
+    public var fps: Double?
+    public var crf: Int?
+    public var bitrateKbps: Int?
+    public var preset: Preset?
+    public var pixelFormat: PixelFormat?
+    /// Scale to square pixels (display size) instead of keeping the
+    /// input's sample aspect ratio.
+    public var squarePixels: Bool = false
+    public var hdr: HDRMode = .tonemap
+
+    public init(codec: VideoCodec? = nil, width: Int? = nil, height: Int? = nil, fps: Double? = nil, crf: Int? = nil,
+                bitrateKbps: Int? = nil, preset: Preset? = nil, pixelFormat: PixelFormat? = nil,
+                squarePixels: Bool = false, hdr: HDRMode = .tonemap) {
+        self.codec = codec; self.width = width; self.height = height; self.fps = fps; self.crf = crf
+        self.bitrateKbps = bitrateKbps; self.preset = preset; self.pixelFormat = pixelFormat
+        self.squarePixels = squarePixels; self.hdr = hdr
+    }
+}
+
+public struct AudioSettings: Sendable {
+    public var codec: AudioCodec?
+    public var bitrateKbps: Int?
+    public var sampleRate: Int?
+    public var channels: Int?
+
+    public init(codec: AudioCodec? = nil, bitrateKbps: Int? = nil, sampleRate: Int? = nil, channels: Int? = nil) {
+        self.codec = codec; self.bitrateKbps = bitrateKbps; self.sampleRate = sampleRate; self.channels = channels
+    }
+}
+
+/// The container, from the output file's extension.
+public enum Container: String, Sendable, CaseIterable {
+    case mp4, m4v, mov, mkv, webm, m4a, mp3, opus, ogg, wav, flac
+    public var hasVideo: Bool { [.mp4, .m4v, .mov, .mkv, .webm].contains(self) }
+
+    public static func of(path: String) -> Container? {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
+        return Container(rawValue: path[path.index(after: dot)...].lowercased())
+    }
+
+    public var defaultVideoCodec: VideoCodec { !hasVideo ? .none : self == .webm ? .vp9 : .h264 }
+    public var defaultAudioCodec: AudioCodec {
+        switch self {
+        case .webm, .opus, .ogg: .opus
+        case .mp3: .mp3
+        case .wav, .flac: .copy // PCM / FLAC chosen by the container; see pipeline docs
+        default: .aac
+        }
+    }
+
+    public func allows(video: VideoCodec) -> Bool {
+        switch video {
+        case .none: true
+        case .copy: hasVideo
+        case .h264, .hevc: [.mp4, .m4v, .mov, .mkv].contains(self)
+        case .vp9: [.mp4, .mkv, .webm].contains(self)
+        case .av1: [.mp4, .mkv, .webm].contains(self)
+        }
+    }
+
+    public func allows(audio: AudioCodec) -> Bool {
+        switch audio {
+        case .none, .copy: true
+        case .aac: [.mp4, .m4v, .mov, .mkv, .m4a].contains(self)
+        case .opus: [.mp4, .mkv, .webm, .opus, .ogg].contains(self)
+        case .mp3: [.mp4, .mov, .mkv, .mp3].contains(self)
+        }
+    }
+}
+
+public struct OutputSpec: Sendable {
+    public var path: String
+    public var container: Container
+    public var video: VideoSettings
+    public var audio: AudioSettings
+    /// Replace a file another retained job wrote (mediaspool's extension of
+    /// manifest v1; default false: OUTPUT_NOT_ALLOWED).
+    public var overwrite = false
+}
+
+public struct Trim: Sendable {
+    public var start: Double
+    public var duration: Double?
+    public init(start: Double, duration: Double? = nil) { self.start = start; self.duration = duration }
+}
+
+public struct Transcode: Sendable {
+    public var input: String
+    public var trim: Trim?
+    public var output: OutputSpec
+}
+
+public enum ImageFormat: String, Sendable, CaseIterable { case jpg, png, webp }
+
+public struct Thumbnail: Sendable {
+    public enum Times: Sendable { case at([Double]), count(Int) }
+    public var input: String
+    public var times: Times
+    public var width: Int?
+    public var height: Int?
+    public var output: String
+    public var format: ImageFormat
+    public var sheetColumns: Int?
+    /// See OutputSpec.overwrite.
+    public var overwrite = false
+}
+
+public enum Motion: String, Sendable, CaseIterable { case none, zoomIn = "zoom-in", zoomOut = "zoom-out", panLeft = "pan-left", panRight = "pan-right" }
+public enum Fit: String, Sendable, CaseIterable { case pad, crop }
+public enum TransitionType: String, Sendable, CaseIterable { case none, crossfade }
+public enum MixMode: String, Sendable, CaseIterable { case mix, replace }
+
+public struct Compose: Sendable {
+    public struct Clip: Sendable { public var path: String; public var start: Double?; public var duration: Double?; public var motion: Motion }
+    public struct Music: Sendable {
+        public var path: String; public var mode: MixMode; public var volume: Double
+        public var fadeIn: Double; public var fadeOut: Double; public var loop: Bool
+    }
+    public var clips: [Clip]
+    public var transition: TransitionType
+    public var transitionDuration: Double
+    public var audio: Music?
+    public var output: OutputSpec
+    public var width: Int?
+    public var height: Int?
+    public var fps: Double?
+    public var fit: Fit
+}
+
+public struct Audio: Sendable {
+    public var input: String
+    public var targetLufs: Double?
+    public var truePeak: Double?
+    public var output: OutputSpec
+}

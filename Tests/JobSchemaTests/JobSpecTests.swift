@@ -1,0 +1,64 @@
+import JobSchema
+import XCTest
+
+/// The job payloads read without the spool: JobSchema alone, as a producer's
+/// own validator or another spool implementation would use it.
+final class JobSpecTests: XCTestCase {
+    func reader(_ json: String) throws -> ObjectReader {
+        try ObjectReader(try JSONValue.parse(Array(json.utf8)), at: "$")
+    }
+
+    func spec(_ type: JobType, _ json: String) throws -> JobSpec {
+        var r = try reader(json)
+        let job = try JobSpec.parse(type, &r)
+        try r.finish()
+        return job
+    }
+
+    func refusal(_ type: JobType, _ json: String) -> SchemaError? {
+        do { _ = try spec(type, json); return nil } catch let e as SchemaError { return e } catch { XCTFail("\(error)"); return nil }
+    }
+
+    func testTranscodeDefaultsComeFromTheContainer() throws {
+        guard case .transcode(let t) = try spec(.transcode, #"{"input":"a.mov","output":{"path":"out/b.webm","video":{"width":640}}}"#) else { return XCTFail() }
+        XCTAssertEqual(t.output.container, .webm)
+        XCTAssertEqual(t.output.video.codec, .vp9)
+        XCTAssertEqual(t.output.audio.codec, .opus)
+        XCTAssertEqual(t.output.video.width, 640)
+        XCTAssertEqual(JobSpec.transcode(t).inputPaths, ["a.mov"])
+        XCTAssertEqual(JobSpec.transcode(t).outputPaths, ["out/b.webm"])
+    }
+
+    func testRefusalsSayWhereAndWhichKind() {
+        let range = refusal(.transcode, #"{"input":"a","output":{"path":"b.mp4","video":{"crf":99}}}"#)
+        XCTAssertEqual(range?.kind, .invalid)
+        XCTAssertEqual(range?.message, "$.output.video.crf must be between 0 and 63, found 99")
+        let matrix = refusal(.transcode, #"{"input":"a","output":{"path":"b.webm","video":{"codec":"h264"}}}"#)
+        XCTAssertEqual(matrix?.kind, .unsupported)
+        XCTAssertTrue(matrix?.message.contains("cannot be written to .webm") ?? false, matrix?.message ?? "")
+        let unknown = refusal(.probe, #"{"input":"a","inptu":"b"}"#)
+        XCTAssertEqual(unknown?.kind, .invalid)
+        XCTAssertTrue(unknown?.message.hasPrefix("$.inptu unknown field") ?? false, unknown?.message ?? "")
+        XCTAssertEqual(refusal(.audio, #"{"input":"a","output":{"path":"b.mp4"}}"#)?.kind, .unsupported, "an audio job writes an audio container")
+    }
+
+    func testThumbnailNeedsANumberPatternForSeveralImages() {
+        XCTAssertTrue(Thumbnail.hasNumberPattern("a-%02d.jpg"))
+        XCTAssertFalse(Thumbnail.hasNumberPattern("a-%s.jpg"))
+        XCTAssertFalse(Thumbnail.hasNumberPattern("a-%d-%d.jpg"))
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","count":3,"output":{"path":"t.jpg"}}"#)?.kind, .invalid)
+        XCTAssertNil(refusal(.thumbnail, #"{"input":"a","count":3,"output":{"path":"t-%d.jpg"}}"#))
+    }
+
+    func testDecodeOptionsAndLimits() throws {
+        XCTAssertEqual(try DecodeOptions.parse(nil), DecodeOptions())
+        let d = try DecodeOptions.parse(reader(#"{"autorotate":false,"deinterlace":"on","audioTrack":2}"#))
+        XCTAssertEqual(d.autorotate, false); XCTAssertEqual(d.deinterlace, .on); XCTAssertEqual(d.audioTrack, 2)
+        var limits = MediaLimits()
+        var l = try reader(#"{"maxWidth":1920,"maxJobMemoryBytes":1073741824}"#)
+        try limits.read(&l)
+        XCTAssertEqual(limits.maxWidth, 1920); XCTAssertEqual(limits.maxJobMemoryBytes, 1 << 30); XCTAssertEqual(limits.maxHeight, 8192)
+        var bad = try reader(#"{"maxWidth":1}"#)
+        XCTAssertThrowsError(try limits.read(&bad))
+    }
+}
