@@ -45,7 +45,7 @@ enum LoudnessMeter {
     static func integrated(job: JobContext, input: InputFile, inputName: String, output: OutputSpec) throws(SpoolError) -> Double {
         var missingTrack: SpoolError?
         do throws(AVError) {
-            let fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
+            let fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                       shouldAbort: { [job] in job.shouldAbort })
             // The track the output will carry (decode.audioTrack; a missing
             // one is reported below with the count).
@@ -56,7 +56,7 @@ enum LoudnessMeter {
             case .missing(let error): missingTrack = error; throw AVError.invalidData
             }
             let s = fmt.stream(idx)
-            let dec = try Decoder(s, threads: job.codecThreads)
+            let dec = try Decoder(s, threads: job.threads)
             let target = Encoding.audioTarget(output.audio, container: output.container, inputRate: s.sampleRate, inputChannels: s.channels)
             let chain = FilterText.resampleAndDownmix(sampleRate: target.rate, channels: target.channels)
             let graph = try FilterGraph(description: "[in0]\(chain),ebur128=metadata=1[out0]",

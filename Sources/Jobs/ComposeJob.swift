@@ -42,7 +42,7 @@ public struct ComposeJob: JobRunner {
             step = "decode+filter+encode"
         }
         return JobOutcome(outputs: [record], steps: [StepTiming(name: step, durationMs: Int(Date().timeIntervalSince(t0) * 1000))],
-                          poster: Poster.make(job, output: c.output.path, record: record))
+                          sideFiles: Poster.make(job, output: c.output.path, record: record))
     }
 }
 
@@ -63,7 +63,7 @@ final class ClipInput {
         name = path
         file = try job.policy.openInput(path, field: field)
         do {
-            fmt = try InputFormat(url: file.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams), shouldAbort: { [job] in job.shouldAbort })
+            fmt = try InputFormat(url: file.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams), shouldAbort: { [job] in job.shouldAbort })
         } catch { throw SpoolError.media(error, "\(field) \(path)", step: "open-input", job: job) }
         video = fmt.videoStream
         audio = fmt.preferredAudioStream
@@ -164,7 +164,7 @@ final class Composer {
             if clip.start > 0 { try? clip.fmt.seek(stream: clip.video!, to: origin + clip.start) }
             // Video.
             let vs = clip.fmt.stream(clip.video!)
-            let vdec = try Decoder(vs, threads: job.codecThreads)
+            let vdec = try Decoder(vs, threads: job.threads)
             job.logger.debug("opened decoder \(vs.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
             feed.decoders[clip.video!] = (vdec, sources.count)
             let vin = "[in\(sources.count)]"
@@ -184,7 +184,7 @@ final class Composer {
             if wantAudio && !replace {
                 if let a = clip.audio, !clip.isStill {
                     let s = clip.fmt.stream(a)
-                    let adec = try Decoder(s, threads: job.codecThreads)
+                    let adec = try Decoder(s, threads: job.threads)
                     job.logger.debug("opened decoder \(s.codecName) for clip \(i)", metadata: ["STEP": "open-input"])
                     feed.decoders[a] = (adec, sources.count)
                     let ain = "[in\(sources.count)]"
@@ -221,7 +221,7 @@ final class Composer {
         var audioOut = "[aj]"
         if wantAudio, let m = c.audio, let mi = music, let ma = mi.audio {
             let s = mi.fmt.stream(ma)
-            let mdec = try Decoder(s, threads: job.codecThreads)
+            let mdec = try Decoder(s, threads: job.threads)
             let feed = Feed(mi, stopAfter: m.loop ? nil : mi.fmt.startSeconds + total + 1)
             feed.decoders[ma] = (mdec, sources.count)
             let min_ = "[in\(sources.count)]"
@@ -255,19 +255,19 @@ final class Composer {
             ? Encoding.audioTarget(c.output.audio, container: c.output.container, inputRate: 48000, inputChannels: 2)
             : (nil, 48000, 2)
         var audioEncoder: Encoder?
-        if let name = target.encoder { audioEncoder = try Encoder(name: name, threads: job.codecThreads) }
+        if let name = target.encoder { audioEncoder = try Encoder(name: name, threads: job.threads) }
         parts.append("[vj]format=\(Encoding.pixelFormat(c.output.video.pixelFormat))[out0]")
         if let ae = audioEncoder {
             parts.append("\(audioOut)aresample=\(target.rate),aformat=sample_fmts=\(ae.preferredSampleFormatName):channel_layouts=\(FilterText.layout(target.channels))[out1]")
         }
         let graph = try FilterGraph(description: parts.joined(separator: ";"), sources: sources,
-                                    sinks: audioEncoder == nil ? [.video] : [.video, .audio], threads: job.codecThreads)
+                                    sinks: audioEncoder == nil ? [.video] : [.video, .audio], threads: job.threads)
         let out = try OutputFile(format: Encoding.muxer(c.output.container), path: temporaryURL, shouldAbort: { [job] in job.shouldAbort })
         var v = c.output.video
         if v.codec == nil || v.codec == .copy { v.codec = c.output.container.defaultVideoCodec }
         // Clips are not converted to one colour space: the tags only when they all agree.
         let colour = clipColours.allSatisfy { $0 == clipColours.first } ? clipColours.first ?? ColourTags() : ColourTags()
-        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: colour, output: out, threads: job.codecThreads)
+        let venc = try Encoding.videoEncoder(for: graph, sink: 0, settings: v, colour: colour, output: out, threads: job.threads)
         let vo = try out.addStream(from: venc)
         var ao: Int?
         if let ae = audioEncoder {

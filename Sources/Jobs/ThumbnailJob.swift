@@ -15,7 +15,7 @@ public struct ThumbnailJob: JobRunner {
         let t0 = Date()
         job.progress(step: "check-paths", fraction: 0)
         let input = try job.policy.openInput(t.input)
-        let grabber = try FrameGrabber(job: job, input: input, inputName: t.input, threads: job.codecThreads)
+        let grabber = try FrameGrabber(job: job, input: input, inputName: t.input, threads: job.threads)
         let duration = grabber.duration
         let times: [Double] = switch t.times {
         case .at(let a): a
@@ -64,7 +64,7 @@ final class FrameGrabber {
         self.job = job
         self.inputName = inputName
         do throws(AVError) {
-            fmt = try InputFormat(url: input.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, headersOnlyWhenComplete: true), shouldAbort: { [job] in job.shouldAbort })
+            fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, headersOnlyWhenComplete: true), shouldAbort: { [job] in job.shouldAbort })
             guard let v = fmt.bestStream(.video) else { throw AVError.invalidData }
             stream = fmt.stream(v)
             if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {

@@ -19,6 +19,6 @@ public struct TranscodeJob: JobRunner {
         let rec = try tc.run()
         let copy = t.output.video.codec == .copy && (t.output.audio.codec == .copy || t.output.audio.codec == AudioCodec.none)
         return JobOutcome(outputs: [rec], steps: [StepTiming(name: copy ? "remux" : "decode+encode", durationMs: Int(Date().timeIntervalSince(t0) * 1000))],
-                          poster: Poster.make(job, output: t.output.path, record: rec))
+                          sideFiles: Poster.make(job, output: t.output.path, record: rec))
     }
 }

@@ -40,7 +40,7 @@ final class Transcoder {
         self.plan = plan
         self.inputName = inputName
         do {
-            input = try InputFormat(url: inputFile.ffmpegURL, limits: OpenLimits(maxStreams: job.limits.maxStreams),
+            input = try InputFormat(url: inputFile.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams),
                                     shouldAbort: { [job] in job.shouldAbort })
         } catch { throw SpoolError.media(error, "input \(inputName)", step: "open-input", job: job) }
     }
@@ -114,7 +114,7 @@ final class Transcoder {
             return
         }
         do throws(AVError) {
-            let dec = try Decoder(s, threads: job.codecThreads)
+            let dec = try Decoder(s, threads: job.threads)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-video"])
             let source = SourceVideo(stream: s, decode: job.manifest.decode, hdr: v.hdr)
             let chain = FilterText.videoChain(source: source, trim: plan.trim, width: v.width, height: v.height, squarePixels: v.squarePixels,
@@ -122,7 +122,7 @@ final class Transcoder {
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.video(width: s.width, height: s.height, pixelFormat: dec.pixelFormat,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
-                                        sinks: [.video], threads: job.codecThreads)
+                                        sinks: [.video], threads: job.threads)
             let keepHDR = v.hdr == .keep && source.colour.isHDR
             // The tags of what the chain produced: tone mapping, a full-range
             // (yuvj) or RGB input converted to the output's format.
@@ -131,7 +131,7 @@ final class Transcoder {
                                                 hdrMetadata: keepHDR ? Encoding.HDRMetadata(s) : nil,
                                                 fields: job.manifest.decode.deinterlace == .off ? s.fieldOrder : .progressive,
                                                 variableRate: v.fps == nil && s.isVariableFrameRate,
-                                                output: out, threads: job.codecThreads)
+                                                output: out, threads: job.threads)
             let o = try out.addStream(from: enc)
             if keepHDR { try out.addSideData(s.hdrSideData, stream: o) }
             // Not turned upright (decode.autorotate false): the matrix goes
@@ -152,11 +152,11 @@ final class Transcoder {
             return
         }
         do throws(AVError) {
-            let dec = try Decoder(s, threads: job.codecThreads)
+            let dec = try Decoder(s, threads: job.threads)
             job.logger.debug("opened decoder \(s.codecName) for input stream \(idx)", metadata: ["STEP": "open-audio"])
             let target = Encoding.audioTarget(a, container: container, inputRate: s.sampleRate, inputChannels: s.channels)
             guard let name = target.encoder else { throw AVError.encoderNotFound }
-            let enc = try Encoder(name: name, threads: job.codecThreads)
+            let enc = try Encoder(name: name, threads: job.threads)
             let rate = target.rate, channels = target.channels
             let fmt = enc.preferredSampleFormat
             let chain = FilterText.audioChain(trim: plan.trim, extra: plan.audioFilters, sampleRate: rate,
@@ -164,7 +164,7 @@ final class Transcoder {
             let graph = try FilterGraph(description: "[in0]\(chain)[out0]",
                                         sources: [.audio(sampleRate: s.sampleRate, sampleFormat: dec.sampleFormat,
                                                          layout: s.layoutDescription, timeBase: s.timeBase)],
-                                        sinks: [.audio], threads: job.codecThreads)
+                                        sinks: [.audio], threads: job.threads)
             try Encoding.openAudio(enc, rate: rate, channels: channels, settings: a, graph: graph, sink: 0, output: out)
             let o = try out.addStream(from: enc)
             lanes.append(.encode(input: idx, decode: DecodeStage(decoder: dec, graph: graph, origin: input.startTimestamp(in: dec.timeBase)),

@@ -28,7 +28,7 @@ public struct Config: Sendable, Equatable {
     /// Producers' half-written files in tmp/ older than this are removed by sweep.
     public var tmpMaxAgeHours: Double = 24
     /// Threads each job's decoders, encoders and filter graphs use; 0 picks
-    /// per job from the load (`CodecThreads.perJob`).
+    /// per job from the load (`JobThreads.perJob`).
     public var codecThreads: Int = 0
     public var limits = MediaLimits()
 

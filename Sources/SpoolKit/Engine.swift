@@ -213,11 +213,11 @@ public final class Engine: Sendable {
         // the running ones, and those still being claimed), and as many
         // waiting ones as there are idle workers to take them.
         let load = queue.load(now: Date().timeIntervalSince1970, cap: cfg.workers)
-        let threads = CodecThreads.perJob(configured: cfg.codecThreads, cores: cores,
+        let threads = JobThreads.perJob(configured: cfg.codecThreads, cores: cores,
                                           concurrent: min(cfg.workers, max(1, load.inFlight) + load.ready))
         let ctx = JobContext(id: job.id, manifest: manifest, attempt: job.state.attempts, policy: cfg.pathPolicy(tenant: manifest.tenant),
                              limits: cfg.limits, logger: log, deadline: job.startedClock.advanced(by: .seconds(timeout)),
-                             layout: layout, startedAt: job.startedAt, codecThreads: threads,
+                             layout: layout, startedAt: job.startedAt, threads: threads,
                              descriptorBudget: Engine.descriptorBudget(workers: cfg.workers),
                              memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers),
                              events: finisher.events)

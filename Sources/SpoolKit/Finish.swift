@@ -24,11 +24,12 @@ public struct Finisher: Sendable {
             tenant: manifest.tenant, labels: manifest.labels, steps: outcome.steps,
             outputs: outcome.outputs, probe: outcome.probe,
             history: Array(history.dropLast()).filter { $0.code != nil },
-            manifestSHA256: Digest.sha256Hex(job.manifestBytes))
-        // The poster before the record: a done job with a video output has
-        // its poster. (One left by a crash before the publish is a stray the
-        // sweep removes.)
-        if let poster = outcome.poster { try Durable.write(poster, to: layout.poster(job.id), step: "write-poster") }
+            manifestSHA256: Digest.sha256Hex(job.manifestBytes),
+            sideFiles: outcome.sideFiles.isEmpty ? nil : outcome.sideFiles.map(\.name))
+        // The side files before the record: a done job has the ones its
+        // record lists. (One left by a crash before the publish is a stray
+        // the sweep removes.)
+        for file in outcome.sideFiles { try Durable.write(file.bytes, to: layout.sideFile(job.id, file.name), step: "write-side-file") }
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
         Fault.point("after-result")
         try publish(job.id, to: layout.done, claimed: job, event: .done(record))

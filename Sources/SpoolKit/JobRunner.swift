@@ -19,10 +19,24 @@ public struct JobOutcome: Sendable {
     public var outputs: [OutputRecord]
     public var steps: [StepTiming]
     public var probe: ProbeRecord?
-    /// A JPEG for the gallery (video outputs), kept as done/<id>.poster.jpg.
-    public var poster: [UInt8]?
-    public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil, poster: [UInt8]? = nil) {
-        self.outputs = outputs; self.steps = steps; self.probe = probe; self.poster = poster
+    /// Files kept beside the result (`done/<id>.side-<name>`), such as the
+    /// gallery's poster: written durably before the record, which lists them.
+    public var sideFiles: [SideFile]
+    public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil, sideFiles: [SideFile] = []) {
+        self.outputs = outputs; self.steps = steps; self.probe = probe; self.sideFiles = sideFiles
+    }
+}
+
+/// A file a job keeps beside its result in done/, named by the job type
+/// (`poster.jpg`): the spool stores, lists, purges and sweeps it without
+/// knowing what it holds.
+public struct SideFile: Sendable, Equatable {
+    public let name: String
+    public let bytes: [UInt8]
+    /// `name`: 1-64 bytes of a-z 0-9 . - (chosen by code, never by a manifest).
+    public init(name: String, bytes: [UInt8]) {
+        precondition(SpoolName.isSideFileName(name), "side file name \(name) is not 1-64 bytes of a-z 0-9 . -")
+        self.name = name; self.bytes = bytes
     }
 }
 
@@ -42,7 +56,7 @@ public final class JobContext: Sendable {
     public let deadline: ContinuousClock.Instant
     /// Threads for this job's decoders, encoders and filter graphs (0: FFmpeg
     /// picks, as many as cores). Chosen at the start from the load.
-    public let codecThreads: Int
+    public let threads: Int
     /// File descriptors this job may hold at once: the process's soft
     /// RLIMIT_NOFILE shared by the workers, less a reserve for the spool's
     /// own files. A job that needs more fails LIMIT_EXCEEDED instead of
@@ -62,11 +76,11 @@ public final class JobContext: Sendable {
     let events: EventLog?
 
     init(id: String, manifest: Manifest, attempt: Int, policy: PathPolicy, limits: MediaLimits,
-         logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, codecThreads: Int = 0,
+         logger: Logger, deadline: ContinuousClock.Instant, layout: SpoolLayout, startedAt: Date, threads: Int = 0,
          descriptorBudget: Int = 1024, memoryBudget: Int = 1 << 40, events: EventLog? = nil) {
         self.events = events
         self.id = id; self.manifest = manifest; self.attempt = attempt; self.policy = policy
-        self.codecThreads = codecThreads
+        self.threads = threads
         self.descriptorBudget = descriptorBudget
         self.memoryBudget = memoryBudget
         self.limits = limits; self.logger = logger; self.deadline = deadline; self.layout = layout
@@ -154,7 +168,7 @@ public final class JobContext: Sendable {
 /// decodes `threads - 1` frames past its target before the first one comes
 /// out). Measured on 2 cores with 2 workers (bench/results.md): one thread
 /// per job is 19% faster on a 720p transcode and 40% faster on thumbnails.
-public enum CodecThreads {
+public enum JobThreads {
     /// `configured` (> 0) wins. Otherwise all cores (0) when the job runs
     /// alone, else an equal share of the cores among the jobs running or
     /// about to run (`concurrent`, this one included), at least one.

@@ -98,13 +98,15 @@ public struct PathPolicy: Sendable {
     }
 }
 
-/// An input that passed the checks, open for reading. FFmpeg gets `ffmpegURL`
+/// An input that passed the checks, open for reading. Readers get `openedPath`
 /// (/proc/self/fd/N: the inode that was checked). Closed on deinit.
 public final class InputFile: Sendable {
     public let path: FilePath
     public let descriptor: FileDescriptor
     public let size: Int64
-    public var ffmpegURL: String { "/proc/self/fd/\(descriptor.rawValue)" }
+    /// The open descriptor as a path (/proc/self/fd/N): a reader that takes a
+    /// path opens the inode that was checked, never the name again.
+    public var openedPath: String { "/proc/self/fd/\(descriptor.rawValue)" }
 
     init(path: FilePath, descriptor: FileDescriptor, size: Int64) {
         self.path = path

@@ -180,14 +180,13 @@ public struct Recovery: Sendable {
             let id = String(name.dropLast(9))
             if !Sys.exists(layout.manifest(id, in: layout.processing)), (try? Sys.unlink(layout.progress(id))) != nil { report.strayFilesRemoved += 1 }
         }
-        // Posters whose job did not reach done/ (a crash between the poster
-        // and the publish; the next attempt writes it again).
-        try? Sys.forEachEntry(in: layout.done) { name in
-            guard name.hasSuffix(".poster.jpg"), !name.hasPrefix(".") else { return }
-            let id = String(name.dropLast(11))
+        // Side files whose job did not reach done/ (a crash between the side
+        // file and the publish; the next attempt writes it again).
+        try? Sys.forEachEntry(in: layout.done) { entry in
+            guard let (id, name) = SpoolName.parseSideFile(entry) else { return }
             guard !Sys.exists(layout.manifest(id, in: layout.done)), !Sys.exists(layout.manifest(id, in: layout.processing)),
                   !Sys.exists(layout.manifest(id, in: layout.retry)), !Sys.exists(layout.manifest(id, in: layout.inbox)) else { return }
-            if (try? Sys.unlink(layout.poster(id))) != nil { report.strayFilesRemoved += 1 }
+            if (try? Sys.unlink(layout.sideFile(id, name))) != nil { report.strayFilesRemoved += 1 }
         }
         try? Sys.forEachEntry(in: layout.locks) { name in
             guard name.hasSuffix(".lock") else { return }

@@ -11,7 +11,7 @@ import SystemPackage
 /// under the job's lock (a claim of the same id waits for it), the manifest
 /// goes first: from then on the id is free, a new submission of it runs
 /// again instead of being deduplicated. Then the outputs, then the record
-/// (and poster) last; an orphan record of a purge that died half way is old
+/// (and the side files it lists) last; an orphan record of a purge that died half way is old
 /// enough to be purged by the next sweep.
 struct Retention {
     let config: Config
@@ -45,10 +45,11 @@ struct Retention {
                 let ageOf = Sys.exists(rec) ? rec : manifest
                 guard let st = try? Sys.stat(ageOf, followSymlinks: false), st.mtimeSeconds < cutoff else { continue }
                 let outputs = config.retentionPurgesOutputs ? outputPaths(rec) : []
+                let sideFiles = sideFileNames(rec)
                 try remove(manifest)
                 try syncDirectory(dir)
                 for o in outputs { if removeOutput(o, of: id, tenant: tenant(rec)) { report.outputsPurged += 1 } }
-                try remove(layout.poster(id))
+                for name in sideFiles { try remove(layout.sideFile(id, name)) }
                 try remove(rec)
                 try syncDirectory(dir)
                 report.purged += 1
@@ -73,6 +74,14 @@ struct Retention {
     private func outputPaths(_ rec: FilePath) -> [String] {
         guard let b = try? Sys.readFile(rec), let r = RecordCoding.decode(ResultRecord.self, b) else { return [] }
         return r.outputs.map(\.path)
+    }
+
+    /// The side files the record lists (a name that is not a side file's is
+    /// skipped: the record is read as untrusted). One the record cannot name
+    /// is removed by the sweep as a stray once the manifest is gone.
+    private func sideFileNames(_ rec: FilePath) -> [String] {
+        guard let b = try? Sys.readFile(rec), let r = RecordCoding.decode(ResultRecord.self, b) else { return [] }
+        return (r.sideFiles ?? []).filter(SpoolName.isSideFileName)
     }
 
     private func tenant(_ rec: FilePath) -> String? {

@@ -34,8 +34,8 @@ final class GalleryTests: XCTestCase {
         for i in 0..<4 { h.submit("p\(i)", probeManifest("clips/v1.mp4")) }
         eventually(stall: 60, "all 60 ended", progress: { h.finishedCount }) { h.finishedCount == 60 }
         h.stopAll()
-        for id in ids { XCTAssertTrue(Sys.exists(h.layout.poster(id)), "\(id) has its poster beside its result") }
-        XCTAssertFalse(Sys.exists(h.layout.poster("p0")), "no poster without a video output")
+        for id in ids { XCTAssertTrue(Sys.exists(h.layout.sideFile(id, "poster.jpg")), "\(id) has its poster beside its result") }
+        XCTAssertFalse(Sys.exists(h.layout.sideFile("p0", "poster.jpg")), "no poster without a video output")
 
         let out = h.root.string + "/gallery"
         var (code, text) = h.cli(["gallery", "--out", out])
@@ -111,7 +111,7 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(symlink(secret.string, h.media.appending("link.jpg").string), 0)
         forge("link", output: "link.jpg")
         forge("poster", output: "none.jpg")
-        XCTAssertEqual(symlink(secret.string, h.layout.poster("poster").string), 0)
+        XCTAssertEqual(symlink(secret.string, h.layout.sideFile("poster", "poster.jpg").string), 0)
         let out = h.root.appending("gallery").string
         XCTAssertEqual(h.cli(["gallery", "--out", out]).code, 0)
         let copied = (try? FileManager.default.contentsOfDirectory(atPath: out + "/posters")) ?? []

@@ -206,4 +206,39 @@ final class ClaimRecoveryTests: XCTestCase {
         XCTAssertNotNil(read(layout.done.appending(".y.result.json.tmp-\(getpid())-1")), "a live writer's file stays")
         XCTAssertNotNil(read(layout.tmp.appending("new")))
     }
+
+    /// A job's side files: written before the record, which lists them; a
+    /// stray one (its job nowhere) is swept, others' files are left; retention
+    /// removes the listed ones with the job.
+    func testSideFilesAreListedSweptAsStraysAndPurgedWithTheJob() throws {
+        submit("a")
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        let outcome = JobOutcome(sideFiles: [SideFile(name: "poster.jpg", bytes: [1, 2, 3])])
+        _ = try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "a"), outcome: outcome)
+        job.lock.release()
+        XCTAssertEqual(read(layout.sideFile("a", "poster.jpg")), [1, 2, 3])
+        XCTAssertEqual(layout.sideFile("a", "poster.jpg").lastComponent?.string, "a.side-poster.jpg")
+        XCTAssertEqual(RecordCoding.decode(ResultRecord.self, read(layout.result("a"))!)?.sideFiles, ["poster.jpg"])
+        // Strays: a side file of a job that never reached done/ goes; an id
+        // holding the infix parses by the last one; files that are not side
+        // files' names stay.
+        write("x", to: layout.sideFile("gone", "poster.jpg"))
+        write("x", to: layout.sideFile("b.side-c", "strip.png"))
+        for other in ["notes.txt", "d.side-UPPER.jpg", "e.side-", ".f.side-poster.jpg"] { write("x", to: layout.done.appending(other)) }
+        let swept = Recovery(config: config, logger: Logger(label: "t")).run()
+        XCTAssertEqual(swept.strayFilesRemoved, 2)
+        XCTAssertNil(read(layout.sideFile("gone", "poster.jpg")))
+        XCTAssertNil(read(layout.sideFile("b.side-c", "strip.png")))
+        XCTAssertNotNil(read(layout.sideFile("a", "poster.jpg")), "a done job keeps its side file")
+        for other in ["notes.txt", "d.side-UPPER.jpg", "e.side-", ".f.side-poster.jpg"] { XCTAssertNotNil(read(layout.done.appending(other)), other) }
+        // Retention purges the job with the side files its record lists.
+        var old = config!
+        old.retainDoneDays = 1
+        let past = Date().timeIntervalSince1970 - 3 * 86400
+        for p in [layout.result("a"), layout.manifest("a", in: layout.done)] { try Sys.setModificationTime(p, seconds: past) }
+        let purged = Recovery(config: old, logger: Logger(label: "t")).run(retention: true)
+        XCTAssertEqual(purged.purged, 1)
+        XCTAssertNil(read(layout.sideFile("a", "poster.jpg")))
+        XCTAssertNil(read(layout.result("a")))
+    }
 }

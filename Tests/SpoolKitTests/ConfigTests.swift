@@ -62,10 +62,10 @@ final class ConfigTests: XCTestCase {
         XCTAssertSpoolError(try c.apply(file: dir.appending("c.json")), .manifestInvalid, contains: "codecThreads")
         // The policy: a configured count wins; a job alone gets every core
         // (FFmpeg's 0); jobs sharing the cores get an equal share, at least 1.
-        XCTAssertEqual(CodecThreads.perJob(configured: 3, cores: 2, concurrent: 2), 3)
-        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 1), 0)
-        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 2), 1)
-        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 16, concurrent: 4), 4)
-        XCTAssertEqual(CodecThreads.perJob(configured: 0, cores: 2, concurrent: 8), 1)
+        XCTAssertEqual(JobThreads.perJob(configured: 3, cores: 2, concurrent: 2), 3)
+        XCTAssertEqual(JobThreads.perJob(configured: 0, cores: 2, concurrent: 1), 0)
+        XCTAssertEqual(JobThreads.perJob(configured: 0, cores: 2, concurrent: 2), 1)
+        XCTAssertEqual(JobThreads.perJob(configured: 0, cores: 16, concurrent: 4), 4)
+        XCTAssertEqual(JobThreads.perJob(configured: 0, cores: 2, concurrent: 8), 1)
     }
 }

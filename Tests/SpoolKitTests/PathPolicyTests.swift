@@ -22,8 +22,8 @@ final class PathPolicyTests: XCTestCase {
     func testAllowedInputsOpen() throws {
         let a = try policy.openInput("clips/a.mp4")
         XCTAssertEqual(a.size, 1)
-        XCTAssertTrue(a.ffmpegURL.hasPrefix("/proc/self/fd/"))
-        XCTAssertEqual(try String(contentsOfFile: a.ffmpegURL, encoding: .utf8), "x")
+        XCTAssertTrue(a.openedPath.hasPrefix("/proc/self/fd/"))
+        XCTAssertEqual(try String(contentsOfFile: a.openedPath, encoding: .utf8), "x")
         _ = try policy.openInput(other.appending("b.mp4").string)
     }
 
