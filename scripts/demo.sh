@@ -30,7 +30,7 @@ echo "== submitting the example jobs"
 # A re-run of the demo replaces earlier results.
 for f in spool-example/jobs/*.json spool-example/jobs/bad/*.json; do
   id=$(basename "$f" .json)
-  rm -f "$SPOOL"/{done,failed}/"$id".{json,result.json,error.json,side-poster.jpg}
+  rm -f "$SPOOL"/{done,failed}/"$id".{json,result.json,error.json} "$SPOOL"/done/"$id"+*
 done
 "$BIN" submit --spool "$SPOOL" spool-example/jobs/*.json
 # These are refused by `submit` (it validates first); dropped straight into

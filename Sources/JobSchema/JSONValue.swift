@@ -162,7 +162,7 @@ struct JSONParser {
         }
     }
 
-    public mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
         at += 1
         var fields: [String: JSONValue] = [:]
@@ -188,7 +188,7 @@ struct JSONParser {
         }
     }
 
-    public mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw error("nested deeper than \(maxDepth) levels") }
         at += 1
         var items: [JSONValue] = []
@@ -222,7 +222,7 @@ struct JSONParser {
         return v
     }
 
-    public mutating func string() throws(JSONParseError) -> String {
+    mutating func string() throws(JSONParseError) -> String {
         at += 1 // the opening quote
         let start = at
         // Fast path: no escapes.
@@ -277,7 +277,7 @@ struct JSONParser {
         throw error("unterminated string")
     }
 
-    public mutating func number() throws(JSONParseError) -> Double {
+    mutating func number() throws(JSONParseError) -> Double {
         let start = at
         func digits(_ p: inout JSONParser) -> Int {
             let s = p.at

@@ -29,6 +29,7 @@ public struct Finisher: Sendable {
         // The side files before the record: a done job has the ones its
         // record lists. (One left by a crash before the publish is a stray
         // the sweep removes.)
+        precondition(Set(outcome.sideFiles.map(\.name)).count == outcome.sideFiles.count, "two side files of one name")
         for file in outcome.sideFiles { try Durable.write(file.bytes, to: layout.sideFile(job.id, file.name), step: "write-side-file") }
         try Durable.write(RecordCoding.encode(record), to: layout.result(job.id), step: "write-result")
         Fault.point("after-result")

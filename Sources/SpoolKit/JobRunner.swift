@@ -19,7 +19,7 @@ public struct JobOutcome: Sendable {
     public var outputs: [OutputRecord]
     public var steps: [StepTiming]
     public var probe: ProbeRecord?
-    /// Files kept beside the result (`done/<id>.side-<name>`), such as the
+    /// Files kept beside the result (`done/<id>+<name>`), such as the
     /// gallery's poster: written durably before the record, which lists them.
     public var sideFiles: [SideFile]
     public init(outputs: [OutputRecord] = [], steps: [StepTiming] = [], probe: ProbeRecord? = nil, sideFiles: [SideFile] = []) {

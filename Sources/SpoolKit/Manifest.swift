@@ -51,14 +51,16 @@ extension Manifest {
             throw SpoolError(.manifestInvalid, "$ is not valid JSON (\(error)); write one UTF-8 JSON object", step: "validate")
         }
         var r = try validating { () throws(SchemaError) in try ObjectReader(doc, at: "$") }
-        let envelope = try validating { () throws(SchemaError) in try readEnvelope(&r) }
-        if let id = envelope.id, !JobID.isValid(id) {
+        // In the order of the fields' checks: version, type, id, the rest.
+        let (type, id) = try validating { () throws(SchemaError) in try readTypeAndID(&r) }
+        if let id, !JobID.isValid(id) {
             throw SpoolError(.idInvalid, "$.id \"\(id)\" is not a valid job id: 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit", step: "validate")
         }
-        if let id = envelope.id, let fileID, id != fileID {
+        if let id, let fileID, id != fileID {
             throw SpoolError(.idMismatch, "$.id is \"\(id)\" but the file is named \(fileID).json; make them equal or drop the id field", step: "validate")
         }
         return try validating { () throws(SchemaError) in
+            let envelope = try readEnvelope(&r, type: type, id: id)
             let decode = try DecodeOptions.parse(r.object("decode"))
             let job = try JobSpec.parse(envelope.type, &r)
             try r.finish()
@@ -69,14 +71,18 @@ extension Manifest {
         }
     }
 
-    /// The envelope's fields; `job` is a placeholder until the payload is read.
-    private static func readEnvelope(_ r: inout ObjectReader) throws(SchemaError) -> Manifest {
+    /// `version`, `type` and `id`, the fields checked first.
+    private static func readTypeAndID(_ r: inout ObjectReader) throws(SchemaError) -> (JobType, String?) {
         guard try r.int("version", 1...1) != nil else { throw SchemaError.invalid("$.version", "is required and must be 1") }
         guard let type = try r.oneOf("type", JobType.self) else {
             if r.has("type") { throw SchemaError.invalid("$.type", "is unknown") }
             throw SchemaError.invalid("$.type", "is required: one of \"probe\", \"transcode\", \"thumbnail\", \"compose\", \"audio\"")
         }
-        let id = try r.string("id", maxLength: 128)
+        return (type, try r.string("id", maxLength: 128))
+    }
+
+    /// The rest of the envelope; `job` is a placeholder until the payload is read.
+    private static func readEnvelope(_ r: inout ObjectReader, type: JobType, id: String?) throws(SchemaError) -> Manifest {
         let priority = try r.int("priority", priorityRange) ?? 0
         let tenant = try r.string("tenant", maxLength: tenantMaxBytes)
         var labels: [String: String] = [:]

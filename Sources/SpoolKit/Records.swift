@@ -39,7 +39,7 @@ public struct ResultRecord: Codable, Sendable {
     /// spool v1): recovery trusts a record beside a job in processing/ only
     /// when it names this manifest and this attempt (Recovery.swift).
     public var manifestSHA256: String? = nil
-    /// The side files kept beside the record (`done/<id>.side-<name>`), by
+    /// The side files kept beside the record (`done/<id>+<name>`), by
     /// name (an extension of spool v1): retention removes them with the job.
     public var sideFiles: [String]? = nil
 }

@@ -12,9 +12,9 @@ import Glibc
 public struct Recovery: Sendable {
     public let config: Config
     public let logger: Logger
-    var layout: SpoolLayout { config.layout }
+    let layout: SpoolLayout
 
-    public init(config: Config, logger: Logger) { self.config = config; self.logger = logger }
+    public init(config: Config, logger: Logger) { self.config = config; self.logger = logger; layout = config.layout }
 
     public struct Report: Sendable, Codable, Equatable {
         public var recovered = 0, finished = 0, failed = 0, tempFilesRemoved = 0
@@ -182,11 +182,17 @@ public struct Recovery: Sendable {
         }
         // Side files whose job did not reach done/ (a crash between the side
         // file and the publish; the next attempt writes it again).
+        // The queues a job moves through on its way to done/, in that order,
+        // so a publish between two checks is never missed.
+        func jobIsAnywhere(_ id: String) -> Bool {
+            [layout.inbox, layout.retry, layout.hold, layout.processing, layout.done].contains { Sys.exists(layout.manifest(id, in: $0)) }
+        }
         try? Sys.forEachEntry(in: layout.done) { entry in
-            guard let (id, name) = SpoolName.parseSideFile(entry) else { return }
-            guard !Sys.exists(layout.manifest(id, in: layout.done)), !Sys.exists(layout.manifest(id, in: layout.processing)),
-                  !Sys.exists(layout.manifest(id, in: layout.retry)), !Sys.exists(layout.manifest(id, in: layout.inbox)) else { return }
-            if (try? Sys.unlink(layout.sideFile(id, name))) != nil { report.strayFilesRemoved += 1 }
+            guard let (id, name) = SpoolName.parseSideFile(entry), !jobIsAnywhere(id) else { return }
+            // Under the lock, checked again: a job being published now keeps it.
+            guard let lock = try? JobLock.tryAcquire(id, layout: layout) else { return }
+            defer { lock.release() }
+            if !jobIsAnywhere(id), (try? Sys.unlink(layout.sideFile(id, name))) != nil { report.strayFilesRemoved += 1 }
         }
         try? Sys.forEachEntry(in: layout.locks) { name in
             guard name.hasSuffix(".lock") else { return }

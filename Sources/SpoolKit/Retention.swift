@@ -11,12 +11,14 @@ import SystemPackage
 /// under the job's lock (a claim of the same id waits for it), the manifest
 /// goes first: from then on the id is free, a new submission of it runs
 /// again instead of being deduplicated. Then the outputs, then the record
-/// (and the side files it lists) last; an orphan record of a purge that died half way is old
+/// (and the job's side files) last; an orphan record of a purge that died half way is old
 /// enough to be purged by the next sweep.
 struct Retention {
     let config: Config
     let logger: Logger
-    var layout: SpoolLayout { config.layout }
+    let layout: SpoolLayout
+
+    init(config: Config, logger: Logger) { self.config = config; self.logger = logger; layout = config.layout }
 
     func run(_ report: inout Recovery.Report) {
         let now = Date().timeIntervalSince1970
@@ -26,7 +28,11 @@ struct Retention {
 
     private func purge(in dir: FilePath, record: (String) -> FilePath, olderThan cutoff: Double, report: inout Recovery.Report) {
         var candidates: [String] = []
+        // Every side file of the job goes with it, listed by its record or not
+        // (one a crashed attempt left, that the next did not write again).
+        var sideFiles: [String: [String]] = [:]
         try? Sys.forEachEntry(in: dir) { name in
+            if let (id, side) = SpoolName.parseSideFile(name) { sideFiles[id, default: []].append(side); return }
             guard name.hasSuffix(".json"), !name.hasPrefix(".") else { return }
             var id = String(name.dropLast(5))
             for suffix in [".result", ".error"] where id.hasSuffix(suffix) { id = String(id.dropLast(suffix.count)) }
@@ -45,11 +51,10 @@ struct Retention {
                 let ageOf = Sys.exists(rec) ? rec : manifest
                 guard let st = try? Sys.stat(ageOf, followSymlinks: false), st.mtimeSeconds < cutoff else { continue }
                 let outputs = config.retentionPurgesOutputs ? outputPaths(rec) : []
-                let sideFiles = sideFileNames(rec)
                 try remove(manifest)
                 try syncDirectory(dir)
                 for o in outputs { if removeOutput(o, of: id, tenant: tenant(rec)) { report.outputsPurged += 1 } }
-                for name in sideFiles { try remove(layout.sideFile(id, name)) }
+                for name in sideFiles[id] ?? [] { try remove(layout.sideFile(id, name)) }
                 try remove(rec)
                 try syncDirectory(dir)
                 report.purged += 1
@@ -74,14 +79,6 @@ struct Retention {
     private func outputPaths(_ rec: FilePath) -> [String] {
         guard let b = try? Sys.readFile(rec), let r = RecordCoding.decode(ResultRecord.self, b) else { return [] }
         return r.outputs.map(\.path)
-    }
-
-    /// The side files the record lists (a name that is not a side file's is
-    /// skipped: the record is read as untrusted). One the record cannot name
-    /// is removed by the sweep as a stray once the manifest is gone.
-    private func sideFileNames(_ rec: FilePath) -> [String] {
-        guard let b = try? Sys.readFile(rec), let r = RecordCoding.decode(ResultRecord.self, b) else { return [] }
-        return (r.sideFiles ?? []).filter(SpoolName.isSideFileName)
     }
 
     private func tenant(_ rec: FilePath) -> String? {

@@ -63,8 +63,8 @@ public struct SpoolLayout: Sendable {
     public func lock(_ id: String) -> FilePath { locks.appending(id + ".lock") }
     public func result(_ id: String) -> FilePath { done.appending(id + ".result.json") }
     public func errorRecord(_ id: String) -> FilePath { failed.appending(id + ".error.json") }
-    /// A file a done job keeps beside its result (`SideFile`): `<id>.side-<name>`.
-    public func sideFile(_ id: String, _ name: String) -> FilePath { done.appending(id + SpoolName.sideInfix + name) }
+    /// A file a done job keeps beside its result (`SideFile`): `<id>+<name>`.
+    public func sideFile(_ id: String, _ name: String) -> FilePath { done.appending(id + SpoolName.sideSeparator + name) }
     public func stateFile(_ id: String) -> FilePath { state.appending(id + ".json") }
     public func progress(_ id: String) -> FilePath { processing.appending(id + ".progress") }
 

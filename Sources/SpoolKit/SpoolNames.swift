@@ -45,28 +45,29 @@ public enum SpoolName {
         return Int32(pid).map(Sys.isProcessAlive) ?? false
     }
 
-    /// Where something planted at one of the spool's fixed names (a
-    /// directory where a record or state file goes, a FIFO where a lock
-    /// file goes) is moved: `.aside-NAME-RAND` in the same directory, a dot
-    /// name that no scan lists and `mediaspool sweep` leaves for a person.
-    /// The infix of a side file's name: `<id>.side-<name>` in done/.
-    static let sideInfix = ".side-"
+    /// The separator of a side file's name, `<id>+<name>` in done/: no job
+    /// id, and so no manifest or record name, holds a `+`.
+    static let sideSeparator = "+"
 
-    /// `done/<id>.side-<name>`: 1-64 bytes of a-z 0-9 . -, not starting with a dot.
+    /// A side file's `<name>`: 1-64 bytes of a-z 0-9 . -, not starting with a dot.
     public static func isSideFileName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 64 && !name.hasPrefix(".")
             && name.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
     }
 
-    /// The job id and side-file name of a done/ entry named `<id>.side-<name>`;
-    /// nil for any other name. The last infix splits (an id may hold one).
+    /// The job id and side-file name of a done/ entry named `<id>+<name>`;
+    /// nil for any other name (every manifest and record among them).
     public static func parseSideFile(_ entry: String) -> (id: String, name: String)? {
-        guard let r = entry.range(of: sideInfix, options: .backwards) else { return nil }
-        let id = String(entry[..<r.lowerBound]), name = String(entry[r.upperBound...])
+        guard let plus = entry.firstIndex(of: "+") else { return nil }
+        let id = String(entry[..<plus]), name = String(entry[entry.index(after: plus)...])
         guard JobID.isValid(id), isSideFileName(name) else { return nil }
         return (id, name)
     }
 
+    /// Where something planted at one of the spool's fixed names (a
+    /// directory where a record or state file goes, a FIFO where a lock
+    /// file goes) is moved: `.aside-NAME-RAND` in the same directory, a dot
+    /// name that no scan lists and `mediaspool sweep` leaves for a person.
     public static func aside(_ path: FilePath) -> FilePath {
         path.removingLastComponent().appending(".aside-\(path.lastComponent?.string ?? "x")-\(UInt32.random(in: 0...UInt32.max))")
     }

@@ -68,7 +68,8 @@ struct Gallery: ParsableCommand {
         guard JobID.isValid(id) else { return nil }
         let limit = 8 << 20
         var bytes: [UInt8]?, ext = "jpg"
-        if case .success(let b) = Sys.readRegularFile(cfg.layout.sideFile(id, Poster.sideFileName), limit: limit) {
+        if result.sideFiles?.contains(Poster.sideFileName) == true,
+           case .success(let b) = Sys.readRegularFile(cfg.layout.sideFile(id, Poster.sideFileName), limit: limit) {
             bytes = b
         } else if let img = result.outputs.first(where: { ["jpg", "png", "webp"].contains($0.format) }),
                   let input = try? cfg.pathPolicy(tenant: result.tenant).openInput(img.path, field: "output"), input.size < limit {

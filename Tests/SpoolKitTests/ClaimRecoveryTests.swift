@@ -217,21 +217,35 @@ final class ClaimRecoveryTests: XCTestCase {
         _ = try Finisher(layout: layout).complete(job, manifest: try Manifest.parse(job.manifestBytes, fileID: "a"), outcome: outcome)
         job.lock.release()
         XCTAssertEqual(read(layout.sideFile("a", "poster.jpg")), [1, 2, 3])
-        XCTAssertEqual(layout.sideFile("a", "poster.jpg").lastComponent?.string, "a.side-poster.jpg")
+        XCTAssertEqual(layout.sideFile("a", "poster.jpg").lastComponent?.string, "a+poster.jpg")
         XCTAssertEqual(RecordCoding.decode(ResultRecord.self, read(layout.result("a"))!)?.sideFiles, ["poster.jpg"])
-        // Strays: a side file of a job that never reached done/ goes; an id
-        // holding the infix parses by the last one; files that are not side
-        // files' names stay.
+        // Strays: a side file of a job in no queue goes; one of a job waiting
+        // (inbox/, retry/, hold/) or running stays; files that are not side
+        // files stay, and so does a done job whose id looks like one.
         write("x", to: layout.sideFile("gone", "poster.jpg"))
-        write("x", to: layout.sideFile("b.side-c", "strip.png"))
-        for other in ["notes.txt", "d.side-UPPER.jpg", "e.side-", ".f.side-poster.jpg"] { write("x", to: layout.done.appending(other)) }
+        write("x", to: layout.sideFile("b.c-d", "strip.png"))
+        for (id, dir) in [("w", layout.inbox), ("r", layout.retry), ("h", layout.hold), ("p", layout.processing)] {
+            write(#"{"version":1,"type":"probe","input":"a"}"#, to: layout.manifest(id, in: dir))
+            write("x", to: layout.sideFile(id, "poster.jpg"))
+        }
+        submit("abbey-road.side-b")
+        let other = try XCTUnwrap(claimed(try claim("abbey-road.side-b")))
+        _ = try Finisher(layout: layout).complete(other, manifest: try Manifest.parse(other.manifestBytes, fileID: nil), outcome: JobOutcome())
+        other.lock.release()
+        let foreign = ["notes.txt", "d+UPPER.jpg", "e+", ".f+poster.jpg", "+poster.jpg", "g+../x"]
+        for name in foreign where !name.contains("/") { write("x", to: layout.done.appending(name)) }
         let swept = Recovery(config: config, logger: Logger(label: "t")).run()
         XCTAssertEqual(swept.strayFilesRemoved, 2)
         XCTAssertNil(read(layout.sideFile("gone", "poster.jpg")))
-        XCTAssertNil(read(layout.sideFile("b.side-c", "strip.png")))
+        XCTAssertNil(read(layout.sideFile("b.c-d", "strip.png")))
         XCTAssertNotNil(read(layout.sideFile("a", "poster.jpg")), "a done job keeps its side file")
-        for other in ["notes.txt", "d.side-UPPER.jpg", "e.side-", ".f.side-poster.jpg"] { XCTAssertNotNil(read(layout.done.appending(other)), other) }
-        // Retention purges the job with the side files its record lists.
+        for id in ["w", "r", "h", "p"] { XCTAssertNotNil(read(layout.sideFile(id, "poster.jpg")), "\(id): its job is in a queue") }
+        XCTAssertNotNil(read(layout.manifest("abbey-road.side-b", in: layout.done)))
+        XCTAssertNotNil(read(layout.result("abbey-road.side-b")))
+        for name in foreign where !name.contains("/") { XCTAssertNotNil(read(layout.done.appending(name)), name) }
+        // Retention purges the job with its side files, listed or not (one a
+        // crashed attempt left).
+        write("y", to: layout.sideFile("a", "strip.png"))
         var old = config!
         old.retainDoneDays = 1
         let past = Date().timeIntervalSince1970 - 3 * 86400
@@ -239,6 +253,7 @@ final class ClaimRecoveryTests: XCTestCase {
         let purged = Recovery(config: old, logger: Logger(label: "t")).run(retention: true)
         XCTAssertEqual(purged.purged, 1)
         XCTAssertNil(read(layout.sideFile("a", "poster.jpg")))
+        XCTAssertNil(read(layout.sideFile("a", "strip.png")))
         XCTAssertNil(read(layout.result("a")))
     }
 }

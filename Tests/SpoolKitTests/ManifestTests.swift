@@ -58,6 +58,9 @@ final class ManifestTests: XCTestCase {
     func testIDRules() {
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","id":"b"}"#, file: "a"), .idMismatch)
         XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","id":"-bad"}"#), .idInvalid)
+        // The id is checked before the fields after it (a bad id with a bad priority is an id error).
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","id":"-bad","priority":11,"input":"a"}"#), .idInvalid)
+        XCTAssertSpoolError(try parse(#"{"version":1,"type":"probe","input":"a","id":"b","tenant":""}"#, file: "a"), .idMismatch)
         XCTAssertTrue(JobID.isValid("clip-42")); XCTAssertTrue(JobID.isValid("A.b_c-9"))
         XCTAssertTrue(JobID.isValid(String(repeating: "a", count: 128)))
         XCTAssertFalse(JobID.isValid(String(repeating: "a", count: 129)))
