@@ -37,3 +37,9 @@ public final class Frame {
         return String(cString: v)
     }
 }
+
+extension Frame {
+    /// Lets the encoder choose the picture type (a decoded frame carries
+    /// its source's I/P/B, which an encoder would otherwise follow).
+    public func clearPictureType() { raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+}
