@@ -24,11 +24,24 @@ public struct MediaFailure: Error, Sendable {
     }
 }
 
-/// What damaged input gets: a packet or frame the decoder calls invalid
-/// data is skipped (FFmpeg's command does the same), up to `limit` of them
-/// in one stage; past that the input is refused.
+/// What damaged input gets, in one place: a packet or frame the demuxer or
+/// the decoder calls invalid data is skipped (FFmpeg's command does the
+/// same), up to `limit` of them for one counter (a decode stage's, a
+/// transcode's demuxer's); past that the input is refused with that error.
 public struct DamagePolicy: Sendable {
     public static let limit = 100
+    /// Invalid-data errors skipped so far.
+    private(set) var skipped = 0
+
+    public init() {}
+
+    /// Returns when `error` is invalid data within the limit (the caller
+    /// skips what failed); throws `error` otherwise.
+    public mutating func absorb(_ error: AVError) throws(AVError) {
+        guard error == .invalidData else { throw error }
+        skipped += 1
+        if skipped > Self.limit { throw error }
+    }
 }
 
 /// A decoder feeding one source of a filter graph.
@@ -41,16 +54,14 @@ public final class DecodeStage {
     let origin: Int64
     private let frame = Frame()
     public private(set) var framesDecoded = 0
-    private var damaged = 0
+    private var damage = DamagePolicy()
 
     public init(decoder: Decoder, graph: FilterGraph, source: Int = 0, origin: Int64 = 0) {
         self.decoder = decoder; self.graph = graph; self.source = source; self.origin = origin
     }
 
     private func absorb(_ error: AVError) throws(MediaFailure) {
-        guard error == .invalidData else { throw MediaFailure(.decode, error) }
-        damaged += 1
-        if damaged > DamagePolicy.limit { throw MediaFailure(.decode, error) }
+        do { try damage.absorb(error) } catch { throw MediaFailure(.decode, error) }
     }
 
     /// Decodes one packet and pushes what it yields into the graph;
