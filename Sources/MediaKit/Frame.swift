@@ -15,6 +15,13 @@ public final class Frame {
     }
 
     public func unref() { av_frame_unref(raw) }
+    /// A new Frame holding this one's picture or samples (av_frame_move_ref);
+    /// this one is left empty, to be filled again.
+    public func moved() -> Frame {
+        let f = Frame()
+        av_frame_move_ref(f.raw, raw)
+        return f
+    }
 
     public var pts: Int64? {
         get { raw.pointee.pts == ms_nopts_value() ? nil : raw.pointee.pts }

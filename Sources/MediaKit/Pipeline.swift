@@ -1,5 +1,6 @@
 /// The one decode → filter → encode route every job type drives (the
-/// transcode's lanes, the compose's clips and sinks, the loudness meter),
+/// transcode's lanes, the compose's clips and sinks, the loudness meter;
+/// the stills' frame grabber decodes only),
 /// in two stages, so damaged input, timestamps and errors are treated one
 /// way everywhere. Owned by one job's thread, as the objects they drive.
 ///
@@ -44,10 +45,12 @@ public struct DamagePolicy: Sendable {
     }
 }
 
-/// A decoder feeding one source of a filter graph.
+/// A decoder feeding one source of a filter graph (`feed`, `finish`), or,
+/// made without a graph, handing its frames to the caller (`decode`: the
+/// stills, which pick one frame and seek between them).
 public final class DecodeStage {
     public let decoder: Decoder
-    let graph: FilterGraph
+    let graph: FilterGraph?
     let source: Int
     /// Subtracted from every frame's timestamp (the input's start, so
     /// outputs start at zero as the ffmpeg command's do).
@@ -60,6 +63,11 @@ public final class DecodeStage {
         self.decoder = decoder; self.graph = graph; self.source = source; self.origin = origin
     }
 
+    /// A stage without a graph: `decode(_:each:)` hands the frames to the caller.
+    public init(decoder: Decoder, origin: Int64 = 0) {
+        self.decoder = decoder; self.graph = nil; self.source = 0; self.origin = origin
+    }
+
     private func absorb(_ error: AVError) throws(MediaFailure) {
         do { try damage.absorb(error) } catch { throw MediaFailure(.decode, error) }
     }
@@ -67,30 +75,54 @@ public final class DecodeStage {
     /// Decodes one packet and pushes what it yields into the graph;
     /// `afterEach` runs after every frame pushed (to pull the sinks).
     public func feed(_ packet: Packet, afterEach: () throws(MediaFailure) -> Void = {}) throws(MediaFailure) {
-        do { try decoder.send(packet) } catch { try absorb(error) }
-        try pushFrames(afterEach)
+        try decode(packet) { f throws(MediaFailure) in try push(f, then: afterEach); return true }
     }
 
     /// The end of the input: drains the decoder into the graph and closes
     /// the graph's source.
     public func finish(afterEach: () throws(MediaFailure) -> Void = {}) throws(MediaFailure) {
-        do { try decoder.send(nil) } catch { throw MediaFailure(.decode, error) }
-        try pushFrames(afterEach)
-        do { try graph.push(nil, source: source) } catch { throw MediaFailure(.filter, error) }
-        try afterEach()
+        try decode(nil) { f throws(MediaFailure) in try push(f, then: afterEach); return true }
+        try push(nil, then: afterEach)
     }
 
-    private func pushFrames(_ afterEach: () throws(MediaFailure) -> Void) throws(MediaFailure) {
+    /// Decodes `packet`, or with nil drains the decoder, and hands each
+    /// frame it yields to `body`: the stage's frame, its timestamp counted
+    /// from `origin`, emptied when `body` returns (`Frame.moved()` keeps
+    /// it). `body` returns false to take no more frames now; those left stay
+    /// in the decoder for the next call (or a `flush`). Returns what
+    /// stopped it: `.needsInput` (it wants the next packet), `.endOfStream`
+    /// (drained to the end), `.frame` (`body` stopped at a frame).
+    @discardableResult
+    public func decode(_ packet: Packet?, each body: (Frame) throws(MediaFailure) -> Bool) throws(MediaFailure) -> CodecResult {
+        if let packet {
+            do { try decoder.send(packet) } catch { try absorb(error) }
+        } else {
+            do { try decoder.send(nil) } catch { throw MediaFailure(.decode, error) }
+        }
         while true {
             let r: CodecResult
             do { r = try decoder.receive(into: frame) } catch { try absorb(error); continue }
-            guard r == .frame else { return }
+            guard r == .frame else { return r }
             framesDecoded += 1
             frame.pts = frame.bestEffortTimestamp.map { $0 - origin }
-            do { try graph.push(frame, source: source) } catch { throw MediaFailure(.filter, error) }
+            let more = try body(frame)
             frame.unref()
-            try afterEach()
+            if !more { return .frame }
         }
+    }
+
+    /// After a seek: forgets the frames and packets in the decoder and its
+    /// end of stream (avcodec_flush_buffers), so decoding starts afresh
+    /// from the next keyframe. What `DamagePolicy` counted stays counted.
+    public func flush() { decoder.flush() }
+
+    /// Pushes a decoded frame (then lets go of it), or nil for the end,
+    /// into the graph, then runs `afterEach`.
+    private func push(_ f: Frame?, then afterEach: () throws(MediaFailure) -> Void) throws(MediaFailure) {
+        guard let graph else { preconditionFailure("DecodeStage.feed/finish on a stage without a graph") }
+        do { try graph.push(f, source: source) } catch { throw MediaFailure(.filter, error) }
+        f?.unref()
+        try afterEach()
     }
 }
 
