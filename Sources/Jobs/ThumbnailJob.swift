@@ -85,11 +85,14 @@ final class FrameGrabber {
     /// The first frame at or after `time` (the last one if the stream ends
     /// first). With `keyframe`, the keyframe the seek lands on instead: one
     /// frame decoded, for posters, where the exact time does not matter.
+    /// Decoded by a `DecodeStage` of its own (damaged input counted per
+    /// still), which hands the frames here to pick one.
     func frame(at wanted: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
         let tb = stream.timeBase
         // Times count from the container's start (an MPEG-TS starts at 1.4 s or later).
         let time = wanted + fmt.startSeconds
         let pkt = Packet()
+        let decode = DecodeStage(decoder: dec)
         var last: Frame?
         var decodedHere = 0
         // Frames well before the target are only decoded as references:
@@ -100,7 +103,7 @@ final class FrameGrabber {
         defer { dec.skip = .none }
         do throws(AVError) {
             try fmt.seek(stream: stream.index, to: time)
-            dec.flush()
+            decode.flush()
             dec.skip = keyframe ? .nonKey : time > margin ? .nonReference : .none
             var draining = false, rewound = false
             // The seek landed past the time, or past the only keyframe before
@@ -109,52 +112,64 @@ final class FrameGrabber {
             func decodeFromTheStart(_ why: String) throws(AVError) {
                 rewound = true
                 try fmt.rewind()
-                dec.flush()
+                decode.flush()
                 draining = false
                 decodedHere = 0
                 dec.skip = time > margin ? .nonReference : .none
                 job.logger.debug("\(why); decoding from the start", metadata: ["STEP": "decode"])
             }
-            while true {
-                if !draining {
-                    if try fmt.read(into: pkt) {
-                        guard pkt.streamIndex == stream.index else { continue }
-                        if !keyframe, dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= time - margin {
-                            dec.skip = .none
-                        }
-                        do { try dec.send(pkt) } catch { if error != .invalidData { throw error } }
-                    } else {
-                        try dec.send(nil)
-                        draining = true
-                    }
+            // What the frames decoded so far decided: the still, or that the
+            // first one after the seek is past the time.
+            var chosen: Frame?, landedAt: Double?
+            // Looks at each decoded frame; false once one decides.
+            func take(_ f: Frame) -> Bool {
+                decodedHere += 1; decodedFrames += 1
+                let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? time
+                if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
+                    landedAt = ts
+                    return false
                 }
-                while true {
-                    let f = Frame()
-                    let r: CodecResult
-                    do { r = try dec.receive(into: f) } catch { if error == .invalidData { continue }; throw error }
-                    if r == .endOfStream {
-                        if last == nil && !rewound {
-                            try decodeFromTheStart("nothing decodable after the seek to \(time) s")
-                            break
-                        }
+                // The first frame at or after the time (1 ms for timestamp
+                // rounding), as the ffmpeg command's accurate seek picks it.
+                if keyframe || ts + 0.001 >= time {
+                    chosen = f.moved()
+                    return false
+                }
+                last = f.moved()
+                return true
+            }
+            // The stage's failures are the decode step's, as its own AVError.
+            func decodeFrames(_ p: Packet?) throws(AVError) -> CodecResult {
+                do { return try decode.decode(p, each: take) } catch { throw error.error }
+            }
+            while true {
+                let r: CodecResult
+                if !draining, try fmt.read(into: pkt) {
+                    guard pkt.streamIndex == stream.index else { continue }
+                    if !keyframe, dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= time - margin {
+                        dec.skip = .none
+                    }
+                    r = try decodeFrames(pkt)
+                } else {
+                    // The end of the input: drain the decoder (again, if a
+                    // drained decoder asked for more, which it should not).
+                    draining = true
+                    r = try decodeFrames(nil)
+                }
+                if let ts = landedAt {
+                    landedAt = nil
+                    try decodeFromTheStart("the seek to \(time) s landed at \(ts) s")
+                } else if let chosen {
+                    job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
+                    return chosen
+                } else if r == .endOfStream {
+                    if last == nil && !rewound {
+                        try decodeFromTheStart("nothing decodable after the seek to \(time) s")
+                    } else {
                         guard let last else { throw AVError.invalidData }
                         job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s (end of stream)", metadata: ["STEP": "decode"])
                         return last
                     }
-                    guard r == .frame else { break }
-                    decodedHere += 1; decodedFrames += 1
-                    let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? time
-                    if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
-                        try decodeFromTheStart("the seek to \(time) s landed at \(ts) s")
-                        break
-                    }
-                    // The first frame at or after the time (1 ms for timestamp
-                    // rounding), as the ffmpeg command's accurate seek picks it.
-                    if keyframe || ts + 0.001 >= time {
-                        job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
-                        return f
-                    }
-                    last = f
                 }
                 if job.shouldAbort { throw AVError.exit }
             }

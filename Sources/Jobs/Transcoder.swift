@@ -33,7 +33,7 @@ final class Transcoder {
     private var out: OutputFile!
     private var firstCopyDTS: [Int: Int64] = [:]
     /// Packets the demuxer called invalid data (skipped, up to DamagePolicy.limit).
-    private var damagedPackets = 0
+    private var demuxDamage = DamagePolicy()
 
     init(job: JobContext, inputFile: InputFile, inputName: String, plan: Plan) throws(SpoolError) {
         self.job = job
@@ -185,8 +185,8 @@ final class Transcoder {
             let more: Bool
             do { more = try input.read(into: pkt) } catch {
                 if error == .exit { try job.checkCancelled(step: "transcode") }
-                if error == .invalidData { damagedPackets += 1; if damagedPackets > DamagePolicy.limit { throw mediaError(error, step: "demux") }; continue }
-                throw mediaError(error, step: "demux")
+                do { try demuxDamage.absorb(error) } catch { throw mediaError(error, step: "demux") }
+                continue
             }
             if !more { break }
             guard let li = byInput[pkt.streamIndex], !finished.contains(li) else { continue }

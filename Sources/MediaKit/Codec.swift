@@ -65,6 +65,36 @@ public final class Decoder {
     public func flush() { avcodec_flush_buffers(cc.ctx) }
 }
 
+/// Which frames a decoder may skip (AVCodecContext.skip_frame): a still
+/// taken far into a file decodes only what the target frame needs.
+public enum FrameSkip: Sendable {
+    /// Decode every frame.
+    case none
+    /// Skip frames no other frame refers to (B-frames).
+    case nonReference
+    /// Decode keyframes only.
+    case nonKey
+}
+
+extension Decoder {
+    public var skip: FrameSkip {
+        get {
+            switch ctx.pointee.skip_frame {
+            case AVDISCARD_NONKEY: .nonKey
+            case AVDISCARD_NONREF: .nonReference
+            default: .none
+            }
+        }
+        set {
+            ctx.pointee.skip_frame = switch newValue {
+            case .none: AVDISCARD_DEFAULT
+            case .nonReference: AVDISCARD_NONREF
+            case .nonKey: AVDISCARD_NONKEY
+            }
+        }
+    }
+}
+
 /// An encoder, configured by the caller before `open`.
 public final class Encoder {
     let cc: CodecContext
@@ -117,6 +147,80 @@ public final class Encoder {
     public var preferredSampleFormat: AVSampleFormat {
         codec.pointee.sample_fmts.map { $0.pointee } ?? AV_SAMPLE_FMT_FLTP
     }
+}
+
+extension Encoder {
+    /// Encodes one picture as a still image (JPEG, PNG, WebP) with an
+    /// encoder of its own, sized and tagged as the frame is. `jpegQuality`:
+    /// a fixed quantiser (FFmpeg's qscale) instead of the encoder's default.
+    public static func encodeStill(_ frame: Frame, encoder name: String, jpegQuality: Int? = nil) throws(AVError) -> [UInt8] {
+        let enc = try Encoder(name: name, threads: 1)
+        enc.ctx.pointee.width = frame.raw.pointee.width
+        enc.ctx.pointee.height = frame.raw.pointee.height
+        enc.ctx.pointee.pix_fmt = frame.pixelFormat
+        enc.ctx.pointee.time_base = AVRational(num: 1, den: 1)
+        enc.ctx.pointee.color_range = frame.raw.pointee.color_range
+        if let q = jpegQuality {
+            enc.ctx.pointee.flags |= Int32(AV_CODEC_FLAG_QSCALE)
+            enc.ctx.pointee.global_quality = Int32(FF_QP2LAMBDA) * Int32(q)
+        }
+        try enc.open(globalHeader: false)
+        frame.pts = 0
+        if jpegQuality != nil { frame.raw.pointee.quality = enc.ctx.pointee.global_quality }
+        try enc.send(frame)
+        try enc.send(nil)
+        var bytes: [UInt8] = []
+        let pkt = Packet()
+        while try enc.receive(into: pkt) == .packet { bytes += pkt.bytes }
+        return bytes
+    }
+}
+
+extension Encoder {
+    /// The encoder's FFmpeg name (libx264, aac, …).
+    public var name: String { String(cString: ctx.pointee.codec.pointee.name) }
+    /// Bits per second (0: the encoder's own rate control, e.g. crf).
+    public var bitRate: Int64 {
+        get { ctx.pointee.bit_rate }
+        set { ctx.pointee.bit_rate = newValue }
+    }
+
+    /// What a video encoder encodes: picture size and format, sample aspect,
+    /// time base and (when known) frame rate. Before `open`.
+    public func setVideo(width: Int, height: Int, pixelFormat: AVPixelFormat, sampleAspect: Rational, timeBase: Rational, frameRate: Rational?) {
+        ctx.pointee.width = Int32(width)
+        ctx.pointee.height = Int32(height)
+        ctx.pointee.pix_fmt = pixelFormat
+        ctx.pointee.sample_aspect_ratio = sampleAspect
+        ctx.pointee.time_base = timeBase
+        if let frameRate { ctx.pointee.framerate = frameRate }
+    }
+
+    /// Codes the pictures as fields (interlaced kept), top or bottom first.
+    public func setInterlaced(topFieldFirst: Bool) {
+        ctx.pointee.flags |= Int32(AV_CODEC_FLAG_INTERLACED_DCT) | Int32(AV_CODEC_FLAG_INTERLACED_ME)
+        ctx.pointee.field_order = topFieldFirst ? AV_FIELD_TT : AV_FIELD_BB
+    }
+
+    /// What an audio encoder encodes: its preferred sample format, `rate`
+    /// and the default layout of `channels`, time base 1/rate. Before `open`.
+    public func setAudio(sampleRate rate: Int, channels: Int) {
+        ctx.pointee.sample_rate = Int32(rate)
+        ctx.pointee.sample_fmt = preferredSampleFormat
+        av_channel_layout_default(&ctx.pointee.ch_layout, Int32(channels))
+        ctx.pointee.time_base = AVRational(num: 1, den: Int32(rate))
+    }
+
+    /// Whether the encoder takes frames of exactly `frameSize` samples (AAC,
+    /// MP3; not the PCM or variable-size ones).
+    public var needsFixedFrameSize: Bool {
+        frameSize > 0 && ctx.pointee.codec.pointee.capabilities & Int32(AV_CODEC_CAP_VARIABLE_FRAME_SIZE) == 0
+    }
+}
+
+extension AVSampleFormat {
+    /// FFmpeg's name of the format (s16, fltp, …), for a filter's aformat.
+    public var name: String { String(cString: av_get_sample_fmt_name(self)) }
 }
 
 extension AVError {

@@ -15,6 +15,13 @@ public final class Frame {
     }
 
     public func unref() { av_frame_unref(raw) }
+    /// A new Frame holding this one's picture or samples (av_frame_move_ref);
+    /// this one is left empty, to be filled again.
+    public func moved() -> Frame {
+        let f = Frame()
+        av_frame_move_ref(f.raw, raw)
+        return f
+    }
 
     public var pts: Int64? {
         get { raw.pointee.pts == ms_nopts_value() ? nil : raw.pointee.pts }
@@ -36,4 +43,10 @@ public final class Frame {
         guard let e = av_dict_get(raw.pointee.metadata, key, nil, 0), let v = e.pointee.value else { return nil }
         return String(cString: v)
     }
+}
+
+extension Frame {
+    /// Lets the encoder choose the picture type (a decoded frame carries
+    /// its source's I/P/B, which an encoder would otherwise follow).
+    public func clearPictureType() { raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
 }

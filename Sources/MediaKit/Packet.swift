@@ -22,3 +22,26 @@ public final class Packet {
 
     public func rescaleTimestamps(from a: AVRational, to b: AVRational) { av_packet_rescale_ts(raw, a, b) }
 }
+
+extension Packet {
+    /// Moves the packet's timestamps `ticks` earlier (those it has; a
+    /// negative count moves them later), and forgets its byte position in
+    /// the input (meaningless in the output).
+    public func shiftTimestamps(by ticks: Int64) {
+        if raw.pointee.pts != ms_nopts_value() { raw.pointee.pts -= ticks }
+        if raw.pointee.dts != ms_nopts_value() { raw.pointee.dts -= ticks }
+        raw.pointee.pos = -1
+    }
+
+    /// Keeps decoding order strictly increasing, as muxers require: a DTS
+    /// at or before `last` moves to just after it (the PTS no earlier than
+    /// the DTS). Returns the packet's DTS, if it has one.
+    public func keepDTS(after last: Int64?) -> Int64? {
+        guard let dts else { return nil }
+        if let last, dts <= last {
+            raw.pointee.dts = last + 1
+            if let pts { raw.pointee.pts = max(pts, last + 1) }
+        }
+        return raw.pointee.dts
+    }
+}

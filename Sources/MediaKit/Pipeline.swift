@@ -1,5 +1,6 @@
 /// The one decode → filter → encode route every job type drives (the
-/// transcode's lanes, the compose's clips and sinks, the loudness meter),
+/// transcode's lanes, the compose's clips and sinks, the loudness meter;
+/// the stills' frame grabber decodes only),
 /// in two stages, so damaged input, timestamps and errors are treated one
 /// way everywhere. Owned by one job's thread, as the objects they drive.
 ///
@@ -24,62 +25,104 @@ public struct MediaFailure: Error, Sendable {
     }
 }
 
-/// What damaged input gets: a packet or frame the decoder calls invalid
-/// data is skipped (FFmpeg's command does the same), up to `limit` of them
-/// in one stage; past that the input is refused.
+/// What damaged input gets, in one place: a packet or frame the demuxer or
+/// the decoder calls invalid data is skipped (FFmpeg's command does the
+/// same), up to `limit` of them for one counter (a decode stage's, a
+/// transcode's demuxer's); past that the input is refused with that error.
 public struct DamagePolicy: Sendable {
     public static let limit = 100
+    /// Invalid-data errors skipped so far.
+    private(set) var skipped = 0
+
+    public init() {}
+
+    /// Returns when `error` is invalid data within the limit (the caller
+    /// skips what failed); throws `error` otherwise.
+    public mutating func absorb(_ error: AVError) throws(AVError) {
+        guard error == .invalidData else { throw error }
+        skipped += 1
+        if skipped > Self.limit { throw error }
+    }
 }
 
-/// A decoder feeding one source of a filter graph.
+/// A decoder feeding one source of a filter graph (`feed`, `finish`), or,
+/// made without a graph, handing its frames to the caller (`decode`: the
+/// stills, which pick one frame and seek between them).
 public final class DecodeStage {
     public let decoder: Decoder
-    let graph: FilterGraph
+    let graph: FilterGraph?
     let source: Int
     /// Subtracted from every frame's timestamp (the input's start, so
     /// outputs start at zero as the ffmpeg command's do).
     let origin: Int64
     private let frame = Frame()
     public private(set) var framesDecoded = 0
-    private var damaged = 0
+    private var damage = DamagePolicy()
 
     public init(decoder: Decoder, graph: FilterGraph, source: Int = 0, origin: Int64 = 0) {
         self.decoder = decoder; self.graph = graph; self.source = source; self.origin = origin
     }
 
+    /// A stage without a graph: `decode(_:each:)` hands the frames to the caller.
+    public init(decoder: Decoder, origin: Int64 = 0) {
+        self.decoder = decoder; self.graph = nil; self.source = 0; self.origin = origin
+    }
+
     private func absorb(_ error: AVError) throws(MediaFailure) {
-        guard error == .invalidData else { throw MediaFailure(.decode, error) }
-        damaged += 1
-        if damaged > DamagePolicy.limit { throw MediaFailure(.decode, error) }
+        do { try damage.absorb(error) } catch { throw MediaFailure(.decode, error) }
     }
 
     /// Decodes one packet and pushes what it yields into the graph;
     /// `afterEach` runs after every frame pushed (to pull the sinks).
     public func feed(_ packet: Packet, afterEach: () throws(MediaFailure) -> Void = {}) throws(MediaFailure) {
-        do { try decoder.send(packet) } catch { try absorb(error) }
-        try pushFrames(afterEach)
+        try decode(packet) { f throws(MediaFailure) in try push(f, then: afterEach); return true }
     }
 
     /// The end of the input: drains the decoder into the graph and closes
     /// the graph's source.
     public func finish(afterEach: () throws(MediaFailure) -> Void = {}) throws(MediaFailure) {
-        do { try decoder.send(nil) } catch { throw MediaFailure(.decode, error) }
-        try pushFrames(afterEach)
-        do { try graph.push(nil, source: source) } catch { throw MediaFailure(.filter, error) }
-        try afterEach()
+        try decode(nil) { f throws(MediaFailure) in try push(f, then: afterEach); return true }
+        try push(nil, then: afterEach)
     }
 
-    private func pushFrames(_ afterEach: () throws(MediaFailure) -> Void) throws(MediaFailure) {
+    /// Decodes `packet`, or with nil drains the decoder, and hands each
+    /// frame it yields to `body`: the stage's frame, its timestamp counted
+    /// from `origin`, emptied when `body` returns (`Frame.moved()` keeps
+    /// it). `body` returns false to take no more frames now; those left stay
+    /// in the decoder for the next call (or a `flush`). Returns what
+    /// stopped it: `.needsInput` (it wants the next packet), `.endOfStream`
+    /// (drained to the end), `.frame` (`body` stopped at a frame).
+    @discardableResult
+    public func decode(_ packet: Packet?, each body: (Frame) throws(MediaFailure) -> Bool) throws(MediaFailure) -> CodecResult {
+        if let packet {
+            do { try decoder.send(packet) } catch { try absorb(error) }
+        } else {
+            do { try decoder.send(nil) } catch { throw MediaFailure(.decode, error) }
+        }
         while true {
             let r: CodecResult
             do { r = try decoder.receive(into: frame) } catch { try absorb(error); continue }
-            guard r == .frame else { return }
+            guard r == .frame else { return r }
             framesDecoded += 1
             frame.pts = frame.bestEffortTimestamp.map { $0 - origin }
-            do { try graph.push(frame, source: source) } catch { throw MediaFailure(.filter, error) }
+            let more = try body(frame)
             frame.unref()
-            try afterEach()
+            if !more { return .frame }
         }
+    }
+
+    /// After a seek: forgets the frames and packets in the decoder and its
+    /// end of stream (avcodec_flush_buffers), so decoding starts afresh
+    /// from the next keyframe. What `DamagePolicy` counted stays counted.
+    public func flush() { decoder.flush() }
+
+    /// Pushes a decoded frame (then lets go of it), or nil for the end,
+    /// into the graph, then runs `afterEach`.
+    private func push(_ f: Frame?, then afterEach: () throws(MediaFailure) -> Void) throws(MediaFailure) {
+        guard let graph else { preconditionFailure("DecodeStage.feed/finish on a stage without a graph") }
+        do { try graph.push(f, source: source) } catch { throw MediaFailure(.filter, error) }
+        f?.unref()
+        try afterEach()
     }
 }
 

@@ -165,6 +165,11 @@ extension StreamRef {
     /// content light level), to copy onto an output stream.
     /// The display matrix as side data, to carry it to an output unchanged.
     public var displayMatrixSideData: [(AVPacketSideDataType, [UInt8])] { sideData([AV_PKT_DATA_DISPLAYMATRIX]) }
+    /// The HDR10 side data (mastering display, content light level), to
+    /// carry to an output that keeps HDR.
+    public var hdrSideData: [(AVPacketSideDataType, [UInt8])] {
+        sideData([AV_PKT_DATA_MASTERING_DISPLAY_METADATA, AV_PKT_DATA_CONTENT_LIGHT_LEVEL])
+    }
 
     public func sideData(_ kinds: [AVPacketSideDataType]) -> [(AVPacketSideDataType, [UInt8])] {
         kinds.compactMap { kind in
