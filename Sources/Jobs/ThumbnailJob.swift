@@ -55,8 +55,6 @@ final class FrameGrabber {
     private let stream: StreamRef
     /// Upright, deinterlaced, SDR: what every still is made from.
     let source: SourceVideo
-    /// Frames decoded in all (the log shows it: seeking keeps it small).
-    private(set) var decodedFrames = 0
 
     /// `threads` for the decoder (0: as many as cores). Frame threading only
     /// pays when a still is far from its keyframe and the cores are free.
@@ -123,7 +121,7 @@ final class FrameGrabber {
             var chosen: Frame?, landedAt: Double?
             // Looks at each decoded frame; false once one decides.
             func take(_ f: Frame) -> Bool {
-                decodedHere += 1; decodedFrames += 1
+                decodedHere += 1
                 let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? time
                 if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
                     landedAt = ts

@@ -140,10 +140,10 @@ public final class Encoder {
         return .packet
     }
 
-    /// The first supported sample format of the encoder (for aformat).
     /// `preferredSampleFormat` by its FFmpeg name (for a filter's aformat).
     public var preferredSampleFormatName: String { String(cString: av_get_sample_fmt_name(preferredSampleFormat)) }
 
+    /// The first supported sample format of the encoder.
     public var preferredSampleFormat: AVSampleFormat {
         codec.pointee.sample_fmts.map { $0.pointee } ?? AV_SAMPLE_FMT_FLTP
     }

@@ -161,8 +161,6 @@ extension StreamRef {
         return (w, h)
     }
 
-    /// The stream side data of the given kinds (HDR mastering metadata,
-    /// content light level), to copy onto an output stream.
     /// The display matrix as side data, to carry it to an output unchanged.
     public var displayMatrixSideData: [(AVPacketSideDataType, [UInt8])] { sideData([AV_PKT_DATA_DISPLAYMATRIX]) }
     /// The HDR10 side data (mastering display, content light level), to
@@ -171,6 +169,8 @@ extension StreamRef {
         sideData([AV_PKT_DATA_MASTERING_DISPLAY_METADATA, AV_PKT_DATA_CONTENT_LIGHT_LEVEL])
     }
 
+    /// The stream side data of the given kinds (HDR mastering metadata,
+    /// content light level), to copy onto an output stream.
     public func sideData(_ kinds: [AVPacketSideDataType]) -> [(AVPacketSideDataType, [UInt8])] {
         kinds.compactMap { kind in
             var size: Int = 0
