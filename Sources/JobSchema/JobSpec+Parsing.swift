@@ -102,8 +102,14 @@ extension JobSpec {
         let input = try r.requiredString("input")
         let at = try r.array("at", count: 1...1000)
         let count = try r.int("count", 1...1000)
+        let storyboard = try parseStoryboard(r.object("storyboard"))
         let times: Thumbnail.Times
         switch (at, count) {
+        case _ where storyboard != nil:
+            guard at == nil, count == nil, !r.has("sheet") else {
+                throw SchemaError.invalid("$.storyboard", "cannot be given together with $.at, $.count or $.sheet: a storyboard takes a tile every interval and makes its own sheets")
+            }
+            times = .storyboard(storyboard!)
         case (let a?, nil):
             var ts: [Double] = []
             for (i, v) in a.enumerated() {
@@ -112,7 +118,7 @@ extension JobSpec {
             }
             times = .at(ts)
         case (nil, let c?): times = .count(c)
-        case (nil, nil): throw SchemaError.invalid("$.at", "or $.count is required")
+        case (nil, nil): throw SchemaError.invalid("$.at", "or $.count (or $.storyboard) is required")
         default: throw SchemaError.invalid("$.count", "cannot be given together with $.at; use one")
         }
         let width = try r.int("width", 16...8192), height = try r.int("height", 16...8192)
@@ -129,11 +135,39 @@ extension JobSpec {
         guard let format = ImageFormat(rawValue: ext == "jpeg" ? "jpg" : ext) else {
             throw SchemaError.unsupported("$.output.path \"\(path)\" must end in .jpg, .png or .webp")
         }
-        let n: Int = switch times { case .at(let a): a.count; case .count(let c): c }
-        if n > 1 && sheet == nil && !Thumbnail.hasNumberPattern(path) {
-            throw SchemaError.invalid("$.output.path", "needs a %d-style number (for example thumbs/a-%02d.jpg) for \(n) images, or add \"sheet\" for one contact sheet")
+        switch times {
+        case .storyboard(let s):
+            guard Thumbnail.hasNumberPattern(path) else {
+                throw SchemaError.invalid("$.output.path", "needs a %d-style number for the storyboard's sheets (for example boards/a-%02d.jpg)")
+            }
+            guard directory(of: s.vtt) == directory(of: path) else {
+                throw SchemaError.invalid("$.storyboard.vtt", "must be in the sheets' directory (\(directory(of: path).isEmpty ? "the media root" : directory(of: path))): the WebVTT file names them by file name")
+            }
+        case .at, .count:
+            let n: Int = if case .at(let a) = times { a.count } else if case .count(let c) = times { c } else { 0 }
+            if n > 1 && sheet == nil && !Thumbnail.hasNumberPattern(path) {
+                throw SchemaError.invalid("$.output.path", "needs a %d-style number (for example thumbs/a-%02d.jpg) for \(n) images, or add \"sheet\" for one contact sheet")
+            }
         }
         return Thumbnail(input: input, times: times, width: width, height: height, output: path, format: format, sheetColumns: sheet, overwrite: overwrite)
+    }
+
+    /// `storyboard`: interval 0.1-3600 s (default 10), columns and rows 1-20
+    /// (default 5), and the WebVTT file's path (required, .vtt).
+    static func parseStoryboard(_ reader: ObjectReader?) throws(SchemaError) -> Storyboard? {
+        guard var s = reader else { return nil }
+        let interval = try s.number("interval", 0.1...3600) ?? 10
+        let columns = try s.int("columns", 1...20) ?? 5, rows = try s.int("rows", 1...20) ?? 5
+        let vtt = try s.requiredString("vtt")
+        try s.finish()
+        guard vtt.lowercased().hasSuffix(".vtt") else { throw SchemaError.invalid("$.storyboard.vtt", "must end in .vtt") }
+        return Storyboard(interval: interval, columns: columns, rows: rows, vtt: vtt)
+    }
+
+    /// The directory part of a manifest path ("" for a bare file name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
     }
 
     static func parseCompose(_ r: inout ObjectReader) throws(SchemaError) -> Compose {

@@ -31,7 +31,7 @@ public enum JobSpec: Sendable {
         switch self {
         case .probe: []
         case .transcode(let t): [t.output.path]
-        case .thumbnail(let t): [t.output]
+        case .thumbnail(let t): if case .storyboard(let s) = t.times { [t.output, s.vtt] } else { [t.output] }
         case .compose(let c): [c.output.path]
         case .audio(let a): [a.output.path]
         }
@@ -167,7 +167,8 @@ public struct Transcode: Sendable {
 public enum ImageFormat: String, Sendable, CaseIterable { case jpg, png, webp }
 
 public struct Thumbnail: Sendable {
-    public enum Times: Sendable { case at([Double]), count(Int) }
+    /// Which frames: at given times, a number evenly spaced, or a storyboard.
+    public enum Times: Sendable { case at([Double]), count(Int), storyboard(Storyboard) }
     public var input: String
     public var times: Times
     public var width: Int?
@@ -177,6 +178,26 @@ public struct Thumbnail: Sendable {
     public var sheetColumns: Int?
     /// See OutputSpec.overwrite.
     public var overwrite = false
+}
+
+/// `storyboard` (an extension of manifest v1): a tile every `interval`
+/// seconds, from 0 to the end, in sheets of `columns` x `rows` (the numbered
+/// output files), and a WebVTT file mapping each time range to its tile
+/// (`sheet.jpg#xywh=x,y,w,h`, as Mux, JW Player and Jellyfin read it).
+public struct Storyboard: Sendable, Equatable {
+    public var interval: Double
+    public var columns: Int
+    public var rows: Int
+    /// The WebVTT file's path, in the sheets' directory (it names them by
+    /// file name).
+    public var vtt: String
+    /// Tiles are this wide when the manifest gives neither width nor height.
+    public static let defaultTileWidth = 160
+    /// At most this many tiles in one job (LIMIT_EXCEEDED beyond).
+    public static let maxTiles = 10_000
+    public init(interval: Double, columns: Int, rows: Int, vtt: String) {
+        self.interval = interval; self.columns = columns; self.rows = rows; self.vtt = vtt
+    }
 }
 
 public enum Motion: String, Sendable, CaseIterable { case none, zoomIn = "zoom-in", zoomOut = "zoom-out", panLeft = "pan-left", panRight = "pan-right" }

@@ -8,6 +8,14 @@ import SystemPackage
 enum OutputInspection {
     /// Read back through the published file's own descriptor (the inode
     /// written, whatever happened to the path since).
+    /// The record of a file that is not media (a WebVTT file): its size and
+    /// digest, read back from what was published.
+    static func plainRecord(_ target: OutputTarget, manifestPath: String, format: String) -> OutputRecord {
+        guard let url = target.readbackURL else { preconditionFailure("record of an output never written") }
+        let size = (try? Sys.stat(FilePath(url)).st_size).map(Int64.init) ?? 0
+        return OutputRecord(path: manifestPath, format: format, sizeBytes: size, sha256: (try? sha256Hex(ofFile: url)) ?? "")
+    }
+
     static func record(_ target: OutputTarget, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
         guard let url = target.readbackURL else { preconditionFailure("record of an output never written") }
         do {

@@ -17,9 +17,11 @@ public struct ThumbnailJob: JobRunner {
         let input = try job.policy.openInput(t.input)
         let grabber = try FrameGrabber(job: job, input: input, inputName: t.input, threads: job.threads)
         let duration = grabber.duration
-        let times: [Double] = switch t.times {
-        case .at(let a): a
-        case .count(let n): (0..<n).map { duration * (Double($0) + 0.5) / Double(n) }
+        let times: [Double]
+        switch t.times {
+        case .at(let a): times = a
+        case .count(let n): times = (0..<n).map { duration * (Double($0) + 0.5) / Double(n) }
+        case .storyboard(let s): return try StoryboardMaker.run(job, t, s, grabber: grabber, started: t0)
         }
         for time in times where duration > 0 && time > duration + 0.5 {
             throw SpoolError(.inputInvalid, "thumbnail at \(FilterText.num(time)) s is past the end of \(t.input) (\(FilterText.num((duration * 100).rounded() / 100)) s)", step: "seek")
@@ -35,14 +37,22 @@ public struct ThumbnailJob: JobRunner {
         var outputs: [OutputRecord] = []
         for (i, bytes) in encoded.enumerated() {
             let rel = encoded.count > 1 || Thumbnail.hasNumberPattern(t.output) ? String(format: t.output, i + 1) : t.output
-            let target = try job.openOutput(rel, overwrite: t.overwrite)
-            try target.write(bytes, manifestPath: rel)
-            var rec = try OutputInspection.record(target, manifestPath: rel, container: .mp4)
-            rec.format = t.format.rawValue
-            rec.durationSeconds = nil
-            outputs.append(rec)
+            outputs.append(try Self.publish(bytes, to: rel, format: t.format.rawValue, job: job, overwrite: t.overwrite))
         }
         return JobOutcome(outputs: outputs, steps: [StepTiming(name: "seek+decode+encode", durationMs: Int(Date().timeIntervalSince(t0) * 1000))])
+    }
+}
+
+extension ThumbnailJob {
+    /// Writes one file the job made (an image, a WebVTT file) at `rel` and
+    /// returns its record.
+    static func publish(_ bytes: [UInt8], to rel: String, format: String, job: JobContext, overwrite: Bool) throws(SpoolError) -> OutputRecord {
+        let target = try job.openOutput(rel, overwrite: overwrite)
+        try target.write(bytes, manifestPath: rel)
+        var rec = try OutputInspection.record(target, manifestPath: rel, container: .mp4)
+        rec.format = format
+        rec.durationSeconds = nil
+        return rec
     }
 }
 
@@ -179,24 +189,119 @@ final class FrameGrabber {
         }
     }
 
-    /// Scales (and tiles, for a sheet) the frames and encodes each image.
-    /// One thread for the graph and the image encoder: a few small images,
-    /// where starting threads costs more than they save.
-    func render(_ frames: [Frame], width: Int?, height: Int?, format: ImageFormat, sheetColumns: Int?) throws(SpoolError) -> [[UInt8]] {
-        guard let first = frames.first else { return [] }
-        let (encoderName, pix) = switch format {
-        case .jpg: ("mjpeg", "yuv420p")
-        case .png: ("png", "rgb24")
-        case .webp: ("libwebp", "yuv420p")
+    /// The frames at `times` (ascending, from the start), in one forward
+    /// pass from the start: for each time the first frame at or after it,
+    /// as `frame(at:)` picks it (the last one for times past the end),
+    /// handed to `each` with the time's index (the same frame for two times
+    /// it both covers). Frames far from the next time are decoded only as
+    /// references, as `frame(at:)` does after its seek. For a storyboard: a
+    /// tile every few seconds is cheaper to reach by decoding on than by a
+    /// seek back to the keyframe for each.
+    func frames(at wanted: [Double], each: (Int, Frame) throws(SpoolError) -> Void) throws(SpoolError) {
+        guard !wanted.isEmpty else { return }
+        let tb = stream.timeBase
+        let times = wanted.map { $0 + fmt.startSeconds }
+        let pkt = Packet()
+        let decode = DecodeStage(decoder: dec)
+        let margin = 2 / max(1, stream.fps ?? 25)
+        var next = 0
+        var last: Frame?
+        var delivered: SpoolError?
+        defer { dec.skip = .none }
+        do throws(AVError) {
+            try fmt.rewind()
+            decode.flush()
+            dec.skip = times[0] > margin ? .nonReference : .none
+            // Every frame decoded: hands it to the times it covers, keeps it
+            // as the last one, and goes back to references only when the
+            // next time is far.
+            func take(_ f: Frame) -> Bool {
+                let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? times[min(next, times.count - 1)]
+                while next < times.count, ts + 0.001 >= times[next] {
+                    do { try each(next, f) } catch { delivered = error; return false }
+                    next += 1
+                }
+                if next < times.count, times[next] - ts > 2 * margin { dec.skip = .nonReference }
+                last = f.moved()
+                return next < times.count
+            }
+            func decodeFrames(_ p: Packet?) throws(AVError) -> CodecResult {
+                do { return try decode.decode(p, each: take) } catch { throw error.error }
+            }
+            while next < times.count, delivered == nil {
+                if try fmt.read(into: pkt) {
+                    guard pkt.streamIndex == stream.index else { continue }
+                    if dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= times[next] - margin { dec.skip = .none }
+                    _ = try decodeFrames(pkt)
+                } else {
+                    // The end of the input: drain the decoder.
+                    _ = try decodeFrames(nil)
+                    break
+                }
+                if job.shouldAbort { throw AVError.exit }
+            }
+            job.logger.debug("decoded \(decode.framesDecoded) frames for \(times.count) tiles", metadata: ["STEP": "decode"])
+        } catch {
+            if error == .invalidData {
+                throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted[min(next, wanted.count - 1)])) s", step: "decode", cause: error)
+            }
+            throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
         }
+        if let delivered { throw delivered }
+        // Times past the last frame (the container's duration rounds up).
+        guard next < times.count else { return }
+        guard let last else {
+            throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded", step: "decode")
+        }
+        while next < times.count { try each(next, last); next += 1 }
+    }
+
+    /// Scales (and tiles, for a sheet) the frames and encodes each image.
+    func render(_ frames: [Frame], width: Int?, height: Int?, format: ImageFormat, sheetColumns: Int?) throws(SpoolError) -> [[UInt8]] {
+        let tile = sheetColumns.map { c in StillRenderer.Tile(columns: c, rows: (frames.count + c - 1) / c, gap: 4) }
+        let renderer = StillRenderer(grabber: self, width: width, height: height, format: format, tile: tile)
+        var out: [[UInt8]] = []
+        for frame in frames { out += try renderer.push(frame) }
+        return out + (try renderer.finish())
+    }
+}
+
+/// Turns decoded frames into encoded images, one by one as they come: each
+/// scaled (upright, SDR, square pixels) and, with a tile, laid out in
+/// sheets of columns x rows. One thread for the graph and the image
+/// encoder: small images, where starting threads costs more than they save.
+final class StillRenderer {
+    struct Tile { var columns: Int, rows: Int, gap: Int }
+    private let grabber: FrameGrabber
+    private let width: Int?, height: Int?
+    private let format: ImageFormat
+    private let tile: Tile?
+    private var graph: FilterGraph?
+    private var pushed = 0
+    private let out = Frame()
+    /// The size of one scaled frame (a tile), known after the first image.
+    private(set) var frameSize: (width: Int, height: Int)?
+
+    init(grabber: FrameGrabber, width: Int?, height: Int?, format: ImageFormat, tile: Tile?) {
+        self.grabber = grabber; self.width = width; self.height = height; self.format = format; self.tile = tile
+    }
+
+    private var encoderName: String {
+        switch format { case .jpg: "mjpeg"; case .png: "png"; case .webp: "libwebp" }
+    }
+
+    /// The graph for frames like `first`: the source's fixes, the scale,
+    /// and the image's pixel format and matrix.
+    private func makeGraph(for first: Frame) throws(AVError) -> FilterGraph {
+        let source = grabber.source
+        let pix = format == .png ? "rgb24" : "yuv420p"
         // Stills have square pixels: image viewers ignore a JPEG's or PNG's
         // pixel aspect, so an anamorphic frame is scaled to its display size.
         var chain = source.filters
         chain += FilterText.scale(width: width, height: height, squarePixels: true, source: source)
         chain.append("setsar=1")
-        if let c = sheetColumns {
-            let rows = (frames.count + c - 1) / c
-            chain.append("tile=\(c)x\(rows):padding=4:margin=4")
+        if let t = tile {
+            chain.append(t.gap > 0 ? "tile=\(t.columns)x\(t.rows):padding=\(t.gap):margin=\(t.gap)" : "tile=\(t.columns)x\(t.rows)")
         }
         // JPEG (JFIF) and lossy WebP are BT.601, JPEG full range; RGB (PNG)
         // needs the source's matrix. swscale is told the source's matrix
@@ -210,32 +315,46 @@ final class FrameGrabber {
         case .png: chain.append("scale=in_color_matrix=\(matrix)")
         }
         chain.append("format=\(pix)")
+        return try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
+                               sources: [.video(width: first.width, height: first.height,
+                                                pixelFormat: first.pixelFormat,
+                                                timeBase: Rational(num: 1, den: 1), sampleAspect: first.sampleAspect, frameRate: nil)],
+                               sinks: [.video], threads: 1)
+    }
+
+    /// Adds a frame (the graph keeps its own reference: the same frame may
+    /// be pushed again); returns the images it completed.
+    func push(_ frame: Frame) throws(SpoolError) -> [[UInt8]] {
+        try run { () throws(AVError) in
+            if graph == nil { graph = try makeGraph(for: frame) }
+            frame.pts = Int64(pushed)
+            pushed += 1
+            frame.clearPictureType()
+            try graph!.push(frame)
+        }
+    }
+
+    /// The end: the images still in the graph (a last, partly filled sheet).
+    func finish() throws(SpoolError) -> [[UInt8]] {
+        guard graph != nil else { return [] }
+        return try run { () throws(AVError) in try graph!.push(nil) }
+    }
+
+    private func run(_ body: () throws(AVError) -> Void) throws(SpoolError) -> [[UInt8]] {
         do throws(AVError) {
-            let graph = try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
-                                        sources: [.video(width: first.width, height: first.height,
-                                                         pixelFormat: first.pixelFormat,
-                                                         timeBase: Rational(num: 1, den: 1), sampleAspect: first.sampleAspect, frameRate: nil)],
-                                        sinks: [.video], threads: 1)
-            var out: [[UInt8]] = []
-            let f = Frame()
-            func drainGraph() throws(AVError) {
-                while try graph.pull(into: f) == .frame {
-                    out.append(try Encoder.encodeStill(f, encoder: encoderName, jpegQuality: format == .jpg ? 3 : nil))
-                    f.unref()
+            try body()
+            var images: [[UInt8]] = []
+            while try graph!.pull(into: out) == .frame {
+                if frameSize == nil {
+                    frameSize = tile.map { (out.width / $0.columns, out.height / $0.rows) } ?? (out.width, out.height)
                 }
+                images.append(try Encoder.encodeStill(out, encoder: encoderName, jpegQuality: format == .jpg ? 3 : nil))
+                out.unref()
             }
-            for (i, frame) in frames.enumerated() {
-                frame.pts = Int64(i)
-                frame.clearPictureType()
-                try graph.push(frame)
-                try drainGraph()
-            }
-            try graph.push(nil)
-            try drainGraph()
-            return out
+            return images
         } catch {
             if error == .encoderNotFound { throw SpoolError(.unsupported, "this build has no \(encoderName) encoder for .\(format.rawValue)", step: "encode") }
-            throw SpoolError.media(error, "input \(inputName)", step: "encode", job: job)
+            throw SpoolError.media(error, "input \(grabber.inputName)", step: "encode", job: grabber.job)
         }
     }
 }

@@ -366,7 +366,7 @@ final class RealWorldMediaTests: XCTestCase {
 
 /// Runs a tool of the ffmpeg package; its stdout, stderr and exit status.
 /// stderr goes to a file, so neither pipe can fill while the other is read.
-private func runTool(_ args: [String]) -> (out: Data, err: String, status: Int32) {
+func runTool(_ args: [String]) -> (out: Data, err: String, status: Int32) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     p.arguments = args
@@ -389,4 +389,4 @@ private func runJSON(_ args: [String]) -> [String: Any]? {
     return try? JSONSerialization.jsonObject(with: r.out) as? [String: Any]
 }
 
-private func runStderr(_ args: [String]) -> String { runTool(args).err }
+func runStderr(_ args: [String]) -> String { runTool(args).err }

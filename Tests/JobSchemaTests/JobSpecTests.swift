@@ -61,4 +61,22 @@ final class JobSpecTests: XCTestCase {
         var bad = try reader(#"{"maxWidth":1}"#)
         XCTAssertThrowsError(try limits.read(&bad))
     }
+
+    func testStoryboardRules() throws {
+        guard case .thumbnail(let t) = try spec(.thumbnail, #"{"input":"a.mp4","storyboard":{"vtt":"b/s.vtt"},"output":{"path":"b/s-%03d.jpg"}}"#),
+              case .storyboard(let s) = t.times else { return XCTFail() }
+        XCTAssertEqual(s, Storyboard(interval: 10, columns: 5, rows: 5, vtt: "b/s.vtt"), "the defaults")
+        XCTAssertEqual(JobSpec.thumbnail(t).outputPaths, ["b/s-%03d.jpg", "b/s.vtt"], "the WebVTT file is an output the path checks see")
+        let numbered = refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt"},"output":{"path":"s.jpg"}}"#)
+        XCTAssertEqual(numbered?.kind, .invalid); XCTAssertTrue(numbered?.message.hasPrefix("$.output.path needs a %d-style number") ?? false)
+        let elsewhere = refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"c/s.vtt"},"output":{"path":"b/s-%d.jpg"}}"#)
+        XCTAssertEqual(elsewhere?.message, "$.storyboard.vtt must be in the sheets' directory (b): the WebVTT file names them by file name")
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.txt"},"output":{"path":"s-%d.jpg"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","count":3,"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","sheet":{},"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#))
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","interval":0.01},"output":{"path":"s-%d.jpg"}}"#)?.message,
+                       "$.storyboard.interval must be between 0.1 and 3600, found 0.01")
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","rows":21},"output":{"path":"s-%d.jpg"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","colums":2},"output":{"path":"s-%d.jpg"}}"#))
+    }
 }

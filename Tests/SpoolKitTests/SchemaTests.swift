@@ -54,6 +54,8 @@ final class SchemaTests: XCTestCase {
             ("unknown-field", #"{"version":1,"type":"probe","input":"a","priorty":1}"#),
             ("bad-crf", #"{"version":1,"type":"transcode","input":"a","output":{"path":"o.mp4","video":{"crf":99}}}"#),
             ("both-at-count", #"{"version":1,"type":"thumbnail","input":"a","at":[1],"count":2,"output":{"path":"t.jpg"}}"#),
+            ("storyboard-and-count", #"{"version":1,"type":"thumbnail","input":"a","count":2,"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#),
+            ("storyboard-without-vtt", #"{"version":1,"type":"thumbnail","input":"a","storyboard":{"interval":2},"output":{"path":"s-%d.jpg"}}"#),
         ]
         let v2 = try schemaVerdicts(extra.map { ($0.0, Data($0.1.utf8)) })
         for (name, body) in extra {

@@ -1,0 +1,99 @@
+import Foundation
+import SpoolKit
+import SystemPackage
+import XCTest
+
+/// A thumbnail job's storyboard (issue 18): sheets of tiles every interval
+/// and the WebVTT file that maps time ranges to tiles, judged against the
+/// ffmpeg command's frame at each tile's time.
+final class StoryboardTests: XCTestCase {
+    struct Cue { var start: Double, end: Double, sheet: String, x: Int, y: Int, w: Int, h: Int }
+
+    /// Parses WebVTT cues of the form `HH:MM:SS.mmm --> HH:MM:SS.mmm` + `sheet#xywh=x,y,w,h`.
+    func cues(_ text: String) -> [Cue] {
+        func seconds(_ s: Substring) -> Double {
+            let p = s.split(separator: ":").compactMap { Double($0) }
+            return p.count == 3 ? p[0] * 3600 + p[1] * 60 + p[2] : -1
+        }
+        let blocks = text.components(separatedBy: "\n\n").dropFirst()
+        return blocks.compactMap { b in
+            let lines = b.split(separator: "\n")
+            guard lines.count == 2, let arrow = lines[0].range(of: " --> "), let hash = lines[1].range(of: "#xywh=") else { return nil }
+            let r = lines[1][hash.upperBound...].split(separator: ",").compactMap { Int($0) }
+            guard r.count == 4 else { return nil }
+            return Cue(start: seconds(lines[0][..<arrow.lowerBound]), end: seconds(lines[0][arrow.upperBound...]),
+                       sheet: String(lines[1][..<hash.lowerBound]), x: r[0], y: r[1], w: r[2], h: r[3])
+        }
+    }
+
+    /// PSNR of two pictures in YUV 4:2:0, the video's own format (the
+    /// tile went to RGB after its scale, the command's frame did not).
+    func psnr(_ a: String, _ b: String) -> Double {
+        let graph = "[0:v]format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]psnr"
+        let err = runStderr(["ffmpeg", "-nostdin", "-hide_banner", "-i", a, "-i", b, "-lavfi", graph, "-f", "null", "-"])
+        guard let r = err.range(of: #"average:(inf|[0-9.]+)"#, options: .regularExpression) else { return 0 }
+        let v = err[r].dropFirst("average:".count)
+        return v == "inf" ? 100 : Double(v) ?? 0
+    }
+
+    func testStoryboardTilesMatchTheFramesAndTheCuesCoverTheClip() throws {
+        let h = SpoolHarness(self)
+        let m = h.media.string
+        // Phone-like coding: B-frames and a 5 s GOP, 13 s long (the last
+        // sheet is partly filled, the last cue shorter than the interval).
+        try FileManager.default.createDirectory(atPath: m + "/board", withIntermediateDirectories: true)
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "13", "-c:v", "libx264", "-preset", "veryfast",
+                         "-g", "150", "-bf", "3", "-pix_fmt", "yuv420p", m + "/board/clip.mp4"])
+        h.start(workers: 1, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
+        h.submit("sb", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","width":160,"storyboard":{"interval":2,"columns":3,"rows":2,"vtt":"boards/b.vtt"},"output":{"path":"boards/b-%02d.png"}}"#)
+        h.submit("sb-dir", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","storyboard":{"vtt":"elsewhere/b.vtt"},"output":{"path":"boards/c-%02d.jpg"}}"#)
+        h.submit("sb-at", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","at":[1],"storyboard":{"vtt":"boards/d.vtt"},"output":{"path":"boards/d-%02d.jpg"}}"#)
+        eventually(stall: 60, "the storyboard jobs ended", progress: { h.finishedCount }) { h.finishedCount == 3 }
+        XCTAssertEqual(h.error("sb-dir")?.code, "MANIFEST_INVALID")
+        XCTAssertEqual(h.error("sb-at")?.code, "MANIFEST_INVALID")
+        let rec = try XCTUnwrap(h.result("sb"), h.error("sb")?.message ?? "")
+        XCTAssertEqual(rec.outputs.map(\.path), ["boards/b-01.png", "boards/b-02.png", "boards/b.vtt"])
+        XCTAssertEqual(rec.outputs.last?.format, "vtt")
+        for sheet in ["b-01.png", "b-02.png"] {
+            let p = try XCTUnwrap(Probed(m + "/boards/" + sheet))
+            XCTAssertEqual(p.video?.width, 3 * 160); XCTAssertEqual(p.video?.height, 2 * 90, "\(sheet): 3 x 2 tiles of 160 x 90")
+        }
+        let text = try String(contentsOfFile: m + "/boards/b.vtt", encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("WEBVTT\n"))
+        let list = cues(text)
+        XCTAssertEqual(list.count, 7, "a tile every 2 s of 13 s")
+        XCTAssertEqual(list.first?.start, 0)
+        for (a, b) in zip(list, list.dropFirst()) { XCTAssertEqual(a.end, b.start, accuracy: 0.0005, "cues are contiguous") }
+        XCTAssertEqual(list.last?.end ?? 0, 13, accuracy: 0.05, "the last cue ends at the end of the clip")
+        XCTAssertEqual(list.map(\.sheet), Array(repeating: "b-01.png", count: 6) + ["b-02.png"])
+        XCTAssertEqual(list.map { "\($0.x),\($0.y)" }, ["0,0", "160,0", "320,0", "0,90", "160,90", "320,90", "0,0"])
+        // Each tile (PNG: lossless) is the ffmpeg command's frame at its time
+        // (accurate seek: the first frame at or after it), scaled to the
+        // tile's size, and not the one a second away.
+        let work = NSTemporaryDirectory() + "storyboard-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var figures: [String] = []
+        for (k, c) in list.enumerated() {
+            let tile = "\(work)/tile\(k).png", want = "\(work)/want\(k).y4m", later = "\(work)/later\(k).y4m"
+            Fixtures.ffmpeg(["-i", m + "/boards/" + c.sheet, "-vf", "crop=\(c.w):\(c.h):\(c.x):\(c.y)", tile])
+            // The frame a second away: later, or for the last tile earlier.
+            let away = c.start + 1 < 13 ? c.start + 1 : c.start - 1
+            for (t, file) in [(c.start, want), (away, later)] {
+                Fixtures.ffmpeg(["-ss", "\(t)", "-i", m + "/board/clip.mp4", "-frames:v", "1", "-vf", "scale=160:90", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", file])
+            }
+            let same = psnr(tile, want), other = psnr(tile, later)
+            figures.append(String(format: "%.1f/%.1f", same, other))
+            XCTAssertGreaterThanOrEqual(same, 30, "tile \(k) at \(c.start) s against the command's frame")
+            XCTAssertGreaterThan(other, 10, "the frame a second away was made")
+            XCTAssertGreaterThan(same, other + 3, "tile \(k) is the frame at \(c.start) s, not one a second away (\(same) vs \(other) dB)")
+        }
+        // One forward pass: reference frames only between tiles, so fewer
+        // frames decoded than the clip has (390).
+        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=sb ") && $0.contains("frames for 7 tiles") })
+        let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
+        XCTAssertLessThan(decoded, 390, "B-frames far from a tile are skipped (\(decoded) decoded)")
+        print("storyboard: 7 tiles of a 13 s clip, \(decoded) of 390 frames decoded; PSNR dB against the command's frame / the frame 1 s away: \(figures.joined(separator: " "))")
+        h.stopAll()
+    }
+}

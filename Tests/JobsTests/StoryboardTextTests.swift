@@ -1,0 +1,35 @@
+@testable import Jobs
+import XCTest
+
+/// The storyboard's WebVTT text, golden: cue times, sheets and rectangles.
+final class StoryboardTextTests: XCTestCase {
+    func testCuesNameTheirSheetAndRectangle() {
+        let text = StoryboardMaker.vtt(tiles: 5, interval: 2.5, duration: 11.2, columns: 2, rows: 2,
+                                       tileWidth: 160, tileHeight: 90, sheets: ["s-1.jpg", "s-2.jpg"])
+        XCTAssertEqual(text, """
+            WEBVTT
+
+            00:00:00.000 --> 00:00:02.500
+            s-1.jpg#xywh=0,0,160,90
+
+            00:00:02.500 --> 00:00:05.000
+            s-1.jpg#xywh=160,0,160,90
+
+            00:00:05.000 --> 00:00:07.500
+            s-1.jpg#xywh=0,90,160,90
+
+            00:00:07.500 --> 00:00:10.000
+            s-1.jpg#xywh=160,90,160,90
+
+            00:00:10.000 --> 00:00:11.200
+            s-2.jpg#xywh=0,0,160,90
+
+            """)
+    }
+
+    func testTimestamps() {
+        XCTAssertEqual(StoryboardMaker.timestamp(0), "00:00:00.000")
+        XCTAssertEqual(StoryboardMaker.timestamp(3723.4567), "01:02:03.457")
+        XCTAssertEqual(StoryboardMaker.timestamp(36000), "10:00:00.000")
+    }
+}
