@@ -5,7 +5,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(pkg-config libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev
-      libsystemd-dev systemd ffmpeg python3 python3-jsonschema strace util-linux procps curl tmux chromium)
+      libsystemd-dev systemd ffmpeg webp python3 python3-jsonschema strace util-linux procps curl tmux chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

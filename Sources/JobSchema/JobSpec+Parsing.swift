@@ -103,8 +103,14 @@ extension JobSpec {
         let at = try r.array("at", count: 1...1000)
         let count = try r.int("count", 1...1000)
         let storyboard = try parseStoryboard(r.object("storyboard"))
+        let preview = try parsePreview(r.object("preview"))
         let times: Thumbnail.Times
         switch (at, count) {
+        case _ where preview != nil:
+            guard at == nil, count == nil, storyboard == nil, !r.has("sheet") else {
+                throw SchemaError.invalid("$.preview", "cannot be given together with $.at, $.count, $.sheet or $.storyboard: a preview is one animation")
+            }
+            times = .preview(preview!)
         case _ where storyboard != nil:
             guard at == nil, count == nil, !r.has("sheet") else {
                 throw SchemaError.invalid("$.storyboard", "cannot be given together with $.at, $.count or $.sheet: a storyboard takes a tile every interval and makes its own sheets")
@@ -132,8 +138,17 @@ extension JobSpec {
         let overwrite = try o.bool("overwrite") ?? false
         try o.finish()
         let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
-        guard let format = ImageFormat(rawValue: ext == "jpeg" ? "jpg" : ext) else {
-            throw SchemaError.unsupported("$.output.path \"\(path)\" must end in .jpg, .png or .webp")
+        let format: ImageFormat
+        if case .preview = times {
+            guard let f = ImageFormat(rawValue: ext), f == .webp || f == .gif else {
+                throw SchemaError.unsupported("$.output.path \"\(path)\" of a preview must end in .webp (animated WebP) or .gif")
+            }
+            format = f
+        } else {
+            guard let f = ImageFormat(rawValue: ext == "jpeg" ? "jpg" : ext), f != .gif else {
+                throw SchemaError.unsupported("$.output.path \"\(path)\" must end in .jpg, .png or .webp")
+            }
+            format = f
         }
         switch times {
         case .storyboard(let s):
@@ -143,6 +158,7 @@ extension JobSpec {
             guard directory(of: s.vtt) == directory(of: path) else {
                 throw SchemaError.invalid("$.storyboard.vtt", "must be in the sheets' directory (\(directory(of: path).isEmpty ? "the media root" : directory(of: path))): the WebVTT file names them by file name")
             }
+        case .preview: break
         case .at, .count:
             let n: Int = if case .at(let a) = times { a.count } else if case .count(let c) = times { c } else { 0 }
             if n > 1 && sheet == nil && !Thumbnail.hasNumberPattern(path) {
@@ -162,6 +178,32 @@ extension JobSpec {
         try s.finish()
         guard vtt.lowercased().hasSuffix(".vtt") else { throw SchemaError.invalid("$.storyboard.vtt", "must end in .vtt") }
         return Storyboard(interval: interval, columns: columns, rows: rows, vtt: vtt)
+    }
+
+    /// `preview`: `start` (default 0) and `duration` (0.1-60 s, default 3),
+    /// or `moments` (2-20) of `momentDuration` (0.2-10 s, default 1), at most
+    /// 60 s in all; `fps` 1-30 (default 10); `loop` (default true).
+    static func parsePreview(_ reader: ObjectReader?) throws(SchemaError) -> Preview? {
+        guard var p = reader else { return nil }
+        let start = try p.number("start", 0...864_000), duration = try p.number("duration", 0.1...Preview.maxSeconds)
+        let moments = try p.int("moments", 2...20), momentDuration = try p.number("momentDuration", 0.2...10)
+        let fps = try p.int("fps", 1...30) ?? 10, loop = try p.bool("loop") ?? true
+        try p.finish()
+        let span: Preview.Span
+        if let moments {
+            guard start == nil, duration == nil else {
+                throw SchemaError.invalid("$.preview.moments", "cannot be given together with start or duration: moments are spread over the whole input")
+            }
+            let each = momentDuration ?? 1
+            guard Double(moments) * each <= Preview.maxSeconds else {
+                throw SchemaError.invalid("$.preview", "\(moments) moments of \(each) s make more than \(Int(Preview.maxSeconds)) s")
+            }
+            span = .moments(count: moments, duration: each)
+        } else {
+            guard momentDuration == nil else { throw SchemaError.invalid("$.preview.momentDuration", "needs moments") }
+            span = .range(start: start ?? 0, duration: duration ?? 3)
+        }
+        return Preview(span: span, fps: fps, loop: loop)
     }
 
     /// The directory part of a manifest path ("" for a bare file name).

@@ -164,11 +164,12 @@ public struct Transcode: Sendable {
     public var output: OutputSpec
 }
 
-public enum ImageFormat: String, Sendable, CaseIterable { case jpg, png, webp }
+/// Stills and storyboards: jpg, png, webp; animated previews: webp, gif.
+public enum ImageFormat: String, Sendable, CaseIterable { case jpg, png, webp, gif }
 
 public struct Thumbnail: Sendable {
     /// Which frames: at given times, a number evenly spaced, or a storyboard.
-    public enum Times: Sendable { case at([Double]), count(Int), storyboard(Storyboard) }
+    public enum Times: Sendable { case at([Double]), count(Int), storyboard(Storyboard), preview(Preview) }
     public var input: String
     public var times: Times
     public var width: Int?
@@ -198,6 +199,27 @@ public struct Storyboard: Sendable, Equatable {
     public init(interval: Double, columns: Int, rows: Int, vtt: String) {
         self.interval = interval; self.columns = columns; self.rows = rows; self.vtt = vtt
     }
+}
+
+/// `preview` (an extension of manifest v1): a short looping animation (an
+/// animated WebP or a GIF with a palette made for the clip) of one stretch
+/// of the input, or of `moments` evenly spaced stretches, at `fps`.
+public struct Preview: Sendable, Equatable {
+    public enum Span: Sendable, Equatable {
+        /// From `start` for `duration` seconds.
+        case range(start: Double, duration: Double)
+        /// `count` stretches of `duration` seconds, evenly spaced over the input.
+        case moments(count: Int, duration: Double)
+    }
+    public var span: Span
+    public var fps: Int
+    /// Loops forever (the default), else plays once.
+    public var loop: Bool
+    /// Frames are this wide when the manifest gives neither width nor height.
+    public static let defaultWidth = 320
+    /// The longest preview, in seconds of the input.
+    public static let maxSeconds = 60.0
+    public init(span: Span, fps: Int, loop: Bool) { self.span = span; self.fps = fps; self.loop = loop }
 }
 
 public enum Motion: String, Sendable, CaseIterable { case none, zoomIn = "zoom-in", zoomOut = "zoom-out", panLeft = "pan-left", panRight = "pan-right" }

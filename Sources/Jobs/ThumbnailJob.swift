@@ -22,6 +22,7 @@ public struct ThumbnailJob: JobRunner {
         case .at(let a): times = a
         case .count(let n): times = (0..<n).map { duration * (Double($0) + 0.5) / Double(n) }
         case .storyboard(let s): return try StoryboardMaker.run(job, t, s, grabber: grabber, started: t0)
+        case .preview(let p): return try PreviewMaker.run(job, t, p, grabber: grabber, started: t0)
         }
         for time in times where duration > 0 && time > duration + 0.5 {
             throw SpoolError(.inputInvalid, "thumbnail at \(FilterText.num(time)) s is past the end of \(t.input) (\(FilterText.num((duration * 100).rounded() / 100)) s)", step: "seek")
@@ -287,34 +288,45 @@ final class StillRenderer {
     }
 
     private var encoderName: String {
-        switch format { case .jpg: "mjpeg"; case .png: "png"; case .webp: "libwebp" }
+        switch format {
+        case .jpg: "mjpeg"; case .png: "png"; case .webp: "libwebp"
+        case .gif: preconditionFailure("a still is never a GIF (the manifest check refuses it)")
+        }
     }
 
     /// The graph for frames like `first`: the source's fixes, the scale,
     /// and the image's pixel format and matrix.
-    private func makeGraph(for first: Frame) throws(AVError) -> FilterGraph {
-        let source = grabber.source
-        let pix = format == .png ? "rgb24" : "yuv420p"
+    /// The filters from a decoded frame to an image's pixels, shared by
+    /// stills, storyboards and previews: the source's fixes (upright,
+    /// deinterlaced, SDR), the scale to square pixels, `tile` if any, and the
+    /// image format's matrix, range and pixel format.
+    static func pictureChain(source: SourceVideo, width: Int?, height: Int?, format: ImageFormat, tile: String? = nil) -> [String] {
         // Stills have square pixels: image viewers ignore a JPEG's or PNG's
         // pixel aspect, so an anamorphic frame is scaled to its display size.
         var chain = source.filters
         chain += FilterText.scale(width: width, height: height, squarePixels: true, source: source)
         chain.append("setsar=1")
-        if let t = tile {
-            chain.append(t.gap > 0 ? "tile=\(t.columns)x\(t.rows):padding=\(t.gap):margin=\(t.gap)" : "tile=\(t.columns)x\(t.rows)")
-        }
-        // JPEG (JFIF) and lossy WebP are BT.601, JPEG full range; RGB (PNG)
-        // needs the source's matrix. swscale is told the source's matrix
-        // (it takes BT.601 otherwise) and converts; the JPEG's range is set
-        // here and tagged on the frame, instead of asking for yuvj420p, the
-        // deprecated format swscale warns about on every image.
+        if let tile { chain.append(tile) }
+        // JPEG (JFIF) and lossy WebP are BT.601, JPEG full range; RGB (PNG,
+        // and GIF's palette) needs the source's matrix. swscale is told the
+        // source's matrix (it takes BT.601 otherwise) and converts; the
+        // JPEG's range is set here and tagged on the frame, instead of asking
+        // for yuvj420p, the deprecated format swscale warns about on every image.
         let matrix = source.colour.isBT709Matrix ? "bt709" : source.colour.isBT2020Matrix ? "bt2020" : "bt601"
         switch format {
-        case .jpg: chain.append("scale=in_color_matrix=\(matrix):out_color_matrix=bt601:out_range=full")
-        case .webp: chain.append("scale=in_color_matrix=\(matrix):out_color_matrix=bt601")
-        case .png: chain.append("scale=in_color_matrix=\(matrix)")
+        case .jpg: chain += ["scale=in_color_matrix=\(matrix):out_color_matrix=bt601:out_range=full", "format=yuv420p"]
+        case .webp: chain += ["scale=in_color_matrix=\(matrix):out_color_matrix=bt601", "format=yuv420p"]
+        case .png, .gif: chain += ["scale=in_color_matrix=\(matrix)", "format=rgb24"]
         }
-        chain.append("format=\(pix)")
+        return chain
+    }
+
+    /// The graph for frames like `first`.
+    private func makeGraph(for first: Frame) throws(AVError) -> FilterGraph {
+        let tileFilter = tile.map { t in
+            t.gap > 0 ? "tile=\(t.columns)x\(t.rows):padding=\(t.gap):margin=\(t.gap)" : "tile=\(t.columns)x\(t.rows)"
+        }
+        let chain = Self.pictureChain(source: grabber.source, width: width, height: height, format: format, tile: tileFilter)
         return try FilterGraph(description: "[in0]\(chain.joined(separator: ","))[out0]",
                                sources: [.video(width: first.width, height: first.height,
                                                 pixelFormat: first.pixelFormat,

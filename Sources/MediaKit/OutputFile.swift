@@ -77,8 +77,9 @@ public final class OutputFile {
     /// The stream's time base: the muxer may change it in writeHeader.
     public func timeBase(_ stream: Int) -> AVRational { ctx.pointee.streams[stream]!.pointee.time_base }
 
-    public func writeHeader(fastStart: Bool = false) throws(AVError) {
-        let opts = AVOptions(fastStart ? [("movflags", "+faststart")] : [])
+    /// `options`: the muxer's own (an animation's `loop`), set by mediaspool.
+    public func writeHeader(fastStart: Bool = false, options: [(String, String)] = []) throws(AVError) {
+        let opts = AVOptions((fastStart ? [("movflags", "+faststart")] : []) + options)
         try check(avformat_write_header(ctx, &opts.raw))
         headerWritten = true
     }

@@ -71,7 +71,7 @@ struct Gallery: ParsableCommand {
         if result.sideFiles?.contains(Poster.sideFileName) == true,
            case .success(let b) = Sys.readRegularFile(cfg.layout.sideFile(id, Poster.sideFileName), limit: limit) {
             bytes = b
-        } else if let img = result.outputs.first(where: { ["jpg", "png", "webp"].contains($0.format) }),
+        } else if let img = result.outputs.first(where: { ["jpg", "png", "webp", "gif"].contains($0.format) }),
                   let input = try? cfg.pathPolicy(tenant: result.tenant).openInput(img.path, field: "output"), input.size < limit {
             bytes = (try? Sys.readAll(input.descriptor, limit: limit)) ?? nil
             ext = img.format

@@ -72,6 +72,14 @@ enum Fixtures {
         return d
     }()
 
+    /// A 640x360 30 fps clip coded as phones do (B-frames, 5 s GOPs) at
+    /// `path` (its directory made), `seconds` long.
+    static func longGOPClip(_ path: String, seconds: Int) {
+        try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "\(seconds)", "-c:v", "libx264", "-preset", "veryfast",
+                "-g", "150", "-bf", "3", "-pix_fmt", "yuv420p", path])
+    }
+
     static func ffmpeg(_ args: [String]) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")

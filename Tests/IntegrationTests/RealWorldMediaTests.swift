@@ -390,3 +390,14 @@ private func runJSON(_ args: [String]) -> [String: Any]? {
 }
 
 func runStderr(_ args: [String]) -> String { runTool(args).err }
+
+/// PSNR (dB) of two pictures compared in YUV 4:2:0, the video's own format
+/// (an image made from a frame went to RGB after its scale; the command's
+/// frame, kept in YUV, did not); 0 when the command fails.
+func yuvPSNR(_ a: String, _ b: String) -> Double {
+    let graph = "[0:v]format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]psnr"
+    let err = runStderr(["ffmpeg", "-nostdin", "-hide_banner", "-i", a, "-i", b, "-lavfi", graph, "-f", "null", "-"])
+    guard let r = err.range(of: #"average:(inf|[0-9.]+)"#, options: .regularExpression) else { return 0 }
+    let v = err[r].dropFirst("average:".count)
+    return v == "inf" ? 100 : Double(v) ?? 0
+}

@@ -26,24 +26,13 @@ final class StoryboardTests: XCTestCase {
         }
     }
 
-    /// PSNR of two pictures in YUV 4:2:0, the video's own format (the
-    /// tile went to RGB after its scale, the command's frame did not).
-    func psnr(_ a: String, _ b: String) -> Double {
-        let graph = "[0:v]format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]psnr"
-        let err = runStderr(["ffmpeg", "-nostdin", "-hide_banner", "-i", a, "-i", b, "-lavfi", graph, "-f", "null", "-"])
-        guard let r = err.range(of: #"average:(inf|[0-9.]+)"#, options: .regularExpression) else { return 0 }
-        let v = err[r].dropFirst("average:".count)
-        return v == "inf" ? 100 : Double(v) ?? 0
-    }
 
     func testStoryboardTilesMatchTheFramesAndTheCuesCoverTheClip() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
         // Phone-like coding: B-frames and a 5 s GOP, 13 s long (the last
         // sheet is partly filled, the last cue shorter than the interval).
-        try FileManager.default.createDirectory(atPath: m + "/board", withIntermediateDirectories: true)
-        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "13", "-c:v", "libx264", "-preset", "veryfast",
-                         "-g", "150", "-bf", "3", "-pix_fmt", "yuv420p", m + "/board/clip.mp4"])
+        Fixtures.longGOPClip(m + "/board/clip.mp4", seconds: 13)
         h.start(workers: 1, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
         h.submit("sb", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","width":160,"storyboard":{"interval":2,"columns":3,"rows":2,"vtt":"boards/b.vtt"},"output":{"path":"boards/b-%02d.png"}}"#)
         h.submit("sb-dir", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","storyboard":{"vtt":"elsewhere/b.vtt"},"output":{"path":"boards/c-%02d.jpg"}}"#)
@@ -82,7 +71,7 @@ final class StoryboardTests: XCTestCase {
             for (t, file) in [(c.start, want), (away, later)] {
                 Fixtures.ffmpeg(["-ss", "\(t)", "-i", m + "/board/clip.mp4", "-frames:v", "1", "-vf", "scale=160:90", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", file])
             }
-            let same = psnr(tile, want), other = psnr(tile, later)
+            let same = yuvPSNR(tile, want), other = yuvPSNR(tile, later)
             figures.append(String(format: "%.1f/%.1f", same, other))
             XCTAssertGreaterThanOrEqual(same, 30, "tile \(k) at \(c.start) s against the command's frame")
             XCTAssertGreaterThan(other, 10, "the frame a second away was made")

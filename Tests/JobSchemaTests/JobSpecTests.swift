@@ -79,4 +79,22 @@ final class JobSpecTests: XCTestCase {
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","rows":21},"output":{"path":"s-%d.jpg"}}"#))
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","colums":2},"output":{"path":"s-%d.jpg"}}"#))
     }
+
+    func testPreviewRules() throws {
+        guard case .thumbnail(let t) = try spec(.thumbnail, #"{"input":"a.mp4","preview":{},"output":{"path":"p.gif"}}"#),
+              case .preview(let p) = t.times else { return XCTFail() }
+        XCTAssertEqual(p, Preview(span: .range(start: 0, duration: 3), fps: 10, loop: true), "the defaults")
+        XCTAssertEqual(t.format, .gif)
+        guard case .thumbnail(let m) = try spec(.thumbnail, #"{"input":"a","preview":{"moments":4,"fps":6,"loop":false},"output":{"path":"p.webp"}}"#),
+              case .preview(let q) = m.times else { return XCTFail() }
+        XCTAssertEqual(q, Preview(span: .moments(count: 4, duration: 1), fps: 6, loop: false))
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","preview":{},"output":{"path":"p.jpg"}}"#)?.kind, .unsupported)
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","at":[1],"output":{"path":"p.gif"}}"#)?.kind, .unsupported, "a still is never a GIF")
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","preview":{"moments":3,"start":1},"output":{"path":"p.gif"}}"#)?.kind, .invalid)
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","preview":{"momentDuration":1},"output":{"path":"p.gif"}}"#)?.message, "$.preview.momentDuration needs moments")
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","preview":{"moments":20,"momentDuration":4},"output":{"path":"p.gif"}}"#)?.message, "$.preview 20 moments of 4.0 s make more than 60 s")
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{"duration":61},"output":{"path":"p.gif"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{"fps":31},"output":{"path":"p.gif"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{},"storyboard":{"vtt":"s.vtt"},"output":{"path":"p-%d.gif"}}"#))
+    }
 }

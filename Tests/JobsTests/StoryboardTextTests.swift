@@ -1,3 +1,4 @@
+import JobSchema
 @testable import Jobs
 import XCTest
 
@@ -31,5 +32,17 @@ final class StoryboardTextTests: XCTestCase {
         XCTAssertEqual(StoryboardMaker.timestamp(0), "00:00:00.000")
         XCTAssertEqual(StoryboardMaker.timestamp(3723.4567), "01:02:03.457")
         XCTAssertEqual(StoryboardMaker.timestamp(36000), "10:00:00.000")
+    }
+
+    func testPreviewTicks() throws {
+        // A stretch: fps ticks from its start, clipped to the input.
+        XCTAssertEqual(try PreviewMaker.ticks(.init(span: .range(start: 2, duration: 1), fps: 4, loop: true), duration: 10, input: "a"), [2, 2.25, 2.5, 2.75])
+        XCTAssertEqual(try PreviewMaker.ticks(.init(span: .range(start: 9.5, duration: 3), fps: 2, loop: true), duration: 10, input: "a"), [9.5])
+        // Moments: evenly spaced stretches, centred in equal parts of the input.
+        XCTAssertEqual(try PreviewMaker.ticks(.init(span: .moments(count: 2, duration: 1), fps: 2, loop: true), duration: 10, input: "a"), [2, 2.5, 7, 7.5])
+        // Moments longer than the input's parts shrink to fit.
+        XCTAssertEqual(try PreviewMaker.ticks(.init(span: .moments(count: 4, duration: 2), fps: 1, loop: true), duration: 4, input: "a"), [0, 1, 2, 3])
+        XCTAssertThrowsError(try PreviewMaker.ticks(.init(span: .range(start: 10, duration: 1), fps: 1, loop: true), duration: 10, input: "a"))
+        XCTAssertThrowsError(try PreviewMaker.ticks(.init(span: .moments(count: 2, duration: 1), fps: 1, loop: true), duration: 0, input: "a"))
     }
 }

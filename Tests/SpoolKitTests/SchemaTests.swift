@@ -56,6 +56,8 @@ final class SchemaTests: XCTestCase {
             ("both-at-count", #"{"version":1,"type":"thumbnail","input":"a","at":[1],"count":2,"output":{"path":"t.jpg"}}"#),
             ("storyboard-and-count", #"{"version":1,"type":"thumbnail","input":"a","count":2,"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#),
             ("storyboard-without-vtt", #"{"version":1,"type":"thumbnail","input":"a","storyboard":{"interval":2},"output":{"path":"s-%d.jpg"}}"#),
+            ("preview-and-at", #"{"version":1,"type":"thumbnail","input":"a","at":[1],"preview":{},"output":{"path":"p.gif"}}"#),
+            ("preview-moments-and-start", #"{"version":1,"type":"thumbnail","input":"a","preview":{"moments":3,"start":1},"output":{"path":"p.gif"}}"#),
         ]
         let v2 = try schemaVerdicts(extra.map { ($0.0, Data($0.1.utf8)) })
         for (name, body) in extra {
