@@ -190,14 +190,20 @@ final class FrameGrabber {
         }
     }
 
-    /// The frames at `times` (ascending, from the start), in one forward
-    /// pass from the start: for each time the first frame at or after it,
-    /// as `frame(at:)` picks it (the last one for times past the end),
-    /// handed to `each` with the time's index (the same frame for two times
-    /// it both covers). Frames far from the next time are decoded only as
-    /// references, as `frame(at:)` does after its seek. For a storyboard: a
-    /// tile every few seconds is cheaper to reach by decoding on than by a
-    /// seek back to the keyframe for each.
+    /// A gap to the next time longer than this (seconds) is crossed by a
+    /// seek to the keyframe before that time; a shorter one by decoding on.
+    static let seekGap = 10.0
+
+    /// The frames at `times` (ascending), forward: for each time the first
+    /// frame at or after it, as `frame(at:)` picks it (the last one for
+    /// times past the end), handed to `each` with the time's index (the same
+    /// frame for two times it both covers). Frames far from the next time
+    /// are decoded only as references, as `frame(at:)` does after its seek;
+    /// a gap over `seekGap` is crossed by a seek. For a storyboard, a tile
+    /// every few seconds is cheaper to reach by decoding on than by a seek
+    /// back to the keyframe for each; a preview's moments, far apart, by
+    /// seeks. A seek that lands past its time (MPEG-TS seeks by bytes)
+    /// makes the pass decode on from the start, without seeking again.
     func frames(at wanted: [Double], each: (Int, Frame) throws(SpoolError) -> Void) throws(SpoolError) {
         guard !wanted.isEmpty else { return }
         let tb = stream.timeBase
@@ -208,28 +214,59 @@ final class FrameGrabber {
         var next = 0
         var last: Frame?
         var delivered: SpoolError?
+        // Seeks: allowed until one lands past its time; the time of the one
+        // just made (its first frame is checked against it); one wanted.
+        var seeking = true, seekedTo: Double?, landedPast = false, wantSeek = false
         defer { dec.skip = .none }
         do throws(AVError) {
-            try fmt.rewind()
-            decode.flush()
-            dec.skip = times[0] > margin ? .nonReference : .none
+            func seek(to time: Double) throws(AVError) {
+                try fmt.seek(stream: stream.index, to: time)
+                decode.flush()
+                seekedTo = time
+                dec.skip = .nonReference
+            }
+            func fromTheStart() throws(AVError) {
+                try fmt.rewind()
+                decode.flush()
+                seekedTo = nil
+                dec.skip = times[next] > margin ? .nonReference : .none
+            }
+            if times[0] > Self.seekGap { try seek(to: times[0]) } else { try fromTheStart() }
             // Every frame decoded: hands it to the times it covers, keeps it
-            // as the last one, and goes back to references only when the
-            // next time is far.
+            // as the last one, and goes back to references only (or asks for
+            // a seek) when the next time is far.
             func take(_ f: Frame) -> Bool {
                 let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? times[min(next, times.count - 1)]
+                if let time = seekedTo {
+                    seekedTo = nil
+                    if ts > time + 1.5 / max(1, stream.fps ?? 25) { landedPast = true; return false }
+                }
                 while next < times.count, ts + 0.001 >= times[next] {
                     do { try each(next, f) } catch { delivered = error; return false }
                     next += 1
                 }
-                if next < times.count, times[next] - ts > 2 * margin { dec.skip = .nonReference }
                 last = f.moved()
-                return next < times.count
+                guard next < times.count else { return false }
+                if seeking, times[next] - ts > Self.seekGap { wantSeek = true; return false }
+                if times[next] - ts > 2 * margin { dec.skip = .nonReference }
+                return true
             }
             func decodeFrames(_ p: Packet?) throws(AVError) -> CodecResult {
                 do { return try decode.decode(p, each: take) } catch { throw error.error }
             }
             while next < times.count, delivered == nil {
+                if landedPast {
+                    landedPast = false
+                    seeking = false
+                    job.logger.debug("a seek landed past \(times[next]) s; decoding on from the start", metadata: ["STEP": "decode"])
+                    try fromTheStart()
+                    continue
+                }
+                if wantSeek {
+                    wantSeek = false
+                    try seek(to: times[next])
+                    continue
+                }
                 if try fmt.read(into: pkt) {
                     guard pkt.streamIndex == stream.index else { continue }
                     if dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= times[next] - margin { dec.skip = .none }
@@ -241,7 +278,7 @@ final class FrameGrabber {
                 }
                 if job.shouldAbort { throw AVError.exit }
             }
-            job.logger.debug("decoded \(decode.framesDecoded) frames for \(times.count) tiles", metadata: ["STEP": "decode"])
+            job.logger.debug("decoded \(decode.framesDecoded) frames for \(times.count) times", metadata: ["STEP": "decode"])
         } catch {
             if error == .invalidData {
                 throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted[min(next, wanted.count - 1)])) s", step: "decode", cause: error)

@@ -11,7 +11,10 @@ final class PreviewTests: XCTestCase {
         let h = SpoolHarness(self)
         let m = h.media.string
         Fixtures.longGOPClip(m + "/pv/clip.mp4", seconds: 9)
-        h.start(workers: 2)
+        // A minute, small: moments far apart are reached by seeks.
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30", "-t", "60", "-c:v", "libx264", "-preset", "veryfast",
+                         "-g", "60", "-pix_fmt", "yuv420p", m + "/pv/minute.mp4"])
+        h.start(workers: 2, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
         func job(_ preview: String, _ out: String) -> String {
             #"{"version":1,"type":"thumbnail","input":"pv/clip.mp4","preview":\#(preview),"output":{"path":"\#(out)"}}"#
         }
@@ -20,8 +23,9 @@ final class PreviewTests: XCTestCase {
         h.submit("webp", job(#"{"moments":3,"momentDuration":1,"fps":5}"#, "previews/b.webp"))
         h.submit("past-end", job(#"{"start":30}"#, "previews/never.gif"))
         h.submit("jpg", job(#"{"start":1}"#, "previews/c.jpg"))
+        h.submit("far", #"{"version":1,"type":"thumbnail","input":"pv/minute.mp4","preview":{"moments":3,"momentDuration":1,"fps":5},"output":{"path":"previews/far.gif"}}"#)
         h.submit("with-count", #"{"version":1,"type":"thumbnail","input":"pv/clip.mp4","count":2,"preview":{"start":1},"output":{"path":"previews/d.gif"}}"#)
-        eventually(stall: 60, "the preview jobs ended", progress: { h.finishedCount }) { h.finishedCount == 6 }
+        eventually(stall: 60, "the preview jobs ended", progress: { h.finishedCount }) { h.finishedCount == 7 }
         XCTAssertEqual(h.error("past-end")?.code, "INPUT_INVALID")
         XCTAssertEqual(h.error("jpg")?.code, "UNSUPPORTED")
         XCTAssertEqual(h.error("with-count")?.code, "MANIFEST_INVALID")
@@ -70,6 +74,21 @@ final class PreviewTests: XCTestCase {
             .compactMap { line in line.split(separator: " ").dropFirst(6).first.flatMap { Int($0) } }
         XCTAssertEqual(durations.count, 15, info)
         XCTAssertEqual(durations.reduce(0, +), 3000, "15 frames of 200 ms")
+        // Moments at 9.5, 29.5 and 49.5 s of a minute (1800 frames): the
+        // gaps are crossed by seeks, so few frames are decoded; and each
+        // moment's first frame is the command's at its time.
+        let far = try XCTUnwrap(h.result("far")?.outputs.first, h.error("far")?.message ?? "")
+        XCTAssertEqual(far.durationSeconds ?? 0, 3, accuracy: 0.001)
+        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=far ") && $0.contains("frames for 15 times") })
+        let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
+        XCTAssertLessThan(decoded, 600, "seeks between the moments (\(decoded) of 1800 frames decoded)")
+        for (k, t) in [(5, 29.5), (10, 49.5)] {
+            let ours = "\(work)/far\(k).png", want = "\(work)/farw\(k).y4m"
+            Fixtures.ffmpeg(["-i", m + "/previews/far.gif", "-vf", "select=eq(n\\,\(k))", "-frames:v", "1", ours])
+            Fixtures.ffmpeg(["-ss", "\(t)", "-i", m + "/pv/minute.mp4", "-frames:v", "1", "-vf", "scale=320:180", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", want])
+            XCTAssertGreaterThanOrEqual(yuvPSNR(ours, want), 30, "frame \(k) of the far preview is the frame at \(t) s")
+        }
+        print("preview: 3 moments of a 60 s clip with \(decoded) of 1800 frames decoded")
         h.stopAll()
     }
 }

@@ -79,7 +79,7 @@ final class StoryboardTests: XCTestCase {
         }
         // One forward pass: reference frames only between tiles, so fewer
         // frames decoded than the clip has (390).
-        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=sb ") && $0.contains("frames for 7 tiles") })
+        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=sb ") && $0.contains("frames for 7 times") })
         let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
         XCTAssertLessThan(decoded, 390, "B-frames far from a tile are skipped (\(decoded) decoded)")
         print("storyboard: 7 tiles of a 13 s clip, \(decoded) of 390 frames decoded; PSNR dB against the command's frame / the frame 1 s away: \(figures.joined(separator: " "))")
