@@ -152,8 +152,8 @@ extension JobSpec {
         }
         switch times {
         case .storyboard(let s):
-            guard Thumbnail.hasNumberPattern(path) else {
-                throw SchemaError.invalid("$.output.path", "needs a %d-style number for the storyboard's sheets (for example boards/a-%02d.jpg)")
+            guard Thumbnail.hasNumberPattern(String(path.split(separator: "/").last ?? "")), !directory(of: path).contains("%") else {
+                throw SchemaError.invalid("$.output.path", "needs a %d-style number in its file name for the storyboard's sheets (for example boards/a-%02d.jpg)")
             }
             guard directory(of: s.vtt) == directory(of: path) else {
                 throw SchemaError.invalid("$.storyboard.vtt", "must be in the sheets' directory (\(directory(of: path).isEmpty ? "the media root" : directory(of: path))): the WebVTT file names them by file name")
@@ -206,10 +206,10 @@ extension JobSpec {
         return Preview(span: span, fps: fps, loop: loop)
     }
 
-    /// The directory part of a manifest path ("" for a bare file name).
+    /// The directory part of a manifest path ("" for a bare file name),
+    /// without `.` components or doubled slashes.
     static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "" }
-        return String(path[..<slash])
+        path.split(separator: "/", omittingEmptySubsequences: true).dropLast().filter { $0 != "." }.joined(separator: "/")
     }
 
     static func parseCompose(_ r: inout ObjectReader) throws(SchemaError) -> Compose {

@@ -6,8 +6,6 @@ import SystemPackage
 
 /// The facts of a finished output file, for the result record.
 enum OutputInspection {
-    /// Read back through the published file's own descriptor (the inode
-    /// written, whatever happened to the path since).
     /// The record of a file that is not media (a WebVTT file): its size and
     /// digest, read back from what was published.
     static func plainRecord(_ target: OutputTarget, manifestPath: String, format: String) -> OutputRecord {
@@ -16,6 +14,8 @@ enum OutputInspection {
         return OutputRecord(path: manifestPath, format: format, sizeBytes: size, sha256: (try? sha256Hex(ofFile: url)) ?? "")
     }
 
+    /// Read back through the published file's own descriptor (the inode
+    /// written, whatever happened to the path since).
     static func record(_ target: OutputTarget, manifestPath: String, container: Container) throws(SpoolError) -> OutputRecord {
         guard let url = target.readbackURL else { preconditionFailure("record of an output never written") }
         do {

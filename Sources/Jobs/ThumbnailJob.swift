@@ -155,7 +155,8 @@ final class FrameGrabber {
                 let r: CodecResult
                 if !draining, try fmt.read(into: pkt) {
                     guard pkt.streamIndex == stream.index else { continue }
-                    if !keyframe, dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= time - margin {
+                    // A packet without a pts (AVI) cannot tell: decode it.
+                    if !keyframe, dec.skip != .none, pkt.pts.map({ Double($0) * tb.doubleValue >= time - margin }) ?? true {
                         dec.skip = .none
                     }
                     r = try decodeFrames(pkt)
@@ -191,7 +192,9 @@ final class FrameGrabber {
     }
 
     /// A gap to the next time longer than this (seconds) is crossed by a
-    /// seek to the keyframe before that time; a shorter one by decoding on.
+    /// seek to the keyframe before that time, and so is one longer than two
+    /// seconds and 1.5 keyframe intervals (the longest seen so far): a seek
+    /// then decodes less than decoding on would.
     static let seekGap = 10.0
 
     /// The frames at `times` (ascending), forward: for each time the first
@@ -217,18 +220,23 @@ final class FrameGrabber {
         // Seeks: allowed until one lands past its time; the time of the one
         // just made (its first frame is checked against it); one wanted.
         var seeking = true, seekedTo: Double?, landedPast = false, wantSeek = false
+        // Keyframe spacing seen so far: when a gap is worth a seek.
+        var lastKeyframe: Double?, longestGOP = 0.0
+        func worthASeek(_ gap: Double) -> Bool { gap > Self.seekGap || (longestGOP > 0 && gap > max(2, 1.5 * longestGOP)) }
         defer { dec.skip = .none }
         do throws(AVError) {
             func seek(to time: Double) throws(AVError) {
                 try fmt.seek(stream: stream.index, to: time)
                 decode.flush()
                 seekedTo = time
+                lastKeyframe = nil
                 dec.skip = .nonReference
             }
             func fromTheStart() throws(AVError) {
                 try fmt.rewind()
                 decode.flush()
                 seekedTo = nil
+                lastKeyframe = nil
                 dec.skip = times[next] > margin ? .nonReference : .none
             }
             if times[0] > Self.seekGap { try seek(to: times[0]) } else { try fromTheStart() }
@@ -247,7 +255,7 @@ final class FrameGrabber {
                 }
                 last = f.moved()
                 guard next < times.count else { return false }
-                if seeking, times[next] - ts > Self.seekGap { wantSeek = true; return false }
+                if seeking, worthASeek(times[next] - ts) { wantSeek = true; return false }
                 if times[next] - ts > 2 * margin { dec.skip = .nonReference }
                 return true
             }
@@ -267,9 +275,22 @@ final class FrameGrabber {
                     try seek(to: times[next])
                     continue
                 }
-                if try fmt.read(into: pkt) {
+                // A file cut short (an upload that stopped) ends where its
+                // data does: the times past it get the last frame.
+                var more = false
+                do { more = try fmt.read(into: pkt) } catch {
+                    guard error == .invalidData, let last, let t = last.bestEffortTimestamp else { throw error }
+                    job.logger.warning("input \(inputName) ends early (damaged) at \(FilterText.num(Double(t) * tb.doubleValue - fmt.startSeconds)) s; later times get that frame", metadata: ["STEP": "decode"])
+                }
+                if more {
                     guard pkt.streamIndex == stream.index else { continue }
-                    if dec.skip != .none, let p = pkt.pts, Double(p) * tb.doubleValue >= times[next] - margin { dec.skip = .none }
+                    // A packet without a pts (AVI) cannot tell: decode it.
+                    if dec.skip != .none, pkt.pts.map({ Double($0) * tb.doubleValue >= times[next] - margin }) ?? true { dec.skip = .none }
+                    if pkt.isKeyframe, let p = pkt.pts {
+                        let t = Double(p) * tb.doubleValue
+                        if let k = lastKeyframe, t > k { longestGOP = max(longestGOP, t - k) }
+                        lastKeyframe = t
+                    }
                     _ = try decodeFrames(pkt)
                 } else {
                     // The end of the input: drain the decoder.

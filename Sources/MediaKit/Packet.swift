@@ -18,6 +18,8 @@ public final class Packet {
     public var streamIndex: Int { get { Int(raw.pointee.stream_index) } set { raw.pointee.stream_index = Int32(newValue) } }
     public var pts: Int64? { raw.pointee.pts == ms_nopts_value() ? nil : raw.pointee.pts }
     public var dts: Int64? { raw.pointee.dts == ms_nopts_value() ? nil : raw.pointee.dts }
+    /// The demuxer marked it a keyframe (a place decoding can start).
+    public var isKeyframe: Bool { raw.pointee.flags & AV_PKT_FLAG_KEY != 0 }
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: raw.pointee.data, count: Int(raw.pointee.size)) }
 
     public func rescaleTimestamps(from a: AVRational, to b: AVRational) { av_packet_rescale_ts(raw, a, b) }

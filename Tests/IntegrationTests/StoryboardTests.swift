@@ -36,9 +36,17 @@ final class StoryboardTests: XCTestCase {
         h.start(workers: 1, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
         h.submit("sb", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","width":160,"storyboard":{"interval":2,"columns":3,"rows":2,"vtt":"boards/b.vtt"},"output":{"path":"boards/b-%02d.png"}}"#)
         h.submit("sb-dir", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","storyboard":{"vtt":"elsewhere/b.vtt"},"output":{"path":"boards/c-%02d.jpg"}}"#)
+        h.submit("sb-huge", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","width":8192,"storyboard":{"vtt":"boards/e.vtt","columns":20,"rows":20},"output":{"path":"boards/e-%02d.jpg"}}"#)
+        try FileManager.default.createDirectory(atPath: m + "/linked", withIntermediateDirectories: true)
+        XCTAssertEqual(symlink("/etc/passwd", m + "/linked/l.vtt"), 0)
+        h.submit("sb-link", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","storyboard":{"vtt":"linked/l.vtt"},"output":{"path":"linked/l-%02d.jpg"}}"#)
         h.submit("sb-at", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","at":[1],"storyboard":{"vtt":"boards/d.vtt"},"output":{"path":"boards/d-%02d.jpg"}}"#)
-        eventually(stall: 60, "the storyboard jobs ended", progress: { h.finishedCount }) { h.finishedCount == 3 }
+        eventually(stall: 60, "the storyboard jobs ended", progress: { h.finishedCount }) { h.finishedCount == 5 }
         XCTAssertEqual(h.error("sb-dir")?.code, "MANIFEST_INVALID")
+        XCTAssertEqual(h.error("sb-huge")?.code, "LIMIT_EXCEEDED", "a 163840 px wide sheet is refused before decoding")
+        XCTAssertTrue(h.error("sb-huge")?.message.contains("storyboard.columns/rows") ?? false, h.error("sb-huge")?.message ?? "")
+        XCTAssertEqual(h.error("sb-link")?.code, "OUTPUT_NOT_ALLOWED")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: m + "/linked/l-01.jpg"), "the WebVTT path is checked before any sheet is written")
         XCTAssertEqual(h.error("sb-at")?.code, "MANIFEST_INVALID")
         let rec = try XCTUnwrap(h.result("sb"), h.error("sb")?.message ?? "")
         XCTAssertEqual(rec.outputs.map(\.path), ["boards/b-01.png", "boards/b-02.png", "boards/b.vtt"])
@@ -81,8 +89,44 @@ final class StoryboardTests: XCTestCase {
         // frames decoded than the clip has (390).
         let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=sb ") && $0.contains("frames for 7 times") })
         let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
-        XCTAssertLessThan(decoded, 390, "B-frames far from a tile are skipped (\(decoded) decoded)")
+        XCTAssertLessThan(decoded, 300, "B-frames far from a tile are skipped (\(decoded) decoded; about 361 without skipping)")
         print("storyboard: 7 tiles of a 13 s clip, \(decoded) of 390 frames decoded; PSNR dB against the command's frame / the frame 1 s away: \(figures.joined(separator: " "))")
+        h.stopAll()
+    }
+
+    /// Frames that carry their number as their grey level (20 + 2N): each
+    /// tile must be frame ceil(t x 25), the first at or after its time, in
+    /// an MP4 with B-frames and in an MPEG-TS that starts at 1.4 s.
+    func testEveryTileIsTheFirstFrameAtOrAfterItsTime() throws {
+        let h = SpoolHarness(self)
+        let m = h.media.string
+        try FileManager.default.createDirectory(atPath: m + "/grey", withIntermediateDirectories: true)
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "4", "-vf", "geq=lum='20+2*N':cb=128:cr=128",
+                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=50", "-pix_fmt", "yuv420p", m + "/grey/n.mp4"])
+        Fixtures.ffmpeg(["-i", m + "/grey/n.mp4", "-c", "copy", "-f", "mpegts", m + "/grey/n.ts"])
+        h.start(workers: 2)
+        for ext in ["mp4", "ts"] {
+            h.submit("n-\(ext)", #"{"version":1,"type":"thumbnail","input":"grey/n.\#(ext)","width":64,"storyboard":{"interval":0.37,"columns":4,"rows":3,"vtt":"grey-\#(ext)/n.vtt"},"output":{"path":"grey-\#(ext)/n-%d.png"}}"#)
+        }
+        eventually(stall: 60, "both storyboards ended", progress: { h.finishedCount }) { h.finishedCount == 2 }
+        // Each frame's grey level after the same scale and conversion.
+        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/grey/n.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+        XCTAssertEqual(levels.count, 100)
+        for ext in ["mp4", "ts"] {
+            XCTAssertNotNil(h.result("n-\(ext)"), h.error("n-\(ext)")?.message ?? "")
+            var chosen: [Int] = []
+            for k in 0..<11 {
+                let time = Double(k) * 0.37
+                let want = Int((time * 25 - 0.001).rounded(.up))
+                let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/grey-\(ext)/n-1.png", "-vf", "crop=64:36:\((k % 4) * 64):\((k / 4) * 36),scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+                guard let g = grey.first else { XCTFail("tile \(k) of \(ext) not read"); continue }
+                // The nearest frame by grey level (frames are ~2.3 levels apart).
+                let n = levels.indices.min { abs(Int(levels[$0]) - Int(g)) < abs(Int(levels[$1]) - Int(g)) }!
+                chosen.append(n)
+                XCTAssertEqual(n, want, "\(ext) tile \(k) at \(time) s is frame \(n), not \(want)")
+            }
+            print("storyboard: \(ext) tiles are frames \(chosen)")
+        }
         h.stopAll()
     }
 }

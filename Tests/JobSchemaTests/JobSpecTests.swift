@@ -68,10 +68,12 @@ final class JobSpecTests: XCTestCase {
         XCTAssertEqual(s, Storyboard(interval: 10, columns: 5, rows: 5, vtt: "b/s.vtt"), "the defaults")
         XCTAssertEqual(JobSpec.thumbnail(t).outputPaths, ["b/s-%03d.jpg", "b/s.vtt"], "the WebVTT file is an output the path checks see")
         let numbered = refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt"},"output":{"path":"s.jpg"}}"#)
-        XCTAssertEqual(numbered?.kind, .invalid); XCTAssertTrue(numbered?.message.hasPrefix("$.output.path needs a %d-style number") ?? false)
+        XCTAssertEqual(numbered?.kind, .invalid); XCTAssertTrue(numbered?.message.hasPrefix("$.output.path needs a %d-style number in its file name") ?? false)
         let elsewhere = refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"c/s.vtt"},"output":{"path":"b/s-%d.jpg"}}"#)
         XCTAssertEqual(elsewhere?.message, "$.storyboard.vtt must be in the sheets' directory (b): the WebVTT file names them by file name")
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.txt"},"output":{"path":"s-%d.jpg"}}"#))
+        XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"d%d/s.vtt"},"output":{"path":"d%d/s.jpg"}}"#), "the number is in the file name")
+        XCTAssertNil(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"b/s.vtt"},"output":{"path":"./b//s-%d.jpg"}}"#), "the same directory, written differently")
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","count":3,"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#))
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","sheet":{},"storyboard":{"vtt":"s.vtt"},"output":{"path":"s-%d.jpg"}}"#))
         XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","storyboard":{"vtt":"s.vtt","interval":0.01},"output":{"path":"s-%d.jpg"}}"#)?.message,

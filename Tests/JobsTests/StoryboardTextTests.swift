@@ -28,6 +28,11 @@ final class StoryboardTextTests: XCTestCase {
             """)
     }
 
+    func testSheetNamesAreEscapedAsRelativeURLs() {
+        XCTAssertEqual(StoryboardMaker.urlName("my board #1 ?a:b 01.jpg"), "my%20board%20%231%20%3Fa%3Ab%2001.jpg")
+        XCTAssertEqual(StoryboardMaker.urlName("a-01_x~.jpg"), "a-01_x~.jpg")
+    }
+
     func testTimestamps() {
         XCTAssertEqual(StoryboardMaker.timestamp(0), "00:00:00.000")
         XCTAssertEqual(StoryboardMaker.timestamp(3723.4567), "01:02:03.457")
