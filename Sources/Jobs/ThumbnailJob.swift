@@ -278,10 +278,11 @@ final class FrameGrabber {
                 // A file cut short (an upload that stopped) ends where its
                 // data does: the times past it get the last frame.
                 var more = false
-                do { more = try fmt.read(into: pkt) } catch {
+                func endsEarly(_ error: AVError) throws(AVError) {
                     guard error == .invalidData, let last, let t = last.bestEffortTimestamp else { throw error }
-                    job.logger.warning("input \(inputName) ends early (damaged) at \(FilterText.num(Double(t) * tb.doubleValue - fmt.startSeconds)) s; later times get that frame", metadata: ["STEP": "decode"])
+                    job.logger.warning("input \(inputName) ends early (damaged) at \(String(format: "%.2f", Double(t) * tb.doubleValue - fmt.startSeconds)) s; later times get that frame", metadata: ["STEP": "decode"])
                 }
+                do { more = try fmt.read(into: pkt) } catch { try endsEarly(error) }
                 if more {
                     guard pkt.streamIndex == stream.index else { continue }
                     // A packet without a pts (AVI) cannot tell: decode it.
@@ -293,8 +294,9 @@ final class FrameGrabber {
                     }
                     _ = try decodeFrames(pkt)
                 } else {
-                    // The end of the input: drain the decoder.
-                    _ = try decodeFrames(nil)
+                    // The end of the input: drain the decoder (whose last,
+                    // cut-off frames may fail).
+                    do { _ = try decodeFrames(nil) } catch { try endsEarly(error) }
                     break
                 }
                 if job.shouldAbort { throw AVError.exit }

@@ -40,8 +40,18 @@ final class StoryboardTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: m + "/linked", withIntermediateDirectories: true)
         XCTAssertEqual(symlink("/etc/passwd", m + "/linked/l.vtt"), 0)
         h.submit("sb-link", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","storyboard":{"vtt":"linked/l.vtt"},"output":{"path":"linked/l-%02d.jpg"}}"#)
+        // An upload cut short: the storyboard ends at its last frame.
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "10", "-c:v", "libx264", "-preset", "veryfast",
+                         "-movflags", "+faststart", m + "/board/whole.mp4"])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: m + "/board/whole.mp4"))
+        try whole.prefix(whole.count * 55 / 100).write(to: URL(fileURLWithPath: m + "/board/cut.mp4"))
+        h.submit("sb-cut", #"{"version":1,"type":"thumbnail","input":"board/cut.mp4","storyboard":{"interval":1,"vtt":"cut/c.vtt"},"output":{"path":"cut/c-%d.jpg"}}"#)
         h.submit("sb-at", #"{"version":1,"type":"thumbnail","input":"board/clip.mp4","at":[1],"storyboard":{"vtt":"boards/d.vtt"},"output":{"path":"boards/d-%02d.jpg"}}"#)
-        eventually(stall: 60, "the storyboard jobs ended", progress: { h.finishedCount }) { h.finishedCount == 5 }
+        eventually(stall: 60, "the storyboard jobs ended", progress: { h.finishedCount }) { h.finishedCount == 6 }
+        let cut = try XCTUnwrap(h.result("sb-cut"), h.error("sb-cut")?.message ?? "")
+        XCTAssertEqual(cut.outputs.map(\.path), ["cut/c-1.jpg", "cut/c.vtt"])
+        XCTAssertEqual(cues(try String(contentsOfFile: m + "/cut/c.vtt", encoding: .utf8)).count, 10, "a tile a second of the 10 s the container says")
+        XCTAssertTrue(h.log(0).contains("input board/cut.mp4 ends early (damaged) at "), "the cut is logged")
         XCTAssertEqual(h.error("sb-dir")?.code, "MANIFEST_INVALID")
         XCTAssertEqual(h.error("sb-huge")?.code, "LIMIT_EXCEEDED", "a 163840 px wide sheet is refused before decoding")
         XCTAssertTrue(h.error("sb-huge")?.message.contains("storyboard.columns/rows") ?? false, h.error("sb-huge")?.message ?? "")
