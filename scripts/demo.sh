@@ -52,7 +52,7 @@ echo "== the live view, one frame (mediaspool watch shows it live)"
 echo "== jobs"
 "$BIN" list --spool "$SPOOL"
 echo "== outputs written under $MEDIA"
-( cd "$MEDIA" && find out thumbs talks/episode-12.m4a -type f | sort | xargs ls -la )
+( cd "$MEDIA" && find out thumbs boards previews talks/episode-12.m4a -type f | sort | xargs ls -la )
 echo "== one result: done/transcode-intro-480p.result.json"
 cat "$SPOOL/done/transcode-intro-480p.result.json"
 echo "== one failure: failed/refused-url.error.json"
