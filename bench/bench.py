@@ -37,6 +37,7 @@ def media():
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
            "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", f"{m}/hd.mp4")
     real_world(m)
+    long_clip(m)
     open(f"{m}/.ok", "w").close()
     return m
 
@@ -50,6 +51,13 @@ def real_world(m):
            "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-g", "300", "-bf", "3", "-pix_fmt", "yuv420p", "-c:a", "aac", f"{m}/rw-flat.mp4")
     ffmpeg("-i", f"{m}/rw-flat.mp4", "-c", "copy", "-metadata:s:v:0", "rotate=90", f"{m}/rw.mp4")
     os.unlink(f"{m}/rw-flat.mp4")
+
+def long_clip(m):
+    """A minute of 720p30 coded as phones do (B-frames, 2 s GOPs): the
+    storyboard's and the preview's input (issue 18)."""
+    if os.path.exists(f"{m}/sb60.mp4"): return
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-t", "60", "-c:v", "libx264", "-preset", "veryfast",
+           "-g", "60", "-bf", "3", "-pix_fmt", "yuv420p", f"{m}/sb60.mp4")
 
 class Daemon:
     """A release daemon on a fresh spool whose media root holds the bench media."""
@@ -153,6 +161,23 @@ def transcode_row(name, goal, clip, prefix, n, peer_audio=()):
               "-c:a", "aac", "-b:a", "128k", *peer_audio, "-movflags", "+faststart", f"{WORK}/peer-{prefix}{i}.mp4"] for i in range(n)],
             f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg")
 
+def storyboard_row(name, goal, clip, prefix, n):
+    """A tile every 2 s, 160 wide, in sheets of 5 x 5, against the command's
+    fps, scale and tile filters (which decode every frame)."""
+    compare(name, goal,
+            [(f"{prefix}{i}", f'{{"version":1,"type":"thumbnail","input":"{clip}","width":160,"storyboard":{{"interval":2,"columns":5,"rows":5,"vtt":"out-{prefix}{i}.vtt"}},"output":{{"path":"out-{prefix}{i}-%02d.jpg"}}}}') for i in range(n)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{media()}/{clip}", "-vf", "fps=1/2,scale=160:-2,tile=5x5", f"{WORK}/peer-{prefix}{i}-%02d.jpg"] for i in range(n)],
+            f"out-{prefix}0-01.jpg", f"{WORK}/peer-{prefix}0-01.jpg", "ffmpeg fps,scale,tile")
+
+def preview_row(name, goal, clip, prefix, n):
+    """A 3 s GIF at 10 fps from 20 s, 320 wide, palette made for the clip,
+    against the command's palettegen/paletteuse doing the same."""
+    graph = "fps=10,scale=320:-2,split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=bayer:bayer_scale=3"
+    compare(name, goal,
+            [(f"{prefix}{i}", f'{{"version":1,"type":"thumbnail","input":"{clip}","preview":{{"start":20,"duration":3,"fps":10}},"output":{{"path":"out-{prefix}{i}.gif"}}}}') for i in range(n)],
+            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", "20", "-t", "3", "-i", f"{media()}/{clip}", "-filter_complex", graph, f"{WORK}/peer-{prefix}{i}.gif"] for i in range(n)],
+            f"out-{prefix}0.gif", f"{WORK}/peer-{prefix}0.gif", "ffmpeg palettegen")
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     m = media()
@@ -199,6 +224,11 @@ def main():
     probe_row("probe, phone-shaped 1080p clip (10 s GOP, moov at end, 5.1, rotated)", "(report)", "rw.mp4", "rp", 50 if QUICK else 200)
     thumbnail_row("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)", "rw.mp4", 15, "rt", 10 if QUICK else 40)
     transcode_row("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "(report)", "rw.mp4", "rx", 2, peer_audio=("-ac", "2"))
+
+    # Delivery outputs (issue 18) of a minute of 720p30 with B-frames.
+    long_clip(m)
+    storyboard_row("storyboard of a 60 s 720p clip, a tile every 2 s, 5x5 sheets", "≥1.5x", "sb60.mp4", "sb", 4 if QUICK else 8)
+    preview_row("preview: 3 s GIF at 10 fps of a 60 s 720p clip", "(report)", "sb60.mp4", "pv", 4 if QUICK else 8)
 
     def wanted(name): return not ONLY or any(name.startswith(w) for w in ONLY)
     # Spool overhead: trivial jobs through the durable path vs the C floor.
