@@ -192,9 +192,9 @@ final class FrameGrabber {
     }
 
     /// A gap to the next time longer than this (seconds) is crossed by a
-    /// seek to the keyframe before that time, and so is one longer than two
-    /// seconds and 1.5 keyframe intervals (the longest seen so far): a seek
-    /// then decodes less than decoding on would.
+    /// seek to the keyframe before that time, and so is one that reaches past
+    /// the next keyframe (the longest keyframe interval seen so far after the
+    /// last keyframe read): a seek then decodes less than decoding on would.
     static let seekGap = 10.0
 
     /// The frames at `times` (ascending), forward: for each time the first
@@ -222,7 +222,14 @@ final class FrameGrabber {
         var seeking = true, seekedTo: Double?, landedPast = false, wantSeek = false
         // Keyframe spacing seen so far: when a gap is worth a seek.
         var lastKeyframe: Double?, longestGOP = 0.0
-        func worthASeek(_ gap: Double) -> Bool { gap > Self.seekGap || (longestGOP > 0 && gap > max(2, 1.5 * longestGOP)) }
+        // A seek lands on the keyframe before the target: worth it when that
+        // is past the keyframe after the last one read (so decoding on would
+        // decode a whole keyframe interval for nothing), or the gap is long.
+        func worthASeek(_ target: Double, from ts: Double) -> Bool {
+            if target - ts > Self.seekGap { return true }
+            guard longestGOP > 0, let k = lastKeyframe else { return false }
+            return target >= k + longestGOP - 0.001 && target - ts > 2 * margin
+        }
         defer { dec.skip = .none }
         do throws(AVError) {
             func seek(to time: Double) throws(AVError) {
@@ -255,7 +262,7 @@ final class FrameGrabber {
                 }
                 last = f.moved()
                 guard next < times.count else { return false }
-                if seeking, worthASeek(times[next] - ts) { wantSeek = true; return false }
+                if seeking, worthASeek(times[next], from: ts) { wantSeek = true; return false }
                 if times[next] - ts > 2 * margin { dec.skip = .nonReference }
                 return true
             }
