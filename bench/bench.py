@@ -228,6 +228,7 @@ def main():
     # Delivery outputs (issue 18) of a minute of 720p30 with B-frames.
     long_clip(m)
     storyboard_row("storyboard of a 60 s 720p clip, a tile every 2 s, 5x5 sheets", "≥1.5x", "sb60.mp4", "sb", 4 if QUICK else 8)
+    storyboard_row("storyboard of the phone-shaped clip (10 s GOPs: tiles between keyframes)", "(report)", "rw.mp4", "sr", 4 if QUICK else 8)
     preview_row("preview: 3 s GIF at 10 fps of a 60 s 720p clip", "(report)", "sb60.mp4", "pv", 4 if QUICK else 8)
 
     def wanted(name): return not ONLY or any(name.startswith(w) for w in ONLY)
