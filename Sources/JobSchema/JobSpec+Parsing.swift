@@ -133,6 +133,12 @@ extension JobSpec {
             sheet = try s.int("columns", 1...50) ?? 4
             try s.finish()
         }
+        let seek = try r.oneOf("seek", SeekMode.self) ?? .accurate
+        switch (seek, times) {
+        case (.keyframe, .storyboard), (.keyframe, .preview):
+            throw SchemaError.invalid("$.seek", "\"keyframe\" is for stills (at, count); a storyboard's and a preview's frames are taken at their times")
+        default: break
+        }
         guard var o = try r.object("output") else { throw SchemaError.invalid("$.output", "is required") }
         let path = try o.requiredString("path")
         let overwrite = try o.bool("overwrite") ?? false
@@ -165,7 +171,7 @@ extension JobSpec {
                 throw SchemaError.invalid("$.output.path", "needs a %d-style number (for example thumbs/a-%02d.jpg) for \(n) images, or add \"sheet\" for one contact sheet")
             }
         }
-        return Thumbnail(input: input, times: times, width: width, height: height, output: path, format: format, sheetColumns: sheet, overwrite: overwrite)
+        return Thumbnail(input: input, times: times, width: width, height: height, output: path, format: format, sheetColumns: sheet, overwrite: overwrite, seek: seek)
     }
 
     /// `storyboard`: interval 0.1-3600 s (default 10), columns and rows 1-20

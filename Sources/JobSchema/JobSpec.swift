@@ -179,7 +179,15 @@ public struct Thumbnail: Sendable {
     public var sheetColumns: Int?
     /// See OutputSpec.overwrite.
     public var overwrite = false
+    /// How stills at given times are found (an extension of manifest v1).
+    public var seek = SeekMode.accurate
 }
+
+/// `seek` of a thumbnail job: `accurate` takes the first frame at or after
+/// each time (the ffmpeg command's `-ss` before `-i`); `keyframe` the
+/// keyframe at or before it, one frame decoded (`-noaccurate_seek`), for
+/// callers that prefer speed to the exact time.
+public enum SeekMode: String, Sendable, CaseIterable { case accurate, keyframe }
 
 /// `storyboard` (an extension of manifest v1): a tile every `interval`
 /// seconds, from 0 to the end, in sheets of `columns` x `rows` (the numbered

@@ -31,7 +31,7 @@ public struct ThumbnailJob: JobRunner {
         var images: [Frame] = []
         for (i, time) in times.enumerated() {
             try job.checkCancelled(step: "seek")
-            images.append(try grabber.frame(at: time))
+            images.append(try grabber.frame(at: time, keyframe: t.seek == .keyframe))
             job.progress(step: "decode", fraction: Double(i + 1) / Double(times.count) * 0.8)
         }
         let encoded = try grabber.render(images, width: t.width, height: t.height, format: t.format, sheetColumns: t.sheetColumns)

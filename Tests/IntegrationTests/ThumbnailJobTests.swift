@@ -16,6 +16,7 @@ final class ThumbnailJobTests: XCTestCase {
             ("sheet", thumb("clips/v1.mp4", #""count":6"#, "thumbs/sheet.webp", extra: #","width":80,"sheet":{"columns":3}"#)),
             ("past-end", thumb("clips/v1.mp4", #""at":[30]"#, "thumbs/never.jpg")),
             ("no-video", thumb("sound/a1.wav", #""at":[1]"#, "thumbs/none.jpg")),
+            ("fast", thumb("clips/long.mp4", #""at":[18.0]"#, "thumbs/fast.png", extra: #","width":320,"seek":"keyframe""#)),
         ]
         for (id, body) in jobs { h.submit(id, body) }
         eventually(60, "thumbnail jobs finished") { h.finishedCount == jobs.count }
@@ -42,6 +43,22 @@ final class ThumbnailJobTests: XCTestCase {
         XCTAssertEqual(s.video?.codec, "webp")
         XCTAssertEqual(s.video?.width, 3 * 80 + 2 * 4 + 2 * 4, "3 columns of 80 px with padding and margin")
         XCTAssertEqual(s.video?.height, 2 * 60 + 4 + 2 * 4, "2 rows of 60 px")
+        // seek "keyframe": the keyframe before 18 s (16.7 s), one frame
+        // decoded, as the command's -noaccurate_seek takes it.
+        XCTAssertNotNil(h.result("fast"), h.error("fast")?.message ?? "")
+        let fastLine = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=fast") && $0.contains("still at 18.0 s") })
+        XCTAssertTrue(fastLine.contains("decoded 1 frames"), String(fastLine))
+        let work = NSTemporaryDirectory() + "fast-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // -copyts: without it the keyframe's time would be negative and the
+        // command's output would drop it.
+        for (flags, file) in [(["-noaccurate_seek"], "kf.y4m"), ([], "exact.y4m")] {
+            Fixtures.ffmpeg(flags + ["-ss", "18", "-copyts", "-i", m + "/clips/long.mp4", "-frames:v", "1", "-vf", "scale=320:180", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", work + "/" + file])
+        }
+        let keyframe = yuvPSNR(m + "/thumbs/fast.png", work + "/kf.y4m"), exact = yuvPSNR(m + "/thumbs/fast.png", work + "/exact.y4m")
+        XCTAssertGreaterThanOrEqual(keyframe, 30, "the command's -noaccurate_seek frame")
+        XCTAssertGreaterThan(keyframe, exact + 3, "the keyframe, not the frame at 18 s (\(keyframe) vs \(exact) dB)")
         XCTAssertEqual(h.error("past-end")?.code, "INPUT_INVALID")
         XCTAssertEqual(h.error("no-video")?.code, "INPUT_INVALID")
         h.stopAll()

@@ -98,5 +98,8 @@ final class JobSpecTests: XCTestCase {
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{"duration":61},"output":{"path":"p.gif"}}"#))
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{"fps":31},"output":{"path":"p.gif"}}"#))
         XCTAssertNotNil(refusal(.thumbnail, #"{"input":"a","preview":{},"storyboard":{"vtt":"s.vtt"},"output":{"path":"p-%d.gif"}}"#))
+        XCTAssertEqual(refusal(.thumbnail, #"{"input":"a","preview":{},"seek":"keyframe","output":{"path":"p.gif"}}"#)?.kind, .invalid)
+        guard case .thumbnail(let fast) = try spec(.thumbnail, #"{"input":"a","at":[3],"seek":"keyframe","output":{"path":"s.jpg"}}"#) else { return XCTFail() }
+        XCTAssertEqual(fast.seek, .keyframe)
     }
 }
