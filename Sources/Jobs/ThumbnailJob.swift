@@ -217,26 +217,39 @@ final class FrameGrabber {
         var next = 0
         var last: Frame?
         var delivered: SpoolError?
-        // Seeks: allowed until one lands past its time; the time of the one
-        // just made (its first frame is checked against it); one wanted.
-        var seeking = true, seekedTo: Double?, landedPast = false, wantSeek = false
+        // Seeks: allowed until the pass falls back to the start; the time of
+        // the one just made (its first keyframe packet is checked against
+        // it: packets before that keyframe are dropped, as a byte seek in
+        // MPEG-TS lands mid-GOP); how far before the time the next try goes
+        // after landing past; one wanted.
+        var seeking = true, seekedTo: Double?, wantSeek = false, backOff = 0.0
+        // Keyframes read since the last seek (or the start), and frames
+        // decoded: a seek never lands where the one before it did, and a
+        // seek into missing data (a file cut short) is noticed.
+        var keyframesSinceSeek = 0, framesSinceSeek = 0, seeks = 0
+        // The time the last seek was for: one seek per time at most.
+        var seekedFor = -1
         // Keyframe spacing seen so far: when a gap is worth a seek.
         var lastKeyframe: Double?, longestGOP = 0.0
-        // A seek lands on the keyframe before the target: worth it when that
-        // is past the keyframe after the last one read (so decoding on would
-        // decode a whole keyframe interval for nothing), or the gap is long.
+        // A seek lands on the keyframe at or before the target: worth it when
+        // that is past the keyframe after the last one read (decoding on
+        // would decode a whole keyframe interval for nothing), or the gap is
+        // long. Only once a keyframe after the one the last seek landed on
+        // has been read, and only forward of it: so every seek lands later
+        // than the one before, and the pass always ends.
         func worthASeek(_ target: Double, from ts: Double) -> Bool {
+            guard seeking, next != seekedFor, keyframesSinceSeek >= 2, let k = lastKeyframe, target > k + 0.001 else { return false }
             if target - ts > Self.seekGap { return true }
-            guard longestGOP > 0, let k = lastKeyframe else { return false }
-            return target >= k + longestGOP - 0.001 && target - ts > 2 * margin
+            return longestGOP > 0 && target >= k + longestGOP - 0.001 && target - ts > 2 * margin
         }
         defer { dec.skip = .none }
         do throws(AVError) {
             func seek(to time: Double) throws(AVError) {
-                try fmt.seek(stream: stream.index, to: time)
+                try fmt.seek(stream: stream.index, to: max(0, time - backOff))
                 decode.flush()
                 seekedTo = time
                 lastKeyframe = nil
+                keyframesSinceSeek = 0; framesSinceSeek = 0; seeks += 1
                 dec.skip = .nonReference
             }
             func fromTheStart() throws(AVError) {
@@ -244,25 +257,41 @@ final class FrameGrabber {
                 decode.flush()
                 seekedTo = nil
                 lastKeyframe = nil
+                keyframesSinceSeek = 0; framesSinceSeek = 0
                 dec.skip = times[next] > margin ? .nonReference : .none
             }
-            if times[0] > Self.seekGap { try seek(to: times[0]) } else { try fromTheStart() }
+            // After a seek that landed past its time, or found nothing to
+            // decode (past the last keyframe of an MPEG-TS, into the missing
+            // end of a file cut short): again, further back each time
+            // (twice as far), then from the start, seeking no more.
+            func seekFurtherBack(_ time: Double, _ why: String) throws(AVError) {
+                backOff = max(backOff * 2, max(2, longestGOP) + margin)
+                if time - backOff > 0 {
+                    try fmt.seek(stream: stream.index, to: time - backOff)
+                    decode.flush()
+                    seekedTo = time
+                    lastKeyframe = nil
+                    keyframesSinceSeek = 0; framesSinceSeek = 0
+                } else {
+                    seeking = false
+                    job.logger.debug("\(why) \(FilterText.num(time)) s; decoding on from the start", metadata: ["STEP": "decode"])
+                    try fromTheStart()
+                }
+            }
+            if times[0] > Self.seekGap { seekedFor = 0; try seek(to: times[0]) } else { try fromTheStart() }
             // Every frame decoded: hands it to the times it covers, keeps it
             // as the last one, and goes back to references only (or asks for
             // a seek) when the next time is far.
             func take(_ f: Frame) -> Bool {
                 let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? times[min(next, times.count - 1)]
-                if let time = seekedTo {
-                    seekedTo = nil
-                    if ts > time + 1.5 / max(1, stream.fps ?? 25) { landedPast = true; return false }
-                }
+                framesSinceSeek += 1
                 while next < times.count, ts + 0.001 >= times[next] {
                     do { try each(next, f) } catch { delivered = error; return false }
                     next += 1
                 }
                 last = f.moved()
                 guard next < times.count else { return false }
-                if seeking, worthASeek(times[next], from: ts) { wantSeek = true; return false }
+                if worthASeek(times[next], from: ts) { wantSeek = true; return false }
                 if times[next] - ts > 2 * margin { dec.skip = .nonReference }
                 return true
             }
@@ -270,15 +299,10 @@ final class FrameGrabber {
                 do { return try decode.decode(p, each: take) } catch { throw error.error }
             }
             while next < times.count, delivered == nil {
-                if landedPast {
-                    landedPast = false
-                    seeking = false
-                    job.logger.debug("a seek landed past \(times[next]) s; decoding on from the start", metadata: ["STEP": "decode"])
-                    try fromTheStart()
-                    continue
-                }
                 if wantSeek {
                     wantSeek = false
+                    backOff = 0
+                    seekedFor = next
                     try seek(to: times[next])
                     continue
                 }
@@ -289,15 +313,35 @@ final class FrameGrabber {
                     guard error == .invalidData, let last, let t = last.bestEffortTimestamp else { throw error }
                     job.logger.warning("input \(inputName) ends early (damaged) at \(String(format: "%.2f", Double(t) * tb.doubleValue - fmt.startSeconds)) s; later times get that frame", metadata: ["STEP": "decode"])
                 }
-                do { more = try fmt.read(into: pkt) } catch { try endsEarly(error) }
+                do { more = try fmt.read(into: pkt) } catch {
+                    if seekedTo != nil || (seeks > 0 && framesSinceSeek == 0) { more = false } else { try endsEarly(error) }
+                }
+                // A seek into data that is not there (the index of a file cut
+                // short lists keyframes past the cut): decode on from the
+                // start instead, seeking no more.
+                if !more, seeks > 0, framesSinceSeek == 0, seeking {
+                    try seekFurtherBack(seekedTo ?? times[next], "nothing decodable after the seek to")
+                    continue
+                }
                 if more {
                     guard pkt.streamIndex == stream.index else { continue }
+                    if let time = seekedTo {
+                        // Just after a seek: up to its first keyframe packet,
+                        // nothing is decodable (a byte seek lands mid-GOP).
+                        guard pkt.isKeyframe else { continue }
+                        seekedTo = nil
+                        if let p = pkt.pts, Double(p) * tb.doubleValue > time + 0.001 {
+                            try seekFurtherBack(time, "a seek landed past")
+                            continue
+                        }
+                    }
                     // A packet without a pts (AVI) cannot tell: decode it.
                     if dec.skip != .none, pkt.pts.map({ Double($0) * tb.doubleValue >= times[next] - margin }) ?? true { dec.skip = .none }
                     if pkt.isKeyframe, let p = pkt.pts {
                         let t = Double(p) * tb.doubleValue
                         if let k = lastKeyframe, t > k { longestGOP = max(longestGOP, t - k) }
                         lastKeyframe = t
+                        keyframesSinceSeek += 1
                     }
                     _ = try decodeFrames(pkt)
                 } else {

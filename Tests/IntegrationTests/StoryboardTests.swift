@@ -139,4 +139,31 @@ final class StoryboardTests: XCTestCase {
         }
         h.stopAll()
     }
+
+    /// Keyframes at 0, 0.5 and 1 s and none after: a seek to the keyframe
+    /// before 2 s lands where the last one did, and an earlier version
+    /// sought there again and again until the timeout. The pass must end,
+    /// in one reading of the file, with every tile right.
+    func testIrregularKeyframesEndInOnePass() throws {
+        let h = SpoolHarness(self)
+        let m = h.media.string
+        try FileManager.default.createDirectory(atPath: m + "/irr", withIntermediateDirectories: true)
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "12", "-vf", "geq=lum='20+2*mod(N\\,100)':cb=128:cr=128",
+                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=1000:scenecut=0",
+                         "-force_key_frames", "0,0.5,1", "-pix_fmt", "yuv420p", m + "/irr/k.mp4"])
+        h.start(workers: 1, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
+        h.submit("irr", #"{"version":1,"type":"thumbnail","input":"irr/k.mp4","timeoutSeconds":120,"width":64,"storyboard":{"interval":2,"columns":3,"rows":2,"vtt":"irr-out/k.vtt"},"output":{"path":"irr-out/k-%d.png"}}"#)
+        eventually(stall: 60, "the storyboard ended", progress: { h.finishedCount }) { h.finishedCount == 1 }
+        XCTAssertNotNil(h.result("irr"), h.error("irr")?.message ?? "")
+        let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=irr ") && $0.contains("frames for 6 times") })
+        let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
+        XCTAssertLessThanOrEqual(decoded, 300, "one reading of the 300 frames at most")
+        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/irr/k.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+        for k in 0..<6 {
+            let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/irr-out/k-1.png", "-vf", "crop=64:36:\((k % 3) * 64):\((k / 3) * 36),scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+            guard let g = grey.first, levels.count == 300 else { XCTFail("tile \(k) not read"); continue }
+            XCTAssertLessThanOrEqual(abs(Int(g) - Int(levels[k * 50])), 1, "tile \(k) is frame \(k * 50)")
+        }
+        h.stopAll()
+    }
 }
