@@ -97,6 +97,7 @@ final class FrameGrabber {
     /// Decoded by a `DecodeStage` of its own (damaged input counted per
     /// still), which hands the frames here to pick one.
     func frame(at wanted: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
+        if keyframe { return try self.keyframe(at: wanted) }
         let tb = stream.timeBase
         // Times count from the container's start (an MPEG-TS starts at 1.4 s or later).
         let time = wanted + fmt.startSeconds
@@ -186,6 +187,60 @@ final class FrameGrabber {
         } catch {
             if error == .invalidData {
                 throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted)) s", step: "decode", cause: error)
+            }
+            throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
+        }
+    }
+
+    /// The keyframe at or before `wanted` (the first one for a time before
+    /// it), as the command's `-noaccurate_seek` takes it: the first keyframe
+    /// packet after the seek, decoded alone and drained, so no reordering
+    /// (an open GOP's leading pictures) hands out another picture. A seek
+    /// that lands past the time (MPEG-TS seeks by bytes) is made again further
+    /// back, twice as far each time; one that lands on nothing (past the
+    /// last keyframe, into the missing end of a file cut short) 2 s earlier
+    /// each time, so the last keyframe there is is found; then from the start.
+    private func keyframe(at wanted: Double) throws(SpoolError) -> Frame {
+        let tb = stream.timeBase
+        let time = wanted + fmt.startSeconds
+        let pkt = Packet()
+        let decode = DecodeStage(decoder: dec)
+        var backOff = 0.0, target = time, tries = 0
+        do throws(AVError) {
+            while true {
+                tries += 1
+                if tries > 500 { target = 0 }
+                if job.shouldAbort { throw AVError.exit }
+                if target > 0 { try fmt.seek(stream: stream.index, to: target) } else { try fmt.rewind() }
+                decode.flush()
+                var found = false
+                while (try? fmt.read(into: pkt)) == true {
+                    if pkt.streamIndex == stream.index && pkt.isKeyframe { found = true; break }
+                }
+                let landedPast = found && target > 0 && pkt.pts.map { Double($0) * tb.doubleValue > time + 0.001 } == true
+                if landedPast {
+                    backOff = max(backOff * 2, 2)
+                    target = max(0, time - backOff)
+                    continue
+                }
+                if !found {
+                    guard target > 0 else { throw AVError.invalidData }
+                    target = max(0, target - 2)
+                    continue
+                }
+                var chosen: Frame?
+                do {
+                    _ = try decode.decode(pkt) { f in chosen = f.moved(); return false }
+                    if chosen == nil { _ = try decode.decode(nil) { f in chosen = f.moved(); return false } }
+                } catch { throw error.error }
+                decode.flush() // drained: ready for the next still
+                guard let chosen else { throw AVError.invalidData }
+                job.logger.debug("decoded 1 frames for the still at \(time) s (its keyframe)", metadata: ["STEP": "decode"])
+                return chosen
+            }
+        } catch {
+            if error == .invalidData {
+                throw SpoolError(.inputInvalid, "input \(inputName): no keyframe could be decoded at or before \(FilterText.num(wanted)) s", step: "decode", cause: error)
             }
             throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
         }
