@@ -63,4 +63,33 @@ final class ThumbnailJobTests: XCTestCase {
         XCTAssertEqual(h.error("no-video")?.code, "INPUT_INVALID")
         h.stopAll()
     }
+
+    /// seek "keyframe" on an open GOP (whose decoder reorders its I-frames),
+    /// in MP4 and Matroska: each still is the keyframe at or before its
+    /// time. Frames carry their number as their grey level.
+    func testKeyframeStillsOnOpenGOP() throws {
+        let h = SpoolHarness(self)
+        let m = h.media.string
+        try FileManager.default.createDirectory(atPath: m + "/og", withIntermediateDirectories: true)
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "14", "-vf", "geq=lum='20+2*mod(N\\,100)':cb=128:cr=128",
+                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0:open-gop=1",
+                         "-pix_fmt", "yuv420p", m + "/og/k.mp4"])
+        Fixtures.ffmpeg(["-i", m + "/og/k.mp4", "-c", "copy", m + "/og/k.mkv"])
+        h.start(workers: 2)
+        for ext in ["mp4", "mkv"] {
+            h.submit("kf-\(ext)", #"{"version":1,"type":"thumbnail","input":"og/k.\#(ext)","at":[1.7,5.0,11.3],"width":64,"seek":"keyframe","output":{"path":"og-\#(ext)/k-%d.png"}}"#)
+        }
+        eventually(stall: 60, "both jobs ended", progress: { h.finishedCount }) { h.finishedCount == 2 }
+        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/og/k.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+        XCTAssertEqual(levels.count, 350)
+        for ext in ["mp4", "mkv"] {
+            XCTAssertNotNil(h.result("kf-\(ext)"), h.error("kf-\(ext)")?.message ?? "")
+            // Keyframes every 40 frames (1.6 s): at or before 1.7, 5.0, 11.3 s.
+            for (k, frame) in [40, 120, 280].enumerated() where levels.count == 350 {
+                let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/og-\(ext)/k-\(k + 1).png", "-vf", "scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+                XCTAssertLessThanOrEqual(abs(Int(grey.first ?? 0) - Int(levels[frame])), 1, "\(ext) still \(k + 1) is the keyframe \(frame)")
+            }
+        }
+        h.stopAll()
+    }
 }
