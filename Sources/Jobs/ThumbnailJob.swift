@@ -193,8 +193,9 @@ final class FrameGrabber {
     }
 
     /// The keyframe at or before `wanted` (the first one for a time before
-    /// it), as the command's `-noaccurate_seek` takes it: the first keyframe
-    /// packet after the seek, decoded alone and drained, so no reordering
+    /// it), as the command's `-noaccurate_seek` takes it: the last keyframe
+    /// packet at or before the time after the seek (a byte seek in MPEG-TS
+    /// may land a keyframe early), decoded alone and drained, so no reordering
     /// (an open GOP's leading pictures) hands out another picture. A seek
     /// that lands past the time (MPEG-TS seeks by bytes) is made again further
     /// back, twice as far each time; one that lands on nothing (past the
@@ -203,7 +204,7 @@ final class FrameGrabber {
     private func keyframe(at wanted: Double) throws(SpoolError) -> Frame {
         let tb = stream.timeBase
         let time = wanted + fmt.startSeconds
-        let pkt = Packet()
+        let pkt = Packet(), best = Packet()
         let decode = DecodeStage(decoder: dec)
         var backOff = 0.0, target = time, tries = 0
         do throws(AVError) {
@@ -218,6 +219,17 @@ final class FrameGrabber {
                     if pkt.streamIndex == stream.index && pkt.isKeyframe { found = true; break }
                 }
                 let landedPast = found && target > 0 && pkt.pts.map { Double($0) * tb.doubleValue > time + 0.001 } == true
+                if found && !landedPast {
+                    // Later keyframes at or before the time win: read on
+                    // (packets only) until the decoding order passes it.
+                    pkt.move(to: best)
+                    while (try? fmt.read(into: pkt)) == true {
+                        guard pkt.streamIndex == stream.index else { continue }
+                        if let d = pkt.dts ?? pkt.pts, Double(d) * tb.doubleValue > time + 0.001 { break }
+                        if pkt.isKeyframe, let p = pkt.pts, Double(p) * tb.doubleValue <= time + 0.001 { pkt.move(to: best) }
+                    }
+                    best.move(to: pkt)
+                }
                 if landedPast {
                     backOff = max(backOff * 2, 2)
                     target = max(0, time - backOff)

@@ -15,6 +15,9 @@ public final class Packet {
     }
 
     public func unref() { av_packet_unref(raw) }
+    /// Moves this packet's data and fields into `other` (av_packet_move_ref),
+    /// leaving this one empty to be filled again.
+    public func move(to other: Packet) { other.unref(); av_packet_move_ref(other.raw, raw) }
     public var streamIndex: Int { get { Int(raw.pointee.stream_index) } set { raw.pointee.stream_index = Int32(newValue) } }
     public var pts: Int64? { raw.pointee.pts == ms_nopts_value() ? nil : raw.pointee.pts }
     public var dts: Int64? { raw.pointee.dts == ms_nopts_value() ? nil : raw.pointee.dts }

@@ -65,8 +65,9 @@ final class ThumbnailJobTests: XCTestCase {
     }
 
     /// seek "keyframe" on an open GOP (whose decoder reorders its I-frames),
-    /// in MP4 and Matroska: each still is the keyframe at or before its
-    /// time. Frames carry their number as their grey level.
+    /// in MP4, Matroska and MPEG-TS (whose byte seeks land a keyframe early
+    /// or late): each still is the last keyframe at or before its time.
+    /// Frames carry their number as their grey level.
     func testKeyframeStillsOnOpenGOP() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
@@ -75,14 +76,15 @@ final class ThumbnailJobTests: XCTestCase {
                          "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0:open-gop=1",
                          "-pix_fmt", "yuv420p", m + "/og/k.mp4"])
         Fixtures.ffmpeg(["-i", m + "/og/k.mp4", "-c", "copy", m + "/og/k.mkv"])
+        Fixtures.ffmpeg(["-i", m + "/og/k.mp4", "-c", "copy", "-f", "mpegts", m + "/og/k.ts"])
         h.start(workers: 2)
-        for ext in ["mp4", "mkv"] {
+        for ext in ["mp4", "mkv", "ts"] {
             h.submit("kf-\(ext)", #"{"version":1,"type":"thumbnail","input":"og/k.\#(ext)","at":[1.7,5.0,11.3],"width":64,"seek":"keyframe","output":{"path":"og-\#(ext)/k-%d.png"}}"#)
         }
-        eventually(stall: 60, "both jobs ended", progress: { h.finishedCount }) { h.finishedCount == 2 }
+        eventually(stall: 60, "the three jobs ended", progress: { h.finishedCount }) { h.finishedCount == 3 }
         let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/og/k.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
         XCTAssertEqual(levels.count, 350)
-        for ext in ["mp4", "mkv"] {
+        for ext in ["mp4", "mkv", "ts"] {
             XCTAssertNotNil(h.result("kf-\(ext)"), h.error("kf-\(ext)")?.message ?? "")
             // Keyframes every 40 frames (1.6 s): at or before 1.7, 5.0, 11.3 s.
             for (k, frame) in [40, 120, 280].enumerated() where levels.count == 350 {
