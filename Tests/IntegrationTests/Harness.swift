@@ -116,6 +116,12 @@ final class SpoolHarness {
         Fixtures.install(into: media)
         test.addTeardownBlock { [self] in
             for d in daemons where d.isRunning { kill(d.processIdentifier, SIGKILL); waitForExit(d) }
+            // A failed test's spool (logs, records, strays) is kept for a
+            // post-mortem when MEDIASPOOL_KEEP_FAILED is set.
+            if ProcessInfo.processInfo.environment["MEDIASPOOL_KEEP_FAILED"] != nil, (test.testRun?.failureCount ?? 0) > 0 {
+                print("kept the failed test's spool: \(p)")
+                return
+            }
             try? FileManager.default.removeItem(atPath: p)
         }
     }
@@ -151,6 +157,14 @@ final class SpoolHarness {
     }
 
     func log(_ i: Int) -> String { (try? String(contentsOf: logs[i], encoding: .utf8)) ?? "" }
+
+    /// Waits until the newest daemon has run its start-up recovery (it logs
+    /// "spool … checked:" before its first claim). A daemon stopped before
+    /// then leaves the spool as it found it.
+    func waitUntilChecked(file: StaticString = #filePath, line: UInt = #line) {
+        let i = logs.count - 1
+        eventually(120, "daemon \(i) checked the spool", file: file, line: line) { log(i).contains(" checked: ") }
+    }
     var allLogs: String { logs.indices.map(log).joined() }
 
     func submit(_ id: String, _ json: String) {
