@@ -11,8 +11,15 @@ public struct OpenLimits: Sendable {
     /// It would decode the first frames only to learn what the decoder
     /// learns anyway; the pixel format and such stay unknown until decoding.
     public var headersOnlyWhenComplete: Bool
-    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, headersOnlyWhenComplete: Bool = false) {
+    /// For probes: when an MP4 or QuickTime header describes every stream,
+    /// an H.264 stream's pixel format, colour and sample aspect are read
+    /// from the sequence parameter set in its header (H264SequenceHeader)
+    /// instead of decoding its first picture; its decoder then skips every
+    /// picture while avformat_find_stream_info reads the other streams.
+    public var h264FromParameterSets: Bool
+    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, headersOnlyWhenComplete: Bool = false, h264FromParameterSets: Bool = false) {
         self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo; self.headersOnlyWhenComplete = headersOnlyWhenComplete
+        self.h264FromParameterSets = h264FromParameterSets
     }
 }
 
@@ -54,8 +61,30 @@ public final class InputFormat {
         // avformat_find_stream_info to the headers and the first frames.
         if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
         if limits.headersOnlyWhenComplete && headersSuffice { return }
-        try check(avformat_find_stream_info(opened, nil))
+        // MP4 and QuickTime only: in Matroska the first decoded picture
+        // also decides the stream's start time and duration (an x264 stream
+        // starts at 0.021 s after decoding, at 0 without), so it decodes.
+        guard limits.h264FromParameterSets && formatName == "mov,mp4,m4a,3gp,3g2,mj2" && headersSuffice else {
+            try check(avformat_find_stream_info(opened, nil))
+            return
+        }
+        // One dictionary per stream: skip_frame=all for the H.264 streams
+        // the parameter sets described (their decoder still opens; it reads
+        // no picture). avformat_find_stream_info leaves the unused options in them.
+        var options = [OpaquePointer?](repeating: nil, count: streamCount)
+        defer { for i in options.indices { av_dict_free(&options[i]) } }
+        for s in streams where s.describeFromH264ParameterSets() {
+            av_dict_set(&options[s.index], "skip_frame", "all", 0)
+            h264StreamsFromParameterSets += 1
+        }
+        try options.withUnsafeMutableBufferPointer { buffer throws(AVError) in
+            try check(avformat_find_stream_info(opened, buffer.baseAddress))
+        }
     }
+
+    /// How many H.264 streams `h264FromParameterSets` described without
+    /// decoding (the others were decoded as usual).
+    public private(set) var h264StreamsFromParameterSets = 0
 
     /// Whether the container header alone describes every stream: MP4 or
     /// Matroska (whose headers carry codec, extradata, size, rate and
@@ -125,6 +154,19 @@ public struct StreamRef {
             && p.extradata_size == q.extradata_size
             && (p.extradata_size == 0 || memcmp(p.extradata, q.extradata, Int(p.extradata_size)) == 0)
             && av_cmp_q(p.sample_aspect_ratio, q.sample_aspect_ratio) == 0
+    }
+
+    /// Fills in what only the decoder would learn of an H.264 stream (see
+    /// `OpenLimits.h264FromParameterSets`) from the SPS in its header.
+    /// False, changing nothing, when the stream is no H.264, already has a
+    /// pixel format, or has an SPS this reader does not fully understand.
+    func describeFromH264ParameterSets() -> Bool {
+        let p = par.pointee
+        guard p.codec_type == AVMEDIA_TYPE_VIDEO, p.codec_id == AV_CODEC_ID_H264, p.format < 0,
+              let extradata = p.extradata, p.extradata_size > 0,
+              let sps = H264SequenceHeader(avcC: Array(UnsafeBufferPointer(start: extradata, count: Int(p.extradata_size)))) else { return false }
+        sps.apply(to: par)
+        return true
     }
 
     /// Whether both streams have the same codec.
