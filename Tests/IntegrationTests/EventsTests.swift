@@ -129,7 +129,8 @@ final class EventsTests: XCTestCase {
         _ = runCLI(["cancel", "--spool", h.root.string] + config + ["gone"])
         _ = runCLI(["release", "--spool", h.root.string] + config + ["held"])
         h.start(workers: 1, args: config)
-        eventually(20, "held ran after its release") { h.result("held") != nil }
+        // done/ holds the manifest once the `done` event is appended (the result record comes before it).
+        eventually(20, "held ran after its release") { h.ids(in: h.layout.done).contains("held") }
         let all = Self.decode(runCLI(["events", "--spool", h.root.string] + config).split(separator: "\n").map(String.init))
         XCTAssertEqual(all.filter { $0.id == "held" }.map(\.event), ["held", "released", "claimed", "done"])
         XCTAssertEqual(all.filter { $0.id == "gone" }.map(\.event), ["cancelled"])

@@ -28,7 +28,8 @@ final class HoldTests: XCTestCase {
         // A retrying job (TIMEOUT is retried) is held with its attempts and
         // released back to retry/, not to inbox/.
         h.submit("r1", #"{"version":1,"type":"transcode","input":"clips/long.mp4","timeoutSeconds":1,"output":{"path":"out/r1.mp4","video":{"codec":"h264","preset":"veryslow"}}}"#)
-        eventually(30, "r1 waiting to retry") { h.ids(in: h.layout.retry).contains("r1") }
+        // In retry/ and its lock released (the daemon holds it past the rename, for the fsyncs and the event).
+        eventually(30, "r1 waiting to retry") { h.ids(in: h.layout.retry).contains("r1") && !Sys.exists(h.layout.lock("r1")) }
         XCTAssertEqual(h.cli(["hold", "r1"]).out, "r1: held (was in retry/)\n")
         XCTAssertEqual(h.ids(in: h.layout.hold), ["r1"])
         let state = { h.bytes(h.layout.stateFile("r1")).flatMap { RecordCoding.decode(JobState.self, $0) } }

@@ -121,8 +121,15 @@ final class OperatorTests: XCTestCase {
         h.submit("bad", probeManifest("clips/none.mp4"))
         h.submit("t", #"{"version":1,"type":"thumbnail","input":"clips/v1.mp4","at":[0.5],"output":{"path":"out/t.jpg"}}"#)
         eventually(15, "all ended") { h.finishedCount == 5 }
-        sleep(2)
-        let text = try XCTUnwrap(h.bytes(prom).map { String(decoding: $0, as: UTF8.self) })
+        // The counters change after the publish, and the file is rewritten
+        // every second: wait for the export that has them all.
+        var text = ""
+        eventually(15, "the textfile has the final counts") {
+            text = h.bytes(prom).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let m = parseExposition(text)
+            return m[#"mediaspool_jobs_total{type="probe",outcome="done",code=""}"#] == 3
+                && m[#"mediaspool_jobs_total{type="thumbnail",outcome="done",code=""}"#] == 1 && m["mediaspool_busy_workers"] == 0
+        }
         let m = parseExposition(text)
         XCTAssertEqual(m[#"mediaspool_jobs_total{type="probe",outcome="done",code=""}"#], 3)
         XCTAssertEqual(m[#"mediaspool_jobs_total{type="probe",outcome="failed",code="INPUT_NOT_FOUND"}"#], 1)
@@ -135,7 +142,6 @@ final class OperatorTests: XCTestCase {
         XCTAssertEqual(m[#"mediaspool_busy_workers"#], 0)
         XCTAssertNotNil(m["mediaspool_oldest_waiting_seconds"])
         XCTAssertTrue(text.contains("# TYPE mediaspool_jobs_total counter"))
-        XCTAssertEqual(h.names(prom.removingLastComponent()), ["mediaspool.prom"], "written atomically: no temporary left")
 
         // The same over HTTP on the Unix socket.
         let curl = Process()
@@ -148,6 +154,8 @@ final class OperatorTests: XCTestCase {
         XCTAssertEqual(exitCode(curl), 0)
         XCTAssertEqual(parseExposition(served)[#"mediaspool_jobs_total{type="probe",outcome="done",code=""}"#], 3)
         h.stopAll()
+        // After the stop (a rewrite runs every second while the daemon lives).
+        XCTAssertEqual(h.names(prom.removingLastComponent()), ["mediaspool.prom"], "written atomically: no temporary left")
         XCTAssertEqual(exitCode(h.daemons[0]), 0)
         XCTAssertFalse(Sys.exists(sock), "the socket is removed at exit")
     }
