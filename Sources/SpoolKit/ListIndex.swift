@@ -37,6 +37,16 @@ struct FinishedIndex {
 
     private func dirMtime(_ d: FilePath) -> Int64 { (try? Sys.stat(d))?.mtimeNanoseconds ?? -1 }
 
+    /// A directory mtime to write in the header, or -2 (which no stat
+    /// gives) when it was under 2 s old as it was read. Timestamps come from a coarse clock:
+    /// a publish in the same tick as the change read before the listing
+    /// leaves the mtime as it was, and the cache, missing that job, would
+    /// look fresh until the next change. A recent mtime is not trusted; the
+    /// next call brings the cache up to date again.
+    static func settled(_ mtime: Int64, now: Int64) -> Int64 {
+        mtime < 0 || now - mtime < 2_000_000_000 ? -2 : mtime
+    }
+
     /// Calls `body` with every finished job, newest first, until it returns
     /// false. When the cache is fresh only the lines asked for are parsed
     /// (the newest 50 of 100,000 cost 50 lines).
@@ -44,6 +54,7 @@ struct FinishedIndex {
         // A line's state is the byte after its first tab: other states are
         // skipped without being parsed.
         let skipByte: UInt8? = state.map { $0 == .done ? UInt8(ascii: "f") : UInt8(ascii: "d") }
+        let statTime = Int64(Date().timeIntervalSince1970 * 1e9)   // before the stats: errs toward distrust
         let mDone = dirMtime(layout.done), mFailed = dirMtime(layout.failed)
         let text = (try? Sys.readFile(path, limit: 1 << 30)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) } ?? ""
         var pos = text.startIndex
@@ -69,7 +80,7 @@ struct FinishedIndex {
         var old: [Entry] = []
         if valid { while let l = nextLine() { if let e = Self.parse(l) { old.append(e) } } }
         let entries = update(old)
-        writeIndex(entries, mDone: mDone, mFailed: mFailed)
+        writeIndex(entries, mDone: Self.settled(mDone, now: statTime), mFailed: Self.settled(mFailed, now: statTime))
         for e in entries where state == nil || e.state == state { if !body(e) { return } }
     }
 

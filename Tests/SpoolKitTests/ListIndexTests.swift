@@ -86,6 +86,24 @@ final class ListIndexTests: XCTestCase {
         XCTAssertTrue(String(decoding: read(index) ?? [], as: UTF8.self).hasPrefix("#mediaspool-finished-index 1 "))
     }
 
+    /// A publish in the same clock tick as the change the index last saw
+    /// leaves done/'s mtime as it was: the index must not call itself fresh
+    /// on a recent mtime (the tick is simulated by putting the mtime back).
+    func testAPublishInTheSameTickAsTheLastChangeIsListed() throws {
+        finish("a", age: 10)
+        var before = try Sys.stat(layout.done)
+        XCTAssertEqual(ids(list([.done])), ["a"])
+        let header = String(decoding: read(layout.root.appending("index/finished.tsv")) ?? [], as: UTF8.self).prefix { $0 != "\n" }
+        XCTAssertEqual(header.split(separator: " ").dropFirst(2).first, "-2", "a done/ changed under 2 s ago is not trusted: \(header)")
+        finish("b", age: 5)
+        var ts = [before.st_atim, before.st_mtim]
+        XCTAssertEqual(utimensat(AT_FDCWD, layout.done.string, &ts, 0), 0)
+        before = try Sys.stat(layout.done)
+        XCTAssertEqual(ids(list([.done])), ["b", "a"], "the job published in the same tick")
+        XCTAssertEqual(FinishedIndex.settled(before.mtimeNanoseconds, now: before.mtimeNanoseconds + 3_000_000_000), before.mtimeNanoseconds,
+                       "a settled mtime is written as it is")
+    }
+
     func testCursorPagesCoverEveryJobOnce() {
         for i in 0..<57 { finish("j\(i)", failed: i % 5 == 0, age: Double(1000 - i)) }
         var seen: [String] = [], cursor: String?
