@@ -35,7 +35,7 @@ final class PauseTests: XCTestCase {
 
         XCTAssertEqual(h.cli(["resume"]).out, "running\n")
         eventually(30, "all four done after resume") { (0..<4).allSatisfy { h.result("p\($0)") != nil } }
-        XCTAssertTrue(h.log(1).contains("resumed: jobs start again"))
+        eventually(5, "the resume logged") { h.log(1).contains("resumed: jobs start again") }
         h.stopAll()
     }
 

@@ -52,7 +52,13 @@ final class WaitTests: XCTestCase {
             let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
             return (Int(fields[11])! + Int(fields[12])!) * 1000 / Int(sysconf(Int32(_SC_CLK_TCK)))
         }
-        usleep(2_000_000)   // past start-up
+        // Past start-up: once it holds its inotify descriptor.
+        let pid = p.processIdentifier
+        eventually(30, "wait is watching") {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).contains {
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:inotify"
+            }
+        }
         let before = try cpuMs()
         usleep(5_000_000)
         let waiting = try cpuMs() - before
