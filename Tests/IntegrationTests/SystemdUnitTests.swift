@@ -78,15 +78,23 @@ final class SystemdUnitTests: XCTestCase {
         XCTAssertEqual(error("sd-bad")?.code, "INPUT_NOT_FOUND")
         eventually(5, "STATUS= counts the jobs") { sd.property("StatusText").contains("done 1, failed 1") }
 
-        // journalctl -u mediaspool JOB_ID=… tells one job's story, with fields.
-        let ok = journal(sd, ["-u", "mediaspool", "JOB_ID=sd-ok"])
+        // journalctl -u mediaspool JOB_ID=… tells one job's story, with fields
+        // (the done line is logged after the publish; journald takes it in asynchronously).
+        var ok: [[String: Any]] = []
+        eventually(10, "sd-ok's done line in the journal") {
+            ok = journal(sd, ["-u", "mediaspool", "JOB_ID=sd-ok"])
+            return ok.contains { $0["STATUS"] as? String == "done" }
+        }
         XCTAssertGreaterThanOrEqual(ok.count, 2)
         XCTAssertTrue(ok.allSatisfy { $0["JOB_ID"] as? String == "sd-ok" })
         let done = try XCTUnwrap(ok.first { $0["STATUS"] as? String == "done" })
         XCTAssertEqual(done["JOB_TYPE"] as? String, "probe"); XCTAssertEqual(done["ATTEMPT"] as? String, "1")
         XCTAssertEqual(done["STEP"] as? String, "done"); XCTAssertNotNil((done["DURATION_MS"] as? String).flatMap(Int.init))
-        let bad = journal(sd, ["-u", "mediaspool", "JOB_ID=sd-bad", "ERROR_CODE=INPUT_NOT_FOUND"])
-        XCTAssertFalse(bad.isEmpty)
+        var bad: [[String: Any]] = []
+        eventually(10, "sd-bad's lines in the journal") {
+            bad = journal(sd, ["-u", "mediaspool", "JOB_ID=sd-bad", "ERROR_CODE=INPUT_NOT_FOUND"])
+            return !bad.isEmpty
+        }
         XCTAssertEqual(bad.first?["STEP"] as? String, "check-paths")
     }
 
@@ -230,8 +238,11 @@ final class SystemdUnitTests: XCTestCase {
         print("timer started -> orphan done: \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
         XCTAssertEqual(result("orphan")?.attempts, 2)
         XCTAssertEqual(result("orphan")?.history.first?.code, "INTERRUPTED")
-        let sweepLog = journal(sd, ["-u", "mediaspool-sweep.service"]).compactMap { $0["MESSAGE"] as? String }
-        XCTAssertTrue(sweepLog.contains { $0.contains("sweep: 1 stale jobs requeued") }, "\(sweepLog)")
+        var sweepLog: [String] = []
+        eventually(10, "the sweep's summary in the journal") {
+            sweepLog = journal(sd, ["-u", "mediaspool-sweep.service"]).compactMap { $0["MESSAGE"] as? String }
+            return sweepLog.contains { $0.contains("sweep: 1 stale jobs requeued") }
+        }
         XCTAssertEqual(sd.property("Result", "mediaspool-sweep.service"), "success")
         // Who recovered it, from the journal's own attribution (not from a
         // wait in which nothing happened): the sweep's unit logged the
@@ -242,7 +253,11 @@ final class SystemdUnitTests: XCTestCase {
         }
         XCTAssertTrue(recoveredBy("mediaspool-sweep.service").contains { $0.hasPrefix("recovered stale job orphan") })
         XCTAssertEqual(recoveredBy("mediaspool.service"), [], "the daemon alone did not touch it")
-        let ran = journal(sd, ["-u", "mediaspool.service", "JOB_ID=orphan", "STATUS=done"])
+        var ran: [[String: Any]] = []
+        eventually(10, "the daemon's done line in the journal") {
+            ran = journal(sd, ["-u", "mediaspool.service", "JOB_ID=orphan", "STATUS=done"])
+            return !ran.isEmpty
+        }
         XCTAssertEqual(ran.count, 1, "the daemon ran it, once")
     }
 
