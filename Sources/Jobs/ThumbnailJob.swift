@@ -92,104 +92,16 @@ final class FrameGrabber {
     var duration: Double { fmt.durationSeconds ?? stream.durationSeconds ?? 0 }
 
     /// The first frame at or after `time` (the last one if the stream ends
-    /// first). With `keyframe`, the keyframe the seek lands on instead: one
-    /// frame decoded, for posters, where the exact time does not matter.
-    /// Decoded by a `DecodeStage` of its own (damaged input counted per
-    /// still), which hands the frames here to pick one.
+    /// first), as the ffmpeg command's accurate seek picks it: one pass of
+    /// `frames(at:)`, seeking first. With `keyframe`, the keyframe at or
+    /// before it instead: one frame decoded, for posters and `seek:
+    /// "keyframe"`, where the exact time does not matter.
     func frame(at wanted: Double, keyframe: Bool = false) throws(SpoolError) -> Frame {
         if keyframe { return try self.keyframe(at: wanted) }
-        let tb = stream.timeBase
-        // Times count from the container's start (an MPEG-TS starts at 1.4 s or later).
-        let time = wanted + fmt.startSeconds
-        let pkt = Packet()
-        let decode = DecodeStage(decoder: dec)
-        var last: Frame?
-        var decodedHere = 0
-        // Frames well before the target are only decoded as references:
-        // non-reference frames (B-frames) are skipped until the packets come
-        // within two frames of it. Switching skip_frame between packets is
-        // allowed; the reference chain stays whole.
-        let margin = 2 / max(1, stream.fps ?? 25)
-        defer { dec.skip = .none }
-        do throws(AVError) {
-            try fmt.seek(stream: stream.index, to: time)
-            decode.flush()
-            dec.skip = keyframe ? .nonKey : time > margin ? .nonReference : .none
-            var draining = false, rewound = false
-            // The seek landed past the time, or past the only keyframe before
-            // it (MPEG-TS seeks by bytes, not keyframes): decode from the
-            // start instead, once.
-            func decodeFromTheStart(_ why: String) throws(AVError) {
-                rewound = true
-                try fmt.rewind()
-                decode.flush()
-                draining = false
-                decodedHere = 0
-                dec.skip = time > margin ? .nonReference : .none
-                job.logger.debug("\(why); decoding from the start", metadata: ["STEP": "decode"])
-            }
-            // What the frames decoded so far decided: the still, or that the
-            // first one after the seek is past the time.
-            var chosen: Frame?, landedAt: Double?
-            // Looks at each decoded frame; false once one decides.
-            func take(_ f: Frame) -> Bool {
-                decodedHere += 1
-                let ts = f.bestEffortTimestamp.map { Double($0) * tb.doubleValue } ?? time
-                if !keyframe && !rewound && decodedHere == 1 && ts > time + 1.5 / max(1, stream.fps ?? 25) {
-                    landedAt = ts
-                    return false
-                }
-                // The first frame at or after the time (1 ms for timestamp
-                // rounding), as the ffmpeg command's accurate seek picks it.
-                if keyframe || ts + 0.001 >= time {
-                    chosen = f.moved()
-                    return false
-                }
-                last = f.moved()
-                return true
-            }
-            // The stage's failures are the decode step's, as its own AVError.
-            func decodeFrames(_ p: Packet?) throws(AVError) -> CodecResult {
-                do { return try decode.decode(p, each: take) } catch { throw error.error }
-            }
-            while true {
-                let r: CodecResult
-                if !draining, try fmt.read(into: pkt) {
-                    guard pkt.streamIndex == stream.index else { continue }
-                    // A packet without a pts (AVI) cannot tell: decode it.
-                    if !keyframe, dec.skip != .none, pkt.pts.map({ Double($0) * tb.doubleValue >= time - margin }) ?? true {
-                        dec.skip = .none
-                    }
-                    r = try decodeFrames(pkt)
-                } else {
-                    // The end of the input: drain the decoder (again, if a
-                    // drained decoder asked for more, which it should not).
-                    draining = true
-                    r = try decodeFrames(nil)
-                }
-                if let ts = landedAt {
-                    landedAt = nil
-                    try decodeFromTheStart("the seek to \(time) s landed at \(ts) s")
-                } else if let chosen {
-                    job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s", metadata: ["STEP": "decode"])
-                    return chosen
-                } else if r == .endOfStream {
-                    if last == nil && !rewound {
-                        try decodeFromTheStart("nothing decodable after the seek to \(time) s")
-                    } else {
-                        guard let last else { throw AVError.invalidData }
-                        job.logger.debug("decoded \(decodedHere) frames for the still at \(time) s (end of stream)", metadata: ["STEP": "decode"])
-                        return last
-                    }
-                }
-                if job.shouldAbort { throw AVError.exit }
-            }
-        } catch {
-            if error == .invalidData {
-                throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted)) s", step: "decode", cause: error)
-            }
-            throw SpoolError.media(error, "input \(inputName)", step: "decode", job: job)
-        }
+        var chosen: Frame?
+        try frames(at: [wanted], seekingFirst: true) { _, f in chosen = f.referenced() }
+        guard let chosen else { preconditionFailure("frames(at:) hands out a frame for every time or throws") }
+        return chosen
     }
 
     /// The keyframe at or before `wanted` (the first one for a time before
@@ -274,7 +186,9 @@ final class FrameGrabber {
     /// back to the keyframe for each; a preview's moments, far apart, by
     /// seeks. A seek that lands past its time (MPEG-TS seeks by bytes)
     /// makes the pass decode on from the start, without seeking again.
-    func frames(at wanted: [Double], each: (Int, Frame) throws(SpoolError) -> Void) throws(SpoolError) {
+    /// `seekingFirst`: seek to the first time however near the start (a
+    /// single still), rather than decode on from the start up to `seekGap`.
+    func frames(at wanted: [Double], seekingFirst: Bool = false, each: (Int, Frame) throws(SpoolError) -> Void) throws(SpoolError) {
         guard !wanted.isEmpty else { return }
         let tb = stream.timeBase
         let times = wanted.map { $0 + fmt.startSeconds }
@@ -345,7 +259,7 @@ final class FrameGrabber {
                     try fromTheStart()
                 }
             }
-            if times[0] > Self.seekGap { seekedFor = 0; try seek(to: times[0]) } else { try fromTheStart() }
+            if times[0] > (seekingFirst ? margin : Self.seekGap) { seekedFor = 0; try seek(to: times[0]) } else { try fromTheStart() }
             // Every frame decoded: hands it to the times it covers, keeps it
             // as the last one, and goes back to references only (or asks for
             // a seek) when the next time is far.
@@ -419,7 +333,7 @@ final class FrameGrabber {
                 }
                 if job.shouldAbort { throw AVError.exit }
             }
-            job.logger.debug("decoded \(decode.framesDecoded) frames for \(times.count) times", metadata: ["STEP": "decode"])
+            job.logger.debug("decoded \(decode.framesDecoded) frames for \(times.count == 1 ? "the still at \(times[0]) s" : "\(times.count) times")", metadata: ["STEP": "decode"])
         } catch {
             if error == .invalidData {
                 throw SpoolError(.inputInvalid, "input \(inputName): no frame could be decoded near \(FilterText.num(wanted[min(next, wanted.count - 1)])) s", step: "decode", cause: error)

@@ -23,6 +23,14 @@ public final class Frame {
         return f
     }
 
+    /// A new Frame referencing the same picture or samples (av_frame_ref);
+    /// this one keeps them.
+    public func referenced() -> Frame {
+        let f = Frame()
+        guard av_frame_ref(f.raw, raw) >= 0 else { fatalError("av_frame_ref: out of memory") }
+        return f
+    }
+
     public var pts: Int64? {
         get { raw.pointee.pts == ms_nopts_value() ? nil : raw.pointee.pts }
         set { raw.pointee.pts = newValue ?? ms_nopts_value() }

@@ -80,6 +80,15 @@ enum Fixtures {
                 "-g", "150", "-bf", "3", "-pix_fmt", "yuv420p", path])
     }
 
+    /// A 320x180 25 fps clip whose frame N has the grey level 20 + 2·(N mod
+    /// 100), at `path` (its directory made), coded with `codec`: each still
+    /// or tile taken from it says which frame it is (`GreyRamp`).
+    static func greyRamp(_ path: String, seconds: Double, codec: [String]) {
+        try! FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "\(seconds)", "-vf", "geq=lum='20+2*mod(N\\,100)':cb=128:cr=128"]
+               + codec + ["-pix_fmt", "yuv420p", path])
+    }
+
     static func ffmpeg(_ args: [String]) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -303,4 +312,32 @@ func runProcess(_ path: String, _ args: [String], env: [String: String] = [:]) -
 
 func probeManifest(_ input: String, extra: String = "") -> String {
     #"{"version":1,"type":"probe","input":"\#(input)"\#(extra)}"#
+}
+
+/// The frames of a `Fixtures.greyRamp` clip by grey level, as the ffmpeg
+/// command decodes them and after the scale a 64-wide still goes through:
+/// a still (or one tile of a sheet) is the frame whose level it has.
+struct GreyRamp {
+    let levels: [UInt8]
+
+    init(_ clip: String) {
+        levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", clip, "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+    }
+
+    /// The grey level of an image, or of its 64x36 tile `k` in a sheet of `columns`.
+    static func level(of image: String, tile k: Int? = nil, columns: Int = 1) -> UInt8? {
+        let crop = k.map { "crop=64:36:\(($0 % columns) * 64):\(($0 / columns) * 36)," } ?? ""
+        return [UInt8](runTool(["ffmpeg", "-v", "error", "-i", image, "-vf", crop + "scale=1:1,format=gray", "-f", "rawvideo", "-"]).out).first
+    }
+
+    /// Whether `level` is frame `n`'s (frames are 2 levels apart).
+    func isFrame(_ n: Int, _ level: UInt8?) -> Bool {
+        guard let level, n < levels.count else { return false }
+        return abs(Int(level) - Int(levels[n])) <= 1
+    }
+
+    /// The frame nearest by level, among the first `within` (levels repeat every 100 frames).
+    func frame(of level: UInt8, within: Int = 100) -> Int {
+        levels.prefix(within).indices.min { abs(Int(levels[$0]) - Int(level)) < abs(Int(levels[$1]) - Int(level)) } ?? -1
+    }
 }

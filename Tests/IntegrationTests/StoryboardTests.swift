@@ -110,9 +110,7 @@ final class StoryboardTests: XCTestCase {
     func testEveryTileIsTheFirstFrameAtOrAfterItsTime() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
-        try FileManager.default.createDirectory(atPath: m + "/grey", withIntermediateDirectories: true)
-        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "4", "-vf", "geq=lum='20+2*N':cb=128:cr=128",
-                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=50", "-pix_fmt", "yuv420p", m + "/grey/n.mp4"])
+        Fixtures.greyRamp(m + "/grey/n.mp4", seconds: 4, codec: ["-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=50"])
         Fixtures.ffmpeg(["-i", m + "/grey/n.mp4", "-c", "copy", "-f", "mpegts", m + "/grey/n.ts"])
         h.start(workers: 2)
         for ext in ["mp4", "ts"] {
@@ -120,18 +118,17 @@ final class StoryboardTests: XCTestCase {
         }
         eventually(stall: 60, "both storyboards ended", progress: { h.finishedCount }) { h.finishedCount == 2 }
         // Each frame's grey level after the same scale and conversion.
-        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/grey/n.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
-        XCTAssertEqual(levels.count, 100)
+        let ramp = GreyRamp(m + "/grey/n.mp4")
+        XCTAssertEqual(ramp.levels.count, 100)
         for ext in ["mp4", "ts"] {
             XCTAssertNotNil(h.result("n-\(ext)"), h.error("n-\(ext)")?.message ?? "")
             var chosen: [Int] = []
             for k in 0..<11 {
                 let time = Double(k) * 0.37
                 let want = Int((time * 25 - 0.001).rounded(.up))
-                let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/grey-\(ext)/n-1.png", "-vf", "crop=64:36:\((k % 4) * 64):\((k / 4) * 36),scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
-                guard let g = grey.first else { XCTFail("tile \(k) of \(ext) not read"); continue }
+                guard let g = GreyRamp.level(of: m + "/grey-\(ext)/n-1.png", tile: k, columns: 4) else { XCTFail("tile \(k) of \(ext) not read"); continue }
                 // The nearest frame by grey level (frames are ~2.3 levels apart).
-                let n = levels.indices.min { abs(Int(levels[$0]) - Int(g)) < abs(Int(levels[$1]) - Int(g)) }!
+                let n = ramp.frame(of: g)
                 chosen.append(n)
                 XCTAssertEqual(n, want, "\(ext) tile \(k) at \(time) s is frame \(n), not \(want)")
             }
@@ -147,10 +144,8 @@ final class StoryboardTests: XCTestCase {
     func testIrregularKeyframesEndInOnePass() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
-        try FileManager.default.createDirectory(atPath: m + "/irr", withIntermediateDirectories: true)
-        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "12", "-vf", "geq=lum='20+2*mod(N\\,100)':cb=128:cr=128",
-                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=1000:scenecut=0",
-                         "-force_key_frames", "0,0.5,1", "-pix_fmt", "yuv420p", m + "/irr/k.mp4"])
+        Fixtures.greyRamp(m + "/irr/k.mp4", seconds: 12, codec: ["-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=1000:scenecut=0",
+                                                                 "-force_key_frames", "0,0.5,1"])
         h.start(workers: 1, env: ["MEDIASPOOL_LOG_LEVEL": "debug"])
         h.submit("irr", #"{"version":1,"type":"thumbnail","input":"irr/k.mp4","timeoutSeconds":120,"width":64,"storyboard":{"interval":2,"columns":3,"rows":2,"vtt":"irr-out/k.vtt"},"output":{"path":"irr-out/k-%d.png"}}"#)
         eventually(stall: 60, "the storyboard ended", progress: { h.finishedCount }) { h.finishedCount == 1 }
@@ -158,11 +153,10 @@ final class StoryboardTests: XCTestCase {
         let line = try XCTUnwrap(h.log(0).split(separator: "\n").first { $0.contains("JOB_ID=irr ") && $0.contains("frames for 6 times") })
         let decoded = Int(line.components(separatedBy: "decoded ").last!.split(separator: " ").first!)!
         XCTAssertLessThanOrEqual(decoded, 300, "one reading of the 300 frames at most")
-        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/irr/k.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
+        let ramp = GreyRamp(m + "/irr/k.mp4")
+        XCTAssertEqual(ramp.levels.count, 300)
         for k in 0..<6 {
-            let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/irr-out/k-1.png", "-vf", "crop=64:36:\((k % 3) * 64):\((k / 3) * 36),scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
-            guard let g = grey.first, levels.count == 300 else { XCTFail("tile \(k) not read"); continue }
-            XCTAssertLessThanOrEqual(abs(Int(g) - Int(levels[k * 50])), 1, "tile \(k) is frame \(k * 50)")
+            XCTAssertTrue(ramp.isFrame(k * 50, GreyRamp.level(of: m + "/irr-out/k-1.png", tile: k, columns: 3)), "tile \(k) is frame \(k * 50)")
         }
         h.stopAll()
     }

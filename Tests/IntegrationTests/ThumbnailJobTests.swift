@@ -71,10 +71,7 @@ final class ThumbnailJobTests: XCTestCase {
     func testKeyframeStillsOnOpenGOP() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
-        try FileManager.default.createDirectory(atPath: m + "/og", withIntermediateDirectories: true)
-        Fixtures.ffmpeg(["-f", "lavfi", "-i", "color=gray:size=320x180:rate=25", "-t", "14", "-vf", "geq=lum='20+2*mod(N\\,100)':cb=128:cr=128",
-                         "-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0:open-gop=1",
-                         "-pix_fmt", "yuv420p", m + "/og/k.mp4"])
+        Fixtures.greyRamp(m + "/og/k.mp4", seconds: 14, codec: ["-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0:open-gop=1"])
         Fixtures.ffmpeg(["-i", m + "/og/k.mp4", "-c", "copy", m + "/og/k.mkv"])
         Fixtures.ffmpeg(["-i", m + "/og/k.mp4", "-c", "copy", "-f", "mpegts", m + "/og/k.ts"])
         h.start(workers: 2)
@@ -82,14 +79,44 @@ final class ThumbnailJobTests: XCTestCase {
             h.submit("kf-\(ext)", #"{"version":1,"type":"thumbnail","input":"og/k.\#(ext)","at":[1.7,5.0,11.3],"width":64,"seek":"keyframe","output":{"path":"og-\#(ext)/k-%d.png"}}"#)
         }
         eventually(stall: 60, "the three jobs ended", progress: { h.finishedCount }) { h.finishedCount == 3 }
-        let levels = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/og/k.mp4", "-vf", "scale=64:36,format=rgb24,scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
-        XCTAssertEqual(levels.count, 350)
+        let ramp = GreyRamp(m + "/og/k.mp4")
+        XCTAssertEqual(ramp.levels.count, 350)
         for ext in ["mp4", "mkv", "ts"] {
             XCTAssertNotNil(h.result("kf-\(ext)"), h.error("kf-\(ext)")?.message ?? "")
             // Keyframes every 40 frames (1.6 s): at or before 1.7, 5.0, 11.3 s.
-            for (k, frame) in [40, 120, 280].enumerated() where levels.count == 350 {
-                let grey = [UInt8](runTool(["ffmpeg", "-v", "error", "-i", m + "/og-\(ext)/k-\(k + 1).png", "-vf", "scale=1:1,format=gray", "-f", "rawvideo", "-"]).out)
-                XCTAssertLessThanOrEqual(abs(Int(grey.first ?? 0) - Int(levels[frame])), 1, "\(ext) still \(k + 1) is the keyframe \(frame)")
+            for (k, frame) in [40, 120, 280].enumerated() {
+                XCTAssertTrue(ramp.isFrame(frame, GreyRamp.level(of: m + "/og-\(ext)/k-\(k + 1).png")), "\(ext) still \(k + 1) is the keyframe \(frame)")
+            }
+        }
+        h.stopAll()
+    }
+
+    /// Accurate stills are the first frame at or after their time, as the
+    /// command's `-ss` picks them, in H.264 and HEVC in MPEG-TS (which seeks
+    /// by bytes) as in MP4. Before stills shared the storyboard's pass, a TS
+    /// seek that landed on the keyframe 1.25 frames past 1.55 s was taken
+    /// (frame 40, not 39), and HEVC in TS gave frames from the end.
+    func testAccurateStillsAreTheFirstFrameAtOrAfterTheirTime() throws {
+        let h = SpoolHarness(self)
+        let m = h.media.string
+        Fixtures.greyRamp(m + "/acc/h264.mp4", seconds: 14, codec: ["-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0"])
+        Fixtures.greyRamp(m + "/acc/hevc.mp4", seconds: 14, codec: ["-c:v", "libx265", "-x265-params", "qp=4:keyint=40:min-keyint=40:scenecut=0:bframes=3:log-level=none"])
+        for codec in ["h264", "hevc"] { Fixtures.ffmpeg(["-i", m + "/acc/\(codec).mp4", "-c", "copy", "-f", "mpegts", m + "/acc/\(codec).ts"]) }
+        h.start(workers: 2)
+        let times = [0, 1.55, 3.15, 5.0, 6.37, 11.3]
+        let inputs = ["h264.mp4", "h264.ts", "hevc.mp4", "hevc.ts"]
+        for (i, input) in inputs.enumerated() {
+            h.submit("acc\(i)", #"{"version":1,"type":"thumbnail","input":"acc/\#(input)","at":\#(times),"width":64,"output":{"path":"acc-out/\#(i)-%d.png"}}"#)
+        }
+        eventually(stall: 60, "the stills ended", progress: { h.finishedCount }) { h.finishedCount == inputs.count }
+        for (i, input) in inputs.enumerated() {
+            XCTAssertNotNil(h.result("acc\(i)"), h.error("acc\(i)")?.message ?? "")
+            let ramp = GreyRamp(m + "/acc/\(input)")
+            XCTAssertEqual(ramp.levels.count, 350, input)
+            for (k, t) in times.enumerated() {
+                let want = Int((t * 25 - 0.001).rounded(.up))   // the first frame at or after t
+                let level = GreyRamp.level(of: m + "/acc-out/\(i)-\(k + 1).png")
+                XCTAssertTrue(ramp.isFrame(want, level), "\(input) at \(t) s: frame \(level.map { ramp.frame(of: $0) } ?? -1) (mod 100), not \(want)")
             }
         }
         h.stopAll()
