@@ -152,10 +152,24 @@ def probe_row(name, goal, clip, prefix, n):
             [["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", f"{media()}/{clip}"]] * n, None, None, "ffprobe")
 
 def thumbnail_row(name, goal, clip, at, prefix, n):
-    compare(name, goal,
+    ours = compare(name, goal,
             [(f"{prefix}{i}", f'{{"version":1,"type":"thumbnail","input":"{clip}","at":[{at}],"width":320,"output":{{"path":"out-{prefix}{i}.jpg"}}}}') for i in range(n)],
             [["ffmpeg", "-nostdin", "-v", "error", "-y", "-ss", str(at), "-i", f"{media()}/{clip}", "-frames:v", "1", "-vf", "scale=320:-2", f"{WORK}/peer-{prefix}{i}.jpg"] for i in range(n)],
             f"out-{prefix}0.jpg", f"{WORK}/peer-{prefix}0.jpg", "ffmpeg -ss")
+    if ONLY and not any(name.startswith(w) for w in ONLY): return
+    # The decode floor (issue 16): bench/still-floor.c, the same libavcodec
+    # seeking to the keyframe before `at` and decoding every frame up to it,
+    # one thread, in CORES parallel processes as the workers run.
+    floors = []
+    for _ in range(REPS):
+        t0 = time.monotonic()
+        with cf.ThreadPoolExecutor(CORES) as ex:
+            outs = list(ex.map(lambda k: sh(f"{WORK}/still-floor", f"{media()}/{clip}", str(at), str(n // CORES)).stdout.split(), range(CORES)))
+        floors.append(time.monotonic() - t0)
+    fl = statistics.median(floors)
+    rows.append((f"{name}: against its decode floor ({outs[0][1]} frames decoded from the keyframe, 1 thread)", f"{ours / n * CORES * 1000:.0f} ms/still",
+                 f"{fl / n * CORES * 1000:.0f} ms/still (bench/still-floor.c)", f"{fl / ours:.2f}x", "≥0.87x (≤1.15x the floor)", "met" if fl / ours >= 0.87 else "not met"))
+    print(f"{name} floor: {fl:.2f}s, ours {ours:.2f}s, {fl / ours:.2f}x", flush=True)
 
 def transcode_row(name, goal, clip, prefix, n, peer_audio=()):
     """To 480p, x264 veryfast crf 23, AAC 128 kb/s; `peer_audio`: what the

@@ -15,4 +15,5 @@ W="${BENCH_DIR:-/var/tmp/mediaspool-bench}"
 mkdir -p "$W"
 gcc -O2 -Wno-format-truncation -o "$W/floor" bench/floor.c
 gcc -O2 -Wno-format-truncation -o "$W/pickup" bench/pickup.c
+gcc -O2 -o "$W/still-floor" bench/still-floor.c $(pkg-config --cflags --libs libavformat libavcodec libavutil)
 exec python3 bench/bench.py
