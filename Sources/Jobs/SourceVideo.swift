@@ -93,20 +93,27 @@ extension FilterText {
                 "tonemap=tonemap=hable:desat=0", "zscale=transfer=bt709:matrix=bt709:range=limited", "format=yuv420p10le"]
     }
 
+    /// The size a picture is scaled to with square pixels: the requested
+    /// one, one side with the display aspect (rounded to even), or the
+    /// display size. A storyboard's tiles are laid out by it.
+    static func squareSize(width: Int?, height: Int?, source: SourceVideo) -> (width: Int, height: Int) {
+        let dw = Double(max(1, source.displayWidth)), dh = Double(max(1, source.displayHeight))
+        func even(_ x: Double) -> Int { max(2, Int((x / 2).rounded()) * 2) }
+        return switch (width, height) {
+        case let (w?, h?): (w, h)
+        case let (w?, nil): (w, even(Double(w) * dh / dw))
+        case let (nil, h?): (even(Double(h) * dw / dh), h)
+        case (nil, nil): (source.displayWidth, source.displayHeight)
+        }
+    }
+
     /// The scaling part of a video chain. Without `squarePixels`, like the
     /// ffmpeg command's `scale`: the sample aspect ratio is kept (one side
     /// alone keeps the display aspect). With it, the picture is scaled to
     /// its display size (or the requested one) with square pixels.
     static func scale(width: Int?, height: Int?, squarePixels: Bool, source: SourceVideo) -> [String] {
-        let dw = Double(source.displayWidth), dh = Double(source.displayHeight)
-        func even(_ x: Double) -> Int { max(2, Int((x / 2).rounded()) * 2) }
         if squarePixels {
-            let (w, h): (Int, Int) = switch (width, height) {
-            case let (w?, h?): (w, h)
-            case let (w?, nil): (w, even(Double(w) * dh / dw))
-            case let (nil, h?): (even(Double(h) * dw / dh), h)
-            case (nil, nil): (source.displayWidth, source.displayHeight)
-            }
+            let (w, h) = squareSize(width: width, height: height, source: source)
             if width == nil && height == nil && !source.anamorphic { return [] }
             return ["scale=\(w):\(h)", "setsar=1"]
         }

@@ -26,7 +26,7 @@ enum StoryboardMaker {
         }
         let width = t.width ?? (t.height == nil ? Storyboard.defaultTileWidth : nil)
         // The sheet's size, known before anything is decoded.
-        let tile = tileSize(width: width, height: t.height, source: grabber.source)
+        let tile = FilterText.squareSize(width: width, height: t.height, source: grabber.source)
         let sheetWidth = tile.width * board.columns, sheetHeight = tile.height * board.rows
         guard sheetWidth <= maxSheetSide, sheetHeight <= maxSheetSide else {
             throw SpoolError(.limitExceeded, "a sheet of \(board.columns) x \(board.rows) tiles of \(tile.width)x\(tile.height) would be \(sheetWidth)x\(sheetHeight); at most \(maxSheetSide) a side: lower storyboard.columns/rows or width/height", step: "validate")
@@ -61,18 +61,6 @@ enum StoryboardMaker {
         try vttTarget.write(Array(cues.utf8), manifestPath: board.vtt)
         outputs.append(OutputInspection.plainRecord(vttTarget, manifestPath: board.vtt, format: "vtt"))
         return JobOutcome(outputs: outputs, steps: [StepTiming(name: "decode+tile+encode", durationMs: Int(Date().timeIntervalSince(started) * 1000))])
-    }
-
-    /// A tile's size: as `FilterText.scale` makes it with square pixels.
-    static func tileSize(width: Int?, height: Int?, source: SourceVideo) -> (width: Int, height: Int) {
-        let dw = Double(max(1, source.displayWidth)), dh = Double(max(1, source.displayHeight))
-        func even(_ x: Double) -> Int { max(2, Int((x / 2).rounded()) * 2) }
-        return switch (width, height) {
-        case let (w?, h?): (w, h)
-        case let (w?, nil): (w, even(Double(w) * dh / dw))
-        case let (nil, h?): (even(Double(h) * dw / dh), h)
-        case (nil, nil): (source.displayWidth, source.displayHeight)
-        }
     }
 
     /// A sheet's file name as a URL relative to the WebVTT file: everything

@@ -225,20 +225,24 @@ final class FrameGrabber {
         }
         defer { dec.skip = .none }
         do throws(AVError) {
-            func seek(to time: Double) throws(AVError) {
-                try fmt.seek(stream: stream.index, to: max(0, time - backOff))
+            // After every move of the read position: the decoder flushed,
+            // and what was counted since the last move forgotten. `time`:
+            // what a seek was for (its landing is checked), nil from the start.
+            func moved(seekingFor time: Double?) {
                 decode.flush()
                 seekedTo = time
                 lastKeyframe = nil
-                keyframesSinceSeek = 0; framesSinceSeek = 0; seeks += 1
+                keyframesSinceSeek = 0; framesSinceSeek = 0
+            }
+            func seek(to time: Double) throws(AVError) {
+                try fmt.seek(stream: stream.index, to: max(0, time - backOff))
+                moved(seekingFor: time)
+                seeks += 1
                 dec.skip = .nonReference
             }
             func fromTheStart() throws(AVError) {
                 try fmt.rewind()
-                decode.flush()
-                seekedTo = nil
-                lastKeyframe = nil
-                keyframesSinceSeek = 0; framesSinceSeek = 0
+                moved(seekingFor: nil)
                 dec.skip = times[next] > margin ? .nonReference : .none
             }
             // After a seek that landed past its time, or found nothing to
@@ -249,10 +253,7 @@ final class FrameGrabber {
                 backOff = max(backOff * 2, max(2, longestGOP) + margin)
                 if time - backOff > 0 {
                     try fmt.seek(stream: stream.index, to: time - backOff)
-                    decode.flush()
-                    seekedTo = time
-                    lastKeyframe = nil
-                    keyframesSinceSeek = 0; framesSinceSeek = 0
+                    moved(seekingFor: time)
                 } else {
                     seeking = false
                     job.logger.debug("\(why) \(FilterText.num(time)) s; decoding on from the start", metadata: ["STEP": "decode"])

@@ -110,11 +110,15 @@ final class PipelineTests: XCTestCase {
     func testTimeoutInterruptsFFmpegWithinASecondOrTwo() throws {
         let h = SpoolHarness(self)
         h.start(workers: 1)
-        h.submit("slow", transcode("clips/long.mp4", "out/slow.mp4", video: #""codec":"hevc","preset":"veryslow""#, extra: #","timeoutSeconds":1,"maxAttempts":1"#))
+        // x264 veryslow: unstopped it runs for tens of seconds, and each
+        // frame is short. (With x265 veryslow, whose frames take far longer,
+        // a 1 s job ended after 5.4 s on a machine running a CI beside the
+        // test; x264 veryslow ended after 2.1-2.2 s there.)
+        h.submit("slow", transcode("clips/long.mp4", "out/slow.mp4", video: #""codec":"h264","preset":"veryslow""#, extra: #","timeoutSeconds":1,"maxAttempts":1"#))
         eventually(30, "slow failed") { h.error("slow") != nil }
         // The daemon's own times (claim to failure), not the test's clock:
         // the submission and the polling do not count, a loaded machine
-        // counts less. Unstopped, this encode runs for minutes.
+        // counts less.
         let record = try XCTUnwrap(h.error("slow"))
         XCTAssertEqual(record.code, "TIMEOUT")
         let started = try XCTUnwrap(record.history.last.flatMap { RFC3339.date($0.startedAt) })
