@@ -83,7 +83,7 @@ public final class JobLock: Sendable {
                 try? fd.close()
             } catch {
                 try? fd.close()
-                throw SpoolError.io(error, "locking \(path)", step: "claim")
+                throw SpoolError.io(error, "locking \(path)", step: "lock")
             }
         }
         return nil

@@ -35,6 +35,8 @@ public final class Engine: Sendable {
         var counters = (done: 0, failed: 0, retried: 0)
         var watcher: Watcher?
         var daemonLock: FileDescriptor?
+        /// Set once the spool's file system fenced this host off (Fencing.swift).
+        var fencedOff: SpoolError?
     }
 
     let runners: [JobType: any JobRunner]
@@ -89,6 +91,7 @@ public final class Engine: Sendable {
                             onControl: { [weak self] in self?.applyControl() })
         state.withLock { $0.watcher = w }
         Thread.detachNewThread { w.run() }
+        Fault.armSeams()
         setWorkers(config.workers)
         Fault.beforeReady()
     }
@@ -145,7 +148,9 @@ public final class Engine: Sendable {
 
     func process(_ entry: QueueEntry, worker: Int) {
         let result: ClaimResult
+        guard !isFencedOff else { return }
         do { result = try claimer.claim(entry) } catch {
+            if error.meansFencedOff { return fence(error) }
             logger.error("cannot claim \(entry.id): \(error.message)", metadata: ["JOB_ID": "\(entry.id)", "STEP": "claim", "ERROR_CODE": "\(error.code.rawValue)"])
             return
         }
@@ -221,7 +226,11 @@ public final class Engine: Sendable {
                              descriptorBudget: Engine.descriptorBudget(workers: cfg.workers),
                              memoryBudget: cfg.limits.maxJobMemoryBytes ?? memoryLimit / max(1, cfg.workers),
                              events: finisher.events)
-        state.withLock { $0.running[job.id] = Running(context: ctx, worker: worker) }
+        let fenced = state.withLock { state in
+            state.running[job.id] = Running(context: ctx, worker: worker)
+            return state.fencedOff != nil
+        }
+        if fenced { ctx.cancel(.fenced) }
         // A cancel requested while it was being claimed.
         if Sys.exists(CancelRequests.path(layout, job.id)) { ctx.cancel(.cancelled) }
         defer { state.withLock { _ = $0.running.removeValue(forKey: job.id) } }
@@ -243,9 +252,12 @@ public final class Engine: Sendable {
             // past its deadline as if nothing happened.
             try ctx.checkCancelled(step: ctx.step)
         } catch {
+            if error.meansFencedOff { fence(error) }
+            if abandonedWhenFenced(job, log: log) { return }
             finishAfterError(job, manifest: manifest, context: ctx, error: error, log: log)
             return
         }
+        if abandonedWhenFenced(job, log: log) { return }
         do {
             let record = try finisher.complete(job, manifest: manifest, outcome: outcome)
             state.withLock { $0.counters.done += 1 }
@@ -253,6 +265,8 @@ public final class Engine: Sendable {
             SpoolMetrics.jobDuration(type: manifest.type.rawValue, seconds: Double(record.durationMs) / 1000)
             log.info("done \(job.id) in \(record.durationMs) ms", metadata: ["STEP": "done", "STATUS": "done", "DURATION_MS": "\(record.durationMs)"])
         } catch {
+            // Never retried: another host may own the job now.
+            if error.meansFencedOff { return fence(error) }
             // The result could not be published (disk full?): the job stays in
             // processing/ without its lock and recovery requeues it.
             log.error("cannot publish the result of \(job.id): \(error.message); recovery will retry it", metadata: ["STEP": "publish", "STATUS": "error", "ERROR_CODE": "\(error.code.rawValue)"])
@@ -278,6 +292,7 @@ public final class Engine: Sendable {
                 log.warning("\(job.id) attempt \(job.state.attempts) failed with \(error.code.rawValue): \(error.message); \(shutdown ? "requeued for the next start" : "retry at \(RFC3339.string(due))")",
                             metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
             } catch let e {
+                if e.meansFencedOff { return fence(e) }
                 log.error("cannot schedule the retry of \(job.id): \(e.message)", metadata: ["STEP": "schedule-retry", "ERROR_CODE": "\(e.code.rawValue)"])
             }
             return
@@ -297,6 +312,7 @@ public final class Engine: Sendable {
             state.withLock { $0.counters.retried += 1 }
             log.warning("\(job.id): \(error.message); retrying", metadata: ["STEP": "claim", "STATUS": "retry", "ERROR_CODE": "\(error.code.rawValue)"])
         } catch let e {
+            if e.meansFencedOff { return fence(e) }
             log.error("cannot schedule the retry of \(job.id): \(e.message)", metadata: ["STEP": "schedule-retry", "ERROR_CODE": "\(e.code.rawValue)"])
         }
     }
@@ -311,8 +327,46 @@ public final class Engine: Sendable {
             log.error("failed \(job.id) with \(error.code.rawValue): \(error.message)",
                       metadata: ["STEP": "\(error.step ?? "run")", "STATUS": "failed", "ERROR_CODE": "\(error.code.rawValue)", "DURATION_MS": "\(ms)"])
         } catch let e {
+            if e.meansFencedOff { return fence(e) }
             log.error("cannot write the error record of \(job.id): \(e.message); recovery will retry it", metadata: ["STEP": "publish", "ERROR_CODE": "\(e.code.rawValue)"])
         }
+    }
+
+    /// The spool's file system fenced this host off (Fencing.swift): no
+    /// more claims, every running job told to stop, nothing published from
+    /// now on. The supervisor sees `fencedOff` and ends the daemon.
+    func fence(_ error: SpoolError) {
+        let (first, running) = state.withLock { state -> (Bool, [Running]) in
+            let first = state.fencedOff == nil
+            if first { state.fencedOff = error; state.stopping = true }
+            return (first, Array(state.running.values))
+        }
+        guard first else { return }
+        Fence.raise()
+        queue.close()
+        logger.critical("\(fencedOffMessage(error, spool: config.spool))", metadata: ["STEP": "fenced", "STATUS": "fenced", "ERROR_CODE": "\(error.code.rawValue)"])
+        for r in running { r.context.cancel(.fenced) }
+    }
+
+    /// The error that fenced this host off, once it has happened.
+    public var fencedOff: SpoolError? { state.withLock { $0.fencedOff } }
+    var isFencedOff: Bool { fencedOff != nil }
+
+    /// After a fence: the job is left where it is, unpublished, for the host
+    /// that owns the spool now (its recovery finds it in processing/).
+    private func abandonedWhenFenced(_ job: ClaimedJob, log: Logger) -> Bool {
+        guard isFencedOff else { return false }
+        log.warning("\(job.id) abandoned unpublished: this host is fenced off from the spool", metadata: ["STEP": "fenced", "STATUS": "abandoned"])
+        return true
+    }
+
+    /// Waits up to `seconds` for the workers of a fenced daemon to leave
+    /// (a call into a dead mount may never return: the process exits anyway).
+    public func waitForWorkers(seconds: Double) {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(seconds))
+        workersExited.lock()
+        while workerCount > 0 && ContinuousClock.now < deadline { workersExited.wait(seconds: 0.2) }
+        workersExited.unlock()
     }
 
     /// control/ changed: a pause, or a cancel request (Cancel.swift).

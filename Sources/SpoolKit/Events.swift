@@ -146,6 +146,7 @@ public struct EventLog: Sendable {
     /// busy or the write fails. With `unlessPresent`, a terminal event
     /// already in the log (same id, event and time) is not written again.
     public func append(_ event: JobEvent, unlessPresent: Bool = false) throws(SpoolError) {
+        try Fence.check("event")
         do {
             try appendLocked(event, unlessPresent: unlessPresent)
         } catch {

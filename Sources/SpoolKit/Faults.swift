@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,10 @@ import Glibc
 /// - `crash-job:<id prefix>`: abort(3) while running such a job (a poison pill).
 /// - `crash:<point>`: abort(3) the process at a named crash point
 ///   (`Fault.point("…")` in the code: after-claim, after-result, …).
+/// - `errno:<call>:<path part>:<errno>`: once the daemon has recovered the
+///   spool, every `<call>` (open, write, fsync, rename, unlink, lock; see
+///   `Sys.Seam`) on a path containing the part fails with that errno number
+///   (`errno:rename:/done/:108`: every publish fails with ESHUTDOWN).
 public enum Fault {
     #if DEBUG
     static let spec: [String] = (ProcessInfo.processInfo.environment["MEDIASPOOL_FAULTS"] ?? "")
@@ -24,6 +29,17 @@ public enum Fault {
     public static func point(_ name: String) {
         #if DEBUG
         if spec.contains("crash:" + name) { abort() }
+        #endif
+    }
+
+    /// Arms the `errno:` faults (after the start-up recovery, before the workers).
+    public static func armSeams() {
+        #if DEBUG
+        for s in spec where s.hasPrefix("errno:") {
+            let p = s.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            guard p.count == 4, let call = Sys.Call(rawValue: p[1]), let n = Int32(p[3]) else { continue }
+            Sys.Seam.fail(call, with: Errno(rawValue: n), pathContains: p[2].isEmpty ? nil : p[2])
+        }
         #endif
     }
 

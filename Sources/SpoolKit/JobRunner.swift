@@ -40,7 +40,9 @@ public struct SideFile: Sendable, Equatable {
     }
 }
 
-public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown = 2, cancelled = 3 }
+/// Why a job was told to stop. `fenced`: the spool's file system fenced
+/// this host off (Fencing.swift); the job is abandoned, nothing published.
+public enum CancelReason: Int32, Sendable { case none = 0, timeout = 1, shutdown = 2, cancelled = 3, fenced = 4 }
 
 /// Everything a runner may use. `shouldAbort` is what FFmpeg's interrupt
 /// callback polls: true aborts blocking I/O and the job.
@@ -115,6 +117,7 @@ public final class JobContext: Sendable {
         case .timeout: throw timeoutError(step: step)
         case .shutdown: throw SpoolError(.interrupted, "the daemon is stopping; the job will run again after restart", step: step)
         case .cancelled: throw SpoolError(.cancelled, "cancelled by an operator (mediaspool cancel) in step \(step); `mediaspool replay \(id)` runs it again", step: step)
+        case .fenced: throw SpoolError(.interrupted, "this host is fenced off from the spool; another host's recovery runs the job again", step: step)
         }
     }
 

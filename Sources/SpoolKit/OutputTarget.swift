@@ -66,6 +66,7 @@ public final class OutputTarget {
     /// fsync the file, rename it to its final name, fsync the directory.
     public func publish(manifestPath: String) throws(SpoolError) {
         guard let t = temporary else { preconditionFailure("publish before temporaryURL()") }
+        try Fence.check("publish-output")
         if let owner { Sys.setXattr(t.fd, OutputTarget.ownerAttribute, owner) }  // best effort: not every file system has xattrs
         var refusedBy: String?
         do {

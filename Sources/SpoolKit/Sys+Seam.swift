@@ -3,7 +3,7 @@ import SystemPackage
 
 extension Sys {
     /// The calls a test can make fail.
-    public enum Call: String, Sendable, CaseIterable { case open, write, fsync, rename, unlink }
+    public enum Call: String, Sendable, CaseIterable { case open, write, fsync, rename, unlink, lock }
 
     /// A test seam in the manner of swift-system's mocking: a test names a
     /// call (and, for calls with a path, a part of the path) and the errno

@@ -59,6 +59,7 @@ public enum Sys {
     /// flock(2) `operation` (LOCK_EX or LOCK_SH) without blocking: false
     /// when another open file description holds a conflicting lock.
     public static func tryLock(_ fd: FileDescriptor, _ operation: Int32) throws(Errno) -> Bool {
+        try Seam.check(.lock)
         do {
             _ = try retrying { flock(fd.rawValue, operation | LOCK_NB) }
             return true

@@ -56,9 +56,18 @@ struct Run: AsyncParsableCommand {
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // Fenced off (Fencing.swift): EX_TEMPFAIL, after the message was logged.
+            if engine.fencedOff != nil { throw ExitCode(fencedOffExitCode) }
+            throw error
+        }
     }
 }
+
+/// Ends the service group when the spool's file system fenced this host off.
+struct FencedOff: Error {}
 
 /// The daemon as one swift-service-lifecycle Service: start the engine
 /// (recovery first), READY=1, then once a second the supervisor tick
@@ -93,6 +102,12 @@ struct DaemonService: Service {
 
     func supervise() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if engine.fencedOff != nil {
+                // Nothing is drained or requeued: another host owns the jobs.
+                notifier.stopping(status: "fenced off from the spool: exiting")
+                await blocking { engine.waitForWorkers(seconds: 10) }
+                throw FencedOff()
+            }
             let h = engine.tick()
             notifier.status(h.statusText)
             if h.progressing { notifier.watchdog() }
