@@ -19,14 +19,20 @@ extension InputFormat {
         try check(av_seek_frame(ctx, Int32(stream), ts, AVSEEK_FLAG_BACKWARD))
     }
 
-    /// Back to the first packet: byte 0 where the format seeks by bytes
-    /// (MPEG-TS, whose timestamp seeks may land past the only keyframe),
-    /// else the first timestamp.
+    /// Back to the first packet: byte 0 for the formats without an index,
+    /// which seek by bytes anyway (MPEG-TS and -PS, whose timestamp seeks may
+    /// land past the only keyframe, raw streams); else the first timestamp,
+    /// through the index. Matroska, ASF and AVI do not find their way back
+    /// from byte 0 once they have read past it (a still at 0 after one at
+    /// 5 s came from 11.2 s, or nothing decoded), and an AVI read from byte
+    /// 0 loses its timestamps.
     public func rewind() throws(AVError) {
-        if ctx.pointee.iformat.pointee.flags & AVFMT_NO_BYTE_SEEK == 0, av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
+        if Self.rewindsByBytes.contains(formatName), av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
         let start = ctx.pointee.start_time == ms_nopts_value() ? 0 : ctx.pointee.start_time
         try check(av_seek_frame(ctx, -1, start, AVSEEK_FLAG_BACKWARD))
     }
+
+    static let rewindsByBytes: Set<String> = ["mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "mjpeg"]
 
     /// The best video or audio stream (av_find_best_stream), or nil.
     public func bestStream(_ kind: StreamKind) -> Int? {

@@ -95,16 +95,22 @@ final class ThumbnailJobTests: XCTestCase {
     /// command's `-ss` picks them, in H.264 and HEVC in MPEG-TS (which seeks
     /// by bytes) as in MP4. Before stills shared the storyboard's pass, a TS
     /// seek that landed on the keyframe 1.25 frames past 1.55 s was taken
-    /// (frame 40, not 39), and HEVC in TS gave frames from the end.
+    /// (frame 40, not 39), and HEVC in TS gave frames from the end; in
+    /// Matroska and AVI too.
     func testAccurateStillsAreTheFirstFrameAtOrAfterTheirTime() throws {
         let h = SpoolHarness(self)
         let m = h.media.string
         Fixtures.greyRamp(m + "/acc/h264.mp4", seconds: 14, codec: ["-c:v", "libx264", "-qp", "2", "-x264-params", "bframes=3:b-adapt=0:keyint=40:scenecut=0"])
         Fixtures.greyRamp(m + "/acc/hevc.mp4", seconds: 14, codec: ["-c:v", "libx265", "-x265-params", "qp=4:keyint=40:min-keyint=40:scenecut=0:bframes=3:log-level=none"])
+        Fixtures.greyRamp(m + "/acc/mpeg4.avi", seconds: 14, codec: ["-c:v", "mpeg4", "-q:v", "1", "-g", "40"])
         for codec in ["h264", "hevc"] { Fixtures.ffmpeg(["-i", m + "/acc/\(codec).mp4", "-c", "copy", "-f", "mpegts", m + "/acc/\(codec).ts"]) }
+        Fixtures.ffmpeg(["-i", m + "/acc/h264.mp4", "-c", "copy", m + "/acc/h264.mkv"])
         h.start(workers: 2)
-        let times = [0, 1.55, 3.15, 5.0, 6.37, 11.3]
-        let inputs = ["h264.mp4", "h264.ts", "hevc.mp4", "hevc.ts"]
+        // Stills near the start after a later one: the pass goes back to the
+        // start, which Matroska and AVI must do by timestamp (from byte 0,
+        // Matroska gave frames from 11 s or none at all, AVI lost its timestamps).
+        let times = [5.0, 0, 1.55, 3.15, 0.04, 6.37, 11.3]
+        let inputs = ["h264.mp4", "h264.ts", "h264.mkv", "hevc.mp4", "hevc.ts", "mpeg4.avi"]
         for (i, input) in inputs.enumerated() {
             h.submit("acc\(i)", #"{"version":1,"type":"thumbnail","input":"acc/\#(input)","at":\#(times),"width":64,"output":{"path":"acc-out/\#(i)-%d.png"}}"#)
         }
