@@ -14,6 +14,8 @@ import CFFmpeg
 public struct H264SequenceHeader: Equatable, Sendable {
     public var chromaFormat: Int          // 1 = 4:2:0, 2 = 4:2:2, 3 = 4:4:4
     public var bitDepth: Int              // luma = chroma: 8 or 10
+    /// The picture size after the SPS's cropping (what the decoder outputs).
+    public var width: Int, height: Int
     /// VUI aspect_ratio_info: nil when absent.
     public var sampleAspect: (num: Int32, den: Int32)?
     /// VUI video_signal_type: nil when absent.
@@ -22,7 +24,7 @@ public struct H264SequenceHeader: Equatable, Sendable {
     public var colour: (primaries: Int, transfer: Int, matrix: Int)?
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.chromaFormat == b.chromaFormat && a.bitDepth == b.bitDepth && a.sampleAspect?.num == b.sampleAspect?.num
+        a.chromaFormat == b.chromaFormat && a.bitDepth == b.bitDepth && a.width == b.width && a.height == b.height && a.sampleAspect?.num == b.sampleAspect?.num
             && a.sampleAspect?.den == b.sampleAspect?.den && a.fullRange == b.fullRange
             && a.colour?.primaries == b.colour?.primaries && a.colour?.transfer == b.colour?.transfer && a.colour?.matrix == b.colour?.matrix
     }
@@ -34,7 +36,8 @@ public struct H264SequenceHeader: Equatable, Sendable {
         // 6 bits reserved + lengthSizeMinusOne, 3 bits reserved + numOfSPS.
         guard avcC.count > 8, avcC[0] == 1, avcC[5] & 0x1f == 1 else { return nil }  // one SPS: which one a picture uses is the decoder's business
         let length = Int(avcC[6]) << 8 | Int(avcC[7])
-        guard length > 1, 8 + length <= avcC.count else { return nil }
+        // Then numOfPPS: none, and nothing decodes (the decoder says so).
+        guard length > 1, 8 + length < avcC.count, avcC[8 + length] > 0 else { return nil }
         self.init(nal: avcC[8..<(8 + length)])
     }
 
@@ -46,7 +49,9 @@ public struct H264SequenceHeader: Equatable, Sendable {
         self = parsed
     }
 
-    private init(chromaFormat: Int, bitDepth: Int) { self.chromaFormat = chromaFormat; self.bitDepth = bitDepth }
+    private init(chromaFormat: Int, bitDepth: Int, width: Int, height: Int) {
+        self.chromaFormat = chromaFormat; self.bitDepth = bitDepth; self.width = width; self.height = height
+    }
 
     private static let highProfiles: Set<UInt32> = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]
 
@@ -82,16 +87,24 @@ public struct H264SequenceHeader: Equatable, Sendable {
         default: return nil
         }
         _ = try r.ue(); _ = try r.bit()             // max_num_ref_frames, gaps_in_frame_num_value_allowed_flag
-        _ = try r.ue(); _ = try r.ue()              // pic_width_in_mbs_minus1, pic_height_in_map_units_minus1
+        let mbsWide = Int(try r.ue()) + 1, mbsHigh = Int(try r.ue()) + 1   // pic_width_in_mbs_minus1, pic_height_in_map_units_minus1
+        guard mbsWide <= 1024, mbsHigh <= 1024 else { return nil }
         guard try r.bit() else { return nil }       // frame_mbs_only_flag: interlaced coding, let the decoder say
         _ = try r.bit()                             // direct_8x8_inference_flag
-        if try r.bit() { for _ in 0..<4 { _ = try r.ue() } }   // frame_cropping
-        var sps = Self(chromaFormat: chroma, bitDepth: depthLuma)
+        // frame_cropping, in units of the chroma sampling (7.4.2.1.1).
+        var crop = (left: 0, right: 0, top: 0, bottom: 0)
+        if try r.bit() { crop = (Int(try r.ue()), Int(try r.ue()), Int(try r.ue()), Int(try r.ue())) }
+        let unitX = chroma == 3 ? 1 : 2, unitY = chroma == 1 ? 2 : 1
+        let width = mbsWide * 16 - unitX * (crop.left + crop.right), height = mbsHigh * 16 - unitY * (crop.top + crop.bottom)
+        guard width > 0, height > 0 else { return nil }
+        var sps = Self(chromaFormat: chroma, bitDepth: depthLuma, width: width, height: height)
         guard try r.bit() else { return sps }       // vui_parameters_present_flag
         if try r.bit() {                            // aspect_ratio_info_present_flag
             let idc = Int(try r.bits(8))
             if idc == 255 {
-                sps.sampleAspect = (Int32(try r.bits(16)), Int32(try r.bits(16)))
+                // A zero denominator reads as 1, as libavcodec reads it.
+                let n = Int32(try r.bits(16)), d = Int32(try r.bits(16))
+                sps.sampleAspect = (n, d == 0 ? 1 : d)
             } else {
                 guard idc < pixelAspect.count else { return nil }   // FFmpeg refuses the SPS
                 sps.sampleAspect = pixelAspect[idc]

@@ -73,7 +73,8 @@ public final class InputFormat {
         // no picture). avformat_find_stream_info leaves the unused options in them.
         var options = [OpaquePointer?](repeating: nil, count: streamCount)
         defer { for i in options.indices { av_dict_free(&options[i]) } }
-        for s in streams where s.describeFromH264ParameterSets() {
+        let fileSize = avio_size(opened.pointee.pb)
+        for s in streams where s.describeFromH264ParameterSets(fileSize: fileSize) {
             av_dict_set(&options[s.index], "skip_frame", "all", 0)
             h264StreamsFromParameterSets += 1
         }
@@ -160,13 +161,26 @@ public struct StreamRef {
     /// `OpenLimits.h264FromParameterSets`) from the SPS in its header.
     /// False, changing nothing, when the stream is no H.264, already has a
     /// pixel format, or has an SPS this reader does not fully understand.
-    func describeFromH264ParameterSets() -> Bool {
+    func describeFromH264ParameterSets(fileSize: Int64) -> Bool {
         let p = par.pointee
         guard p.codec_type == AVMEDIA_TYPE_VIDEO, p.codec_id == AV_CODEC_ID_H264, p.format < 0,
               let extradata = p.extradata, p.extradata_size > 0,
-              let sps = H264SequenceHeader(avcC: Array(UnsafeBufferPointer(start: extradata, count: Int(p.extradata_size)))) else { return false }
+              let sps = H264SequenceHeader(avcC: Array(UnsafeBufferPointer(start: extradata, count: Int(p.extradata_size)))),
+              // The size the decoder would give is the container's (a
+              // remux that crops in the SPS leaves the old size in stsd).
+              sps.width == Int(p.width), sps.height == Int(p.height),
+              firstSampleIsIn(fileSize: fileSize) else { return false }
         sps.apply(to: par)
         return true
+    }
+
+    /// Whether the stream has a first sample and its bytes are in the file:
+    /// a track without samples, or a file cut after its header (an upload
+    /// that stopped), has no picture to decode, and the decoder would say
+    /// so by leaving the pixel format unknown.
+    private func firstSampleIsIn(fileSize: Int64) -> Bool {
+        guard let first = avformat_index_get_entry(raw, 0) else { return false }
+        return first.pointee.size > 0 && first.pointee.pos + Int64(first.pointee.size) <= fileSize
     }
 
     /// Whether both streams have the same codec.

@@ -43,8 +43,12 @@ struct FinishedIndex {
     /// leaves the mtime as it was, and the cache, missing that job, would
     /// look fresh until the next change. A recent mtime is not trusted; the
     /// next call brings the cache up to date again.
+    /// A missing directory (-1) is written as it is; so is an mtime more
+    /// than 2 s in the future (a clock stepped back, an NFS server ahead):
+    /// distrusting it would rebuild the cache on every call until the clock
+    /// caught up.
     static func settled(_ mtime: Int64, now: Int64) -> Int64 {
-        mtime < 0 || now - mtime < 2_000_000_000 ? -2 : mtime
+        mtime >= 0 && abs(now - mtime) < 2_000_000_000 ? -2 : mtime
     }
 
     /// Calls `body` with every finished job, newest first, until it returns

@@ -76,6 +76,28 @@ final class H264ParameterSetTests: XCTestCase {
         print("h264 parameter sets: \(described) of \(Self.variants.count * 3) files described without decoding")
     }
 
+    /// What the SPS alone cannot tell is left to the decoder (a reviewer's
+    /// findings): a remux that crops in the SPS but leaves the old size in
+    /// stsd (1088 → 1080 lines), and a faststart file cut after its header
+    /// (the upload that stopped: no picture, so no pixel format).
+    func testFilesTheParameterSetsCannotDescribeAreDecoded() throws {
+        let full = Self.dir.appendingPathComponent("c1088.mp4").path
+        InputFormatTests.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=320x256:rate=25", "-t", "0.4", "-c:v", "libx264", "-preset", "veryfast", "-movflags", "+faststart", full])
+        let cropped = Self.dir.appendingPathComponent("cropped.mp4").path
+        InputFormatTests.ffmpeg(["-i", full, "-c", "copy", "-bsf:v", "h264_metadata=crop_bottom=16", cropped])
+        let cut = Self.dir.appendingPathComponent("cut.mp4").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: full))
+        try bytes.prefix(bytes.count / 4).write(to: URL(fileURLWithPath: cut))
+        for path in [cropped, cut] {
+            let decoded = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true), shouldAbort: { false })
+            let read = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true, h264FromParameterSets: true), shouldAbort: { false })
+            XCTAssertEqual(read.info(), decoded.info(), path)
+            XCTAssertEqual(read.h264StreamsFromParameterSets, 0, "\(path): decoded")
+        }
+        let c = try InputFormat(url: cropped, limits: OpenLimits(quickStreamInfo: true, h264FromParameterSets: true), shouldAbort: { false }).info()
+        XCTAssertEqual(c.streams.first?.height, 240, "the decoder's size, not stsd's")
+    }
+
     /// Garbage, truncations and bit flips of a real avcC: a value or nil, never a trap.
     func testMalformedRecordsNeverTrap() throws {
         let path = make(Self.variants[13], container: "mkv")   // scaling lists: the longest SPS

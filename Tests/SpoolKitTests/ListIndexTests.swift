@@ -102,6 +102,8 @@ final class ListIndexTests: XCTestCase {
         XCTAssertEqual(ids(list([.done])), ["b", "a"], "the job published in the same tick")
         XCTAssertEqual(FinishedIndex.settled(before.mtimeNanoseconds, now: before.mtimeNanoseconds + 3_000_000_000), before.mtimeNanoseconds,
                        "a settled mtime is written as it is")
+        XCTAssertEqual(FinishedIndex.settled(-1, now: 5), -1, "a missing directory stays fresh")
+        XCTAssertEqual(FinishedIndex.settled(10_000_000_000, now: 1_000_000_000), 10_000_000_000, "an mtime 9 s ahead of the clock is trusted")
     }
 
     func testCursorPagesCoverEveryJobOnce() {
