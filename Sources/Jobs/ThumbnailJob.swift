@@ -73,7 +73,11 @@ final class FrameGrabber {
         self.job = job
         self.inputName = inputName
         do throws(AVError) {
-            fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, headersOnlyWhenComplete: true), shouldAbort: { [job] in job.shouldAbort })
+            // Stream info is read (it sets the start time every still's time
+            // counts from: a fragmented MP4 with B-frames starts at 0.08 s,
+            // and its stills came 2 frames early without it), but an H.264
+            // MP4 is described from its SPS instead of decoding a frame.
+            fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, h264FromParameterSets: true), shouldAbort: { [job] in job.shouldAbort })
             guard let v = fmt.bestStream(.video) else { throw AVError.invalidData }
             stream = fmt.stream(v)
             if stream.width > job.limits.maxWidth || stream.height > job.limits.maxHeight {

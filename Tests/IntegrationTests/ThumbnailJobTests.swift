@@ -105,12 +105,14 @@ final class ThumbnailJobTests: XCTestCase {
         Fixtures.greyRamp(m + "/acc/mpeg4.avi", seconds: 14, codec: ["-c:v", "mpeg4", "-q:v", "1", "-g", "40"])
         for codec in ["h264", "hevc"] { Fixtures.ffmpeg(["-i", m + "/acc/\(codec).mp4", "-c", "copy", "-f", "mpegts", m + "/acc/\(codec).ts"]) }
         Fixtures.ffmpeg(["-i", m + "/acc/h264.mp4", "-c", "copy", m + "/acc/h264.mkv"])
+        // Fragmented, without an edit list: it starts at 0.08 s (two B-frame delays).
+        Fixtures.ffmpeg(["-i", m + "/acc/h264.mp4", "-c", "copy", "-movflags", "frag_keyframe+empty_moov", m + "/acc/frag.mp4"])
         h.start(workers: 2)
         // Stills near the start after a later one: the pass goes back to the
         // start, which Matroska and AVI must do by timestamp (from byte 0,
         // Matroska gave frames from 11 s or none at all, AVI lost its timestamps).
         let times = [5.0, 0, 1.55, 3.15, 0.04, 6.37, 11.3]
-        let inputs = ["h264.mp4", "h264.ts", "h264.mkv", "hevc.mp4", "hevc.ts", "mpeg4.avi"]
+        let inputs = ["h264.mp4", "h264.ts", "h264.mkv", "frag.mp4", "hevc.mp4", "hevc.ts", "mpeg4.avi"]
         for (i, input) in inputs.enumerated() {
             h.submit("acc\(i)", #"{"version":1,"type":"thumbnail","input":"acc/\#(input)","at":\#(times),"width":64,"output":{"path":"acc-out/\#(i)-%d.png"}}"#)
         }
