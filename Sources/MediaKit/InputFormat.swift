@@ -5,20 +5,14 @@ public struct OpenLimits: Sendable {
     public var maxStreams: Int
     /// Skip frame-rate estimation by decoding (fps_probe_size = 0).
     public var quickStreamInfo: Bool
-    /// For readers that decode the stream themselves (stills): skip
-    /// avformat_find_stream_info altogether when an MP4 or Matroska header
-    /// already gives every stream's codec and size (`InputFormat.headersSuffice`).
-    /// It would decode the first frames only to learn what the decoder
-    /// learns anyway; the pixel format and such stay unknown until decoding.
-    public var headersOnlyWhenComplete: Bool
-    /// For probes: when an MP4 or QuickTime header describes every stream,
+    /// For probes and stills: when an MP4 or QuickTime header describes every stream,
     /// an H.264 stream's pixel format, colour and sample aspect are read
     /// from the sequence parameter set in its header (H264SequenceHeader)
     /// instead of decoding its first picture; its decoder then skips every
     /// picture while avformat_find_stream_info reads the other streams.
     public var h264FromParameterSets: Bool
-    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, headersOnlyWhenComplete: Bool = false, h264FromParameterSets: Bool = false) {
-        self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo; self.headersOnlyWhenComplete = headersOnlyWhenComplete
+    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, h264FromParameterSets: Bool = false) {
+        self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo
         self.h264FromParameterSets = h264FromParameterSets
     }
 }
@@ -60,7 +54,6 @@ public final class InputFormat {
         // no frames decoded to estimate them; fps_probe_size 0 keeps
         // avformat_find_stream_info to the headers and the first frames.
         if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
-        if limits.headersOnlyWhenComplete && headersSuffice { return }
         // MP4 and QuickTime only: in Matroska the first decoded picture
         // also decides the stream's start time and duration (an x264 stream
         // starts at 0.021 s after decoding, at 0 without), so it decodes.
