@@ -73,7 +73,14 @@ public final class JobLock: Sendable {
                 }
             } catch { throw SpoolError.io(error, "opening lock \(path)", step: "claim") }
             do {
+                // Only flock's own failure is step "lock" (an EIO from it
+                // means the file system fenced this host off: Fencing.swift).
                 guard try Sys.tryLockExclusive(fd) else { try? fd.close(); return nil }
+            } catch {
+                try? fd.close()
+                throw SpoolError.io(error, "locking \(path)", step: "lock")
+            }
+            do {
                 // The holder before us may have unlinked the file after we
                 // opened it: then we lock a dead inode. Compare and start over.
                 let a = try Sys.fstat(fd)
@@ -83,7 +90,7 @@ public final class JobLock: Sendable {
                 try? fd.close()
             } catch {
                 try? fd.close()
-                throw SpoolError.io(error, "locking \(path)", step: "lock")
+                throw SpoolError.io(error, "checking lock \(path)", step: "claim")
             }
         }
         return nil
@@ -93,7 +100,8 @@ public final class JobLock: Sendable {
     public func release() {
         fd.withLock { held in
             guard let descriptor = held else { return }
-            try? Sys.unlink(path)
+            // Fenced off: the lock file is another host's business now.
+            if !Fence.isRaised { try? Sys.unlink(path) }
             try? descriptor.close()
             held = nil
         }
@@ -183,6 +191,7 @@ public struct Claimer: Sendable {
             try Durable.remove(layout.stateFile(id), step: "claim")
         }
         let dst = layout.manifest(id, in: layout.processing)
+        try Fence.check("claim")
         do {
             try Sys.rename(src, dst)
         } catch {

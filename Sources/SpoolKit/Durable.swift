@@ -35,6 +35,8 @@ public enum Durable {
             // Closed once, whatever close says: the number is free after it
             // either way, and may already be another thread's.
             try Sys.close(fd)
+            // Nothing is published once this host is fenced off (Fencing.swift).
+            if Fence.isRaised { throw Errno(rawValue: ESHUTDOWN) }
             if replace {
                 do { try Sys.rename(tmp, path) } catch where error == .isDirectory || error == .directoryNotEmpty {
                     // A directory planted at the name: aside, then ours.
@@ -53,6 +55,7 @@ public enum Durable {
     /// no file (a directory planted there) is moved aside instead. A
     /// missing `path` is no error.
     public static func remove(_ path: FilePath, step: String? = nil) throws(SpoolError) {
+        try Fence.check(step ?? "remove")
         do {
             do { try Sys.unlink(path) } catch where error == .isDirectory || error == .notPermitted {
                 try Sys.rename(path, SpoolName.aside(path))
@@ -66,6 +69,7 @@ public enum Durable {
     /// One rename that changes a job's state, made durable in both directories.
     /// With `replace: false` an existing `to` is an error (EEXIST), not replaced.
     public static func move(_ from: FilePath, _ to: FilePath, step: String? = nil, replace: Bool = true) throws(SpoolError) {
+        try Fence.check(step ?? "move")
         do {
             if replace { try Sys.rename(from, to) } else { try Sys.renameNoReplace(from, to) }
             let a = from.removingLastComponent(), b = to.removingLastComponent()

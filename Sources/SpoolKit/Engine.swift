@@ -344,6 +344,7 @@ public final class Engine: Sendable {
         guard first else { return }
         Fence.raise()
         queue.close()
+        state.withLock { $0.watcher }?.stop()
         logger.critical("\(fencedOffMessage(error, spool: config.spool))", metadata: ["STEP": "fenced", "STATUS": "fenced", "ERROR_CODE": "\(error.code.rawValue)"])
         for r in running { r.context.cancel(.fenced) }
     }

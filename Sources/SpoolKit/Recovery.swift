@@ -37,6 +37,9 @@ public struct Recovery: Sendable {
     }
 
     public func recoverStaleJobs(_ report: inout Report) {
+        // A fenced-off daemon recovers nothing: the jobs it abandoned are
+        // the recovery of the host that owns the spool now.
+        guard !Fence.isRaised else { return }
         try? Sys.forEachRawEntry(in: layout.processing) { name, raw in
             guard let id = JobID.fromManifestName(name) else { return }
             guard raw == nil, JobID.isValid(id) else {

@@ -94,6 +94,12 @@ struct DaemonService: Service {
         } onGracefulShutdown: {
             notifier.stopping(status: "stopping: draining \(engine.runningJobs.count) running jobs")
         }
+        // A SIGTERM that came after a fence: no drain (nothing may be
+        // published), a bounded wait, and the fenced exit status.
+        if engine.fencedOff != nil {
+            await blocking { engine.waitForWorkers(seconds: 10) }
+            throw FencedOff()
+        }
         let grace = engine.config.shutdownGraceSeconds
         logger.notice("stopping: letting running jobs finish (up to \(Int(grace)) s)", metadata: ["STEP": "shutdown"])
         await blocking { engine.shutdown(grace: grace) }
