@@ -5,7 +5,8 @@ import Glibc
 
 /// Durable file operations (spool-v1.md "Durability"): a file is fsynced
 /// before the rename that publishes it, the directory after. Every state
-/// change of a job is one rename.
+/// change of a job is one rename. The directories' fsyncs are shared by the
+/// workers that renamed into one directory at once (GroupSync.swift).
 public enum Durable {
     /// Writes `bytes` to `path` atomically: a fresh temporary file
     /// (`SpoolName.temporary`, created exclusively, never through a symlink)
@@ -44,7 +45,7 @@ public enum Durable {
                     try Sys.rename(tmp, path)
                 }
             } else { try Sys.renameNoReplace(tmp, path) }
-            if sync { try Sys.fsyncDirectory(dir) }
+            if sync { try GroupSync.directory(dir) }
         } catch {
             try? Sys.unlink(tmp)
             throw SpoolError.io(error, "writing \(path)", step: step)
@@ -60,7 +61,7 @@ public enum Durable {
             do { try Sys.unlink(path) } catch where error == .isDirectory || error == .notPermitted {
                 try Sys.rename(path, SpoolName.aside(path))
             }
-            try Sys.fsyncDirectory(path.removingLastComponent())
+            try GroupSync.directory(path.removingLastComponent())
         } catch where error != .noSuchFileOrDirectory {
             throw SpoolError.io(error, "removing \(path)", step: step)
         } catch {}
@@ -73,8 +74,8 @@ public enum Durable {
         do {
             if replace { try Sys.rename(from, to) } else { try Sys.renameNoReplace(from, to) }
             let a = from.removingLastComponent(), b = to.removingLastComponent()
-            try Sys.fsyncDirectory(b)
-            if a != b { try Sys.fsyncDirectory(a) }
+            try GroupSync.directory(b)
+            if a != b { try GroupSync.directory(a) }
         } catch {
             throw SpoolError.io(error, "moving \(from) to \(to)", step: step)
         }

@@ -237,7 +237,8 @@ public struct EventLog: Sendable {
         // makes it durable (the workers' syncs overlap, as their record
         // syncs do). The caller publishes only after this returns.
         Sys.unlock(lockFD)
-        if event.event.isTerminal { try Sys.fdatasync(fd) }
+        // Shared with the other workers' terminal lines (GroupSync.swift).
+        if event.event.isTerminal { try GroupSync.fileData(fd, path: Self.segmentPath(layout, current)) }
     }
 
     /// The segment opened to append (and read its last byte), created if
