@@ -22,11 +22,17 @@ public struct H264SequenceHeader: Equatable, Sendable {
     public var fullRange: Bool?
     /// VUI colour_description (ISO/IEC 23091-4 code points): nil when absent.
     public var colour: (primaries: Int, transfer: Int, matrix: Int)?
+    /// VUI bitstream_restriction's max_num_reorder_frames: nil when absent
+    /// (or when the VUI ends before it, as libavcodec reads it). It is the
+    /// delay the decoder gives the stream (has_b_frames), from which
+    /// libavformat dates a Matroska stream's first packets (InputFormat).
+    public var reorderFrames: Int?
 
     public static func == (a: Self, b: Self) -> Bool {
         a.chromaFormat == b.chromaFormat && a.bitDepth == b.bitDepth && a.width == b.width && a.height == b.height && a.sampleAspect?.num == b.sampleAspect?.num
             && a.sampleAspect?.den == b.sampleAspect?.den && a.fullRange == b.fullRange
             && a.colour?.primaries == b.colour?.primaries && a.colour?.transfer == b.colour?.transfer && a.colour?.matrix == b.colour?.matrix
+            && a.reorderFrames == b.reorderFrames
     }
 
     /// The first SPS of an `avcC` record (ISO/IEC 14496-15 5.3.3.1), or nil
@@ -118,7 +124,41 @@ public struct H264SequenceHeader: Equatable, Sendable {
                 sps.colour = (Int(try r.bits(8)), Int(try r.bits(8)), Int(try r.bits(8)))
             }
         }
+        // The rest of the VUI matters only for the reorder depth: a VUI
+        // that ends early leaves it unknown (the fields above still stand,
+        // as in libavcodec), one whose values libavcodec refuses refuses
+        // the SPS (the decoder would not use it).
+        var tail = r
+        switch try? readReorderFrames(&tail) {
+        case .refused?: return nil
+        case .frames(let n)?: sps.reorderFrames = n
+        case nil: break
+        }
         return sps
+    }
+
+    private enum Reorder { case frames(Int), refused }
+
+    /// E.1.1 from chroma_loc_info_present_flag to max_num_reorder_frames,
+    /// with h264_ps.c decode_vui_parameters' reading of a short VUI: nil
+    /// where it stops early or finds no bitstream_restriction.
+    private static func readReorderFrames(_ r: inout BitReader) throws(BitReader.End) -> Reorder? {
+        if try r.bit() { _ = try r.ue(); _ = try r.ue() }   // chroma_loc_info_present_flag, top and bottom field types
+        if try r.peekBit(), r.bitsLeft < 10 { return nil }  // "Truncated VUI": libavcodec stops here
+        if try r.bit() { _ = try r.bits(32); _ = try r.bits(32); _ = try r.bit() }   // timing_info_present_flag
+        let nalHRD = try r.bit()
+        if nalHRD, try !r.skipHRDParameters() { return .refused }
+        let vclHRD = try r.bit()
+        if vclHRD, try !r.skipHRDParameters() { return .refused }
+        if nalHRD || vclHRD { _ = try r.bit() }             // low_delay_hrd_flag
+        _ = try r.bit()                                     // pic_struct_present_flag
+        guard r.bitsLeft > 0, try r.bit() else { return nil }   // bitstream_restriction_flag
+        _ = try r.bit()                                     // motion_vectors_over_pic_boundaries_flag
+        for _ in 0..<4 { _ = try r.ue() }                   // max_bytes_per_pic_denom … log2_max_mv_length_vertical
+        let reorder = try r.ue()
+        _ = try r.ue()                                      // max_dec_frame_buffering
+        guard r.bitsLeft >= 0 else { return nil }           // overread: libavcodec drops the restriction
+        return reorder > 16 ? .refused : .frames(Int(reorder))
     }
 
     /// Table E-1, as libavcodec's ff_h264_pixel_aspect.
@@ -170,6 +210,10 @@ struct BitReader {
     struct End: Error {}
     private var bytes: [UInt8] = []
     private var position = 0   // in bits
+    /// The RBSP's length in bits without its trailing zero bytes and stop
+    /// bit: libavcodec's get_bits_left counts from it (h2645_parse.c
+    /// get_bit_length), and its VUI reading stops on it.
+    private var length = 0
 
     init(rbsp nal: ArraySlice<UInt8>) {
         bytes.reserveCapacity(nal.count)
@@ -179,6 +223,17 @@ struct BitReader {
             zeros = b == 0 ? zeros + 1 : 0
             bytes.append(b)
         }
+        if let last = bytes.lastIndex(where: { $0 != 0 }) {
+            length = 8 * (last + 1) - (bytes[last].trailingZeroBitCount + 1)
+        }
+    }
+
+    /// Bits before the stop bit (negative once read past it).
+    var bitsLeft: Int { length - position }
+
+    func peekBit() throws(End) -> Bool {
+        var copy = self
+        return try copy.bit()
     }
 
     mutating func bit() throws(End) -> Bool {
@@ -206,6 +261,17 @@ struct BitReader {
     mutating func se() throws(End) -> Int32 {
         let k = try ue()
         return k & 1 == 1 ? Int32(bitPattern: (k + 1) / 2) : -Int32(bitPattern: k / 2)
+    }
+
+    /// E.1.2 hrd_parameters, read and dropped: false for a cpb_cnt_minus1
+    /// over 31, which libavcodec refuses.
+    mutating func skipHRDParameters() throws(End) -> Bool {
+        let count = try ue()
+        guard count <= 31 else { return false }
+        _ = try bits(8)                                 // bit_rate_scale, cpb_size_scale
+        for _ in 0...count { _ = try ue(); _ = try ue(); _ = try bit() }
+        _ = try bits(20)                                // four delay and offset lengths
+        return true
     }
 
     /// 7.3.2.1.1.1 scaling_list, read and dropped.
