@@ -15,7 +15,7 @@ public struct ProbeJob: JobRunner {
         job.progress(step: "open-input", fraction: 0.2)
         let info: ProbeRecord
         do {
-            let fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, h264FromParameterSets: true),
+            let fmt = try InputFormat(url: input.openedPath, limits: OpenLimits(maxStreams: job.limits.maxStreams, quickStreamInfo: true, h264FromParameterSets: true, h264InMatroska: true),
                                       shouldAbort: { [job] in job.shouldAbort })
             info = fmt.info()
         } catch {

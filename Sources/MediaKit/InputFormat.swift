@@ -11,9 +11,14 @@ public struct OpenLimits: Sendable {
     /// instead of decoding its first picture; its decoder then skips every
     /// picture while avformat_find_stream_info reads the other streams.
     public var h264FromParameterSets: Bool
-    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, h264FromParameterSets: Bool = false) {
+    /// With `h264FromParameterSets`, Matroska too. There the first decoded
+    /// picture also dates the stream (its packets have no dts), so the
+    /// stream's start time is read from its first packets instead, which
+    /// leaves the input read past them: for probes, which read no packets.
+    public var h264InMatroska: Bool
+    public init(maxStreams: Int = 64, quickStreamInfo: Bool = false, h264FromParameterSets: Bool = false, h264InMatroska: Bool = false) {
         self.maxStreams = maxStreams; self.quickStreamInfo = quickStreamInfo
-        self.h264FromParameterSets = h264FromParameterSets
+        self.h264FromParameterSets = h264FromParameterSets; self.h264InMatroska = h264InMatroska
     }
 }
 
@@ -39,6 +44,39 @@ public final class InputFormat {
     public init(url: String, limits: OpenLimits = OpenLimits(), demuxers: String = allowedDemuxers,
                 shouldAbort: @escaping @Sendable () -> Bool) throws(AVError) {
         interrupt = InterruptHandler(shouldAbort)
+        raw = try open(url: url, limits: limits, demuxers: demuxers)
+        let name = formatName
+        let matroska = limits.h264InMatroska && name == "matroska,webm"
+        guard limits.h264FromParameterSets && (name == "mov,mp4,m4a,3gp,3g2,mj2" || matroska) && headersSuffice else {
+            try check(avformat_find_stream_info(ctx, nil))
+            return
+        }
+        if matroska {
+            guard try !findMatroskaStreamInfoFromParameterSets() else { return }
+            // What the first packets showed is not what decoding would
+            // give: open again and decode, as without the option.
+            avformat_close_input(&raw)
+            h264StreamsFromParameterSets = 0
+            raw = try open(url: url, limits: limits, demuxers: demuxers)
+            try check(avformat_find_stream_info(ctx, nil))
+            return
+        }
+        // One dictionary per stream: skip_frame=all for the H.264 streams
+        // the parameter sets described (their decoder still opens; it reads
+        // no picture). avformat_find_stream_info leaves the unused options in them.
+        let fileSize = avio_size(ctx.pointee.pb)
+        var described = Set<Int>()
+        for s in streams {
+            guard let sps = s.h264ParameterSets(fileSize: fileSize) else { continue }
+            sps.apply(to: s.par)
+            described.insert(s.index)
+        }
+        try findStreamInfo(skippingPicturesOf: described)
+    }
+
+    /// avformat_open_input with the file protocol and `demuxers` only, and
+    /// the limits that apply before stream information is read.
+    private func open(url: String, limits: OpenLimits, demuxers: String) throws(AVError) -> UnsafeMutablePointer<AVFormatContext> {
         guard let ctx = avformat_alloc_context() else { throw .noMemory }
         interrupt.install(on: ctx)
         ctx.pointee.max_streams = Int32(clamping: limits.maxStreams + 1)
@@ -46,33 +84,28 @@ public final class InputFormat {
         var c: UnsafeMutablePointer<AVFormatContext>? = ctx
         let r = avformat_open_input(&c, url, nil, &opts.raw) // frees ctx on failure
         guard r >= 0, let opened = c else { throw AVError(r) }
-        raw = opened
         if Int(opened.pointee.nb_streams) > limits.maxStreams {
+            avformat_close_input(&c)
             throw AVError.errno(E2BIG)
         }
         // Containers that declare their frame rates (MP4, Matroska, …) need
         // no frames decoded to estimate them; fps_probe_size 0 keeps
         // avformat_find_stream_info to the headers and the first frames.
         if limits.quickStreamInfo { opened.pointee.fps_probe_size = 0 }
-        // MP4 and QuickTime only: in Matroska the first decoded picture
-        // also decides the stream's start time and duration (an x264 stream
-        // starts at 0.021 s after decoding, at 0 without), so it decodes.
-        guard limits.h264FromParameterSets && formatName == "mov,mp4,m4a,3gp,3g2,mj2" && headersSuffice else {
-            try check(avformat_find_stream_info(opened, nil))
-            return
-        }
-        // One dictionary per stream: skip_frame=all for the H.264 streams
-        // the parameter sets described (their decoder still opens; it reads
-        // no picture). avformat_find_stream_info leaves the unused options in them.
+        return opened
+    }
+
+    /// avformat_find_stream_info with skip_frame=all for the streams in
+    /// `described`: their decoder still opens, and reads no picture.
+    func findStreamInfo(skippingPicturesOf described: Set<Int>) throws(AVError) {
+        // One dictionary per stream; avformat_find_stream_info leaves the unused options in them.
         var options = [OpaquePointer?](repeating: nil, count: streamCount)
         defer { for i in options.indices { av_dict_free(&options[i]) } }
-        let fileSize = avio_size(opened.pointee.pb)
-        for s in streams where s.describeFromH264ParameterSets(fileSize: fileSize) {
-            av_dict_set(&options[s.index], "skip_frame", "all", 0)
-            h264StreamsFromParameterSets += 1
-        }
+        for i in described { av_dict_set(&options[i], "skip_frame", "all", 0) }
+        h264StreamsFromParameterSets = described.count
+        let c = ctx
         try options.withUnsafeMutableBufferPointer { buffer throws(AVError) in
-            try check(avformat_find_stream_info(opened, buffer.baseAddress))
+            try check(avformat_find_stream_info(c, buffer.baseAddress))
         }
     }
 
@@ -150,21 +183,23 @@ public struct StreamRef {
             && av_cmp_q(p.sample_aspect_ratio, q.sample_aspect_ratio) == 0
     }
 
-    /// Fills in what only the decoder would learn of an H.264 stream (see
-    /// `OpenLimits.h264FromParameterSets`) from the SPS in its header.
-    /// False, changing nothing, when the stream is no H.264, already has a
-    /// pixel format, or has an SPS this reader does not fully understand.
-    func describeFromH264ParameterSets(fileSize: Int64) -> Bool {
+    /// The SPS in an H.264 stream's header, when it can describe what only
+    /// the decoder would learn of the stream (see
+    /// `OpenLimits.h264FromParameterSets`; `apply(to:)` fills it in). Nil
+    /// when the stream is no H.264, already has a pixel format, or has an
+    /// SPS this reader does not fully understand. `fileSize`: check that
+    /// the first sample is in the file (MP4); nil when the caller reads
+    /// the first packets itself (Matroska, whose index has no sizes).
+    func h264ParameterSets(fileSize: Int64?) -> H264SequenceHeader? {
         let p = par.pointee
         guard p.codec_type == AVMEDIA_TYPE_VIDEO, p.codec_id == AV_CODEC_ID_H264, p.format < 0,
               let extradata = p.extradata, p.extradata_size > 0,
               let sps = H264SequenceHeader(avcC: Array(UnsafeBufferPointer(start: extradata, count: Int(p.extradata_size)))),
               // The size the decoder would give is the container's (a
               // remux that crops in the SPS leaves the old size in stsd).
-              sps.width == Int(p.width), sps.height == Int(p.height),
-              firstSampleIsIn(fileSize: fileSize) else { return false }
-        sps.apply(to: par)
-        return true
+              sps.width == Int(p.width), sps.height == Int(p.height) else { return nil }
+        if let fileSize, !firstSampleIsIn(fileSize: fileSize) { return nil }
+        return sps
     }
 
     /// Whether the stream has a first sample and its bytes are in the file:
@@ -205,6 +240,12 @@ public struct StreamRef {
     public var fps: Double? {
         let r = raw.pointee.avg_frame_rate.num > 0 ? raw.pointee.avg_frame_rate : raw.pointee.r_frame_rate
         return r.num > 0 && r.den > 0 ? Double(r.num) / Double(r.den) : nil
+    }
+
+    /// The stream's start time in seconds, when known.
+    public var startSeconds: Double? {
+        let s = raw.pointee.start_time
+        return s == ms_nopts_value() ? nil : Double(s) * av_q2d(timeBase)
     }
 
     public var durationSeconds: Double? {

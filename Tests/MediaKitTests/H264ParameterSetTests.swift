@@ -57,10 +57,10 @@ final class H264ParameterSetTests: XCTestCase {
             for container in ["mp4", "mkv", "mov"] {
                 let path = make(v, container: container)
                 let decoded = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true), shouldAbort: { false })
-                let read = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true, h264FromParameterSets: true), shouldAbort: { false })
+                let read = try InputFormat(url: path, limits: Self.probeLimits, shouldAbort: { false })
                 XCTAssertEqual(read.info(), decoded.info(), "\(v.name).\(container)")
-                // Matroska decodes: its first picture also decides the stream's start time.
-                XCTAssertEqual(read.h264StreamsFromParameterSets, v.described && container != "mkv" ? 1 : 0, "\(v.name).\(container): described by its SPS")
+                Self.assertSameTimes(read, decoded, "\(v.name).\(container)")
+                XCTAssertEqual(read.h264StreamsFromParameterSets, v.described ? 1 : 0, "\(v.name).\(container): described by its SPS")
                 XCTAssertEqual(decoded.h264StreamsFromParameterSets, 0)
                 XCTAssertNotNil(read.info().streams.first?.pixelFormat, "\(v.name).\(container)")
                 if read.h264StreamsFromParameterSets > 0 { described += 1 }
@@ -74,6 +74,83 @@ final class H264ParameterSetTests: XCTestCase {
         XCTAssertEqual(pq.streams[0].colorTransfer, "smpte2084")
         XCTAssertEqual(pq.streams[1].channelLayout, "5.1")
         print("h264 parameter sets: \(described) of \(Self.variants.count * 3) files described without decoding")
+    }
+
+    /// The probe's opening (Matroska included).
+    static let probeLimits = OpenLimits(quickStreamInfo: true, h264FromParameterSets: true, h264InMatroska: true)
+
+    /// The start times the record does not show, but stills count from.
+    static func assertSameTimes(_ read: InputFormat, _ decoded: InputFormat, _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(read.startSeconds, decoded.startSeconds, "\(name): container start", file: file, line: line)
+        XCTAssertEqual(read.streams.map(\.startSeconds), decoded.streams.map(\.startSeconds), "\(name): stream starts", file: file, line: line)
+        XCTAssertEqual(read.streams.map(\.durationSeconds), decoded.streams.map(\.durationSeconds), "\(name): stream durations", file: file, line: line)
+    }
+
+    /// Matroska's video packets have no dts: libavformat dates an H.264
+    /// stream from its first packet's pts once the decoded SPS told it the
+    /// reorder depth. Read from the SPS, the record and the start times must
+    /// be the decode's on every shape x264 and the muxer give (stream order,
+    /// B-frames or none, AAC priming, a late stream, an open GOP cut at a
+    /// non-IDR keyframe whose first packet is not its earliest picture); the
+    /// shapes where the packets cannot tell (a stream shorter than the
+    /// decode's reading, video before every other stream, a subtitle track)
+    /// and other codecs decode.
+    func testMatroskaIsDatedAsDecodingDates() throws {
+        let v = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"], a = ["-f", "lavfi", "-i", "sine=sample_rate=48000"]
+        let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+        let srt = Self.dir.appendingPathComponent("sub.srt")
+        try "1\n00:00:01,000 --> 00:00:02,000\nhello\n\n".write(to: srt, atomically: true, encoding: .utf8)
+        let shapes: [(name: String, args: [String], described: Int)] = [
+            ("bframes", v + a + ["-t", "1"] + x264 + ["-c:a", "aac"], 1),
+            ("no-bframes", v + a + ["-t", "1"] + x264 + ["-bf", "0", "-c:a", "aac"], 1),
+            ("audio-first", v + a + ["-t", "1", "-map", "1:a", "-map", "0:v"] + x264 + ["-c:a", "aac"], 1),
+            ("video-only", v + ["-t", "1"] + x264, 1),
+            ("video-only-no-bframes", v + ["-t", "1"] + x264 + ["-bf", "0"], 1),
+            ("pyramid", v + a + ["-t", "1"] + x264 + ["-bf", "5", "-x264-params", "b-pyramid=normal", "-c:a", "aac"], 1),
+            ("open-gop", v + a + ["-t", "3"] + x264 + ["-g", "30", "-x264-params", "open-gop=1:scenecut=0", "-c:a", "aac"], 1),
+            ("video-late", ["-itsoffset", "0.5"] + v + a + ["-t", "1"] + x264 + ["-c:a", "aac"], 1),
+            // Its first packet at 1 s: whether a reading reaches it decides its start time.
+            ("subtitle", v + a + ["-i", srt.path, "-t", "2", "-map", "0", "-map", "1", "-map", "2"] + x264 + ["-c:a", "aac", "-c:s", "srt"], 0),
+            ("audio-late", v + ["-itsoffset", "0.5"] + a + ["-t", "1"] + x264 + ["-c:a", "aac"], 0),
+            ("three-frames", v + a + ["-frames:v", "3", "-t", "0.1"] + x264 + ["-c:a", "aac"], 0),
+            ("hevc", v + a + ["-t", "1", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error", "-c:a", "aac"], 0),
+            ("interlaced", v + a + ["-t", "1"] + x264 + ["-flags", "+ildct+ilme", "-x264-params", "tff=1", "-c:a", "aac"], 0),
+        ]
+        var paths = shapes.map { s -> (String, String, Int) in
+            let out = Self.dir.appendingPathComponent("shape-\(s.name).mkv").path
+            InputFormatTests.ffmpeg(s.args + [out])
+            return (s.name, out, s.described)
+        }
+        let openGOP = paths.first { $0.0 == "open-gop" }!.1, cut = Self.dir.appendingPathComponent("shape-open-gop-cut.mkv").path
+        InputFormatTests.ffmpeg(["-ss", "1.5", "-i", openGOP, "-c", "copy", cut])
+        paths.append(("open-gop-cut", cut, 1))
+        let vp9 = Self.dir.appendingPathComponent("shape-vp9.webm").path
+        InputFormatTests.ffmpeg(v + a + ["-t", "1", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus", vp9])
+        paths.append(("vp9", vp9, 0))
+        for (name, path, described) in paths {
+            let decoded = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true), shouldAbort: { false })
+            let read = try InputFormat(url: path, limits: Self.probeLimits, shouldAbort: { false })
+            XCTAssertEqual(read.info(), decoded.info(), name)
+            Self.assertSameTimes(read, decoded, name)
+            XCTAssertEqual(read.h264StreamsFromParameterSets, described, "\(name): described by its SPS")
+        }
+        // The cut's first packet (a keyframe) is not its earliest picture:
+        // the stream starts at the packet, as decoding has it, not at the
+        // smallest pts.
+        let c = try InputFormat(url: cut, limits: Self.probeLimits, shouldAbort: { false })
+        XCTAssertEqual(c.h264StreamsFromParameterSets, 1)
+        let start = try XCTUnwrap(c.streams[0].startSeconds)
+        XCTAssertNil(c.streams[0].durationSeconds, "no stream duration in Matroska, as ffprobe says")
+        let plain = try InputFormat(url: cut, shouldAbort: { false }), p = Packet()
+        var pts: [Int64] = []
+        while pts.count < 8, try plain.read(into: p) { if p.streamIndex == 0, let t = p.pts { pts.append(t) } }
+        let tb = plain.stream(0).timeBase
+        XCTAssertEqual(start, Double(pts[0]) * Double(tb.num) / Double(tb.den), accuracy: 1e-9)
+        XCTAssertLessThan(pts.min()!, pts[0], "leading pictures before the cut's keyframe")
+
+        // The reorder depth x264 writes: none without B-frames.
+        XCTAssertEqual(Self.extradata(of: paths[0].1).flatMap(H264SequenceHeader.init(avcC:))?.reorderFrames, 2)
+        XCTAssertEqual(Self.extradata(of: paths[1].1).flatMap(H264SequenceHeader.init(avcC:))?.reorderFrames, 0)
     }
 
     /// What the SPS alone cannot tell is left to the decoder (a reviewer's
@@ -90,7 +167,7 @@ final class H264ParameterSetTests: XCTestCase {
         try bytes.prefix(bytes.count / 4).write(to: URL(fileURLWithPath: cut))
         for path in [cropped, cut] {
             let decoded = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true), shouldAbort: { false })
-            let read = try InputFormat(url: path, limits: OpenLimits(quickStreamInfo: true, h264FromParameterSets: true), shouldAbort: { false })
+            let read = try InputFormat(url: path, limits: Self.probeLimits, shouldAbort: { false })
             XCTAssertEqual(read.info(), decoded.info(), path)
             XCTAssertEqual(read.h264StreamsFromParameterSets, 0, "\(path): decoded")
         }
