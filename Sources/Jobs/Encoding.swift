@@ -141,6 +141,15 @@ enum FilterText {
 
     /// Cut, then the source's own steps (deinterlace, upright, tone map),
     /// then the requested size, rate and pixel format.
+    ///
+    /// A picture that is scaled is turned upright after the scale, not
+    /// before it as the ffmpeg command's autorotate does: the scale is asked
+    /// for the stored picture's sides (width and height swapped under a
+    /// transpose), so the output has the same size and aspect, and the
+    /// transpose moves the small picture instead of the large one. A phone's
+    /// 1080p portrait clip to 480p: transpose and scale took 1.9 CPU s of a
+    /// 20 s clip, scale and transpose 0.7 s; the pictures differ by
+    /// swscale's rounding (PSNR 63 dB against the command's order).
     static func videoChain(source: SourceVideo, trim: Trim?, width: Int?, height: Int?, squarePixels: Bool,
                            fps: Double?, pixelFormat: String) -> String {
         var f: [String] = []
@@ -148,8 +157,16 @@ enum FilterText {
             f.append("trim=start=\(num(t.start))" + (t.duration.map { ":duration=\(num($0))" } ?? ""))
             f.append("setpts=PTS-STARTPTS")
         }
-        f += source.filters
-        f += scale(width: width, height: height, squarePixels: squarePixels, source: source)
+        let scaling = scale(width: width, height: height, squarePixels: squarePixels, source: source)
+        if !scaling.isEmpty && !source.upright.isEmpty && source.uprightCommutesWithScale {
+            let (w, h) = source.uprightSwapsSides ? (height, width) : (width, height)
+            f += source.deinterlace + source.toneMap
+            f += scale(width: w, height: h, squarePixels: squarePixels, source: source.stored)
+            f += source.upright
+        } else {
+            f += source.filters
+            f += scaling
+        }
         if let fps { f.append("fps=\(num(fps))") }
         f.append("format=\(pixelFormat)")
         return f.joined(separator: ",")

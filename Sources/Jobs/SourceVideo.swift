@@ -8,8 +8,20 @@ import SpoolKit
 /// per input stream from the stream's facts and the manifest's `decode`
 /// options; the filters are text made only from constants and numbers.
 struct SourceVideo {
-    /// Filters that run first, in order.
-    let filters: [String]
+    /// Filters that run first, in order: deinterlace, upright, tone map.
+    var filters: [String] { deinterlace + upright + toneMap }
+    /// The parts of `filters`. A transcode may run `upright` after its
+    /// scale instead (`FilterText.videoChain`).
+    let deinterlace: [String]
+    let upright: [String]
+    let toneMap: [String]
+    /// Whether `upright` may run after a scale instead of before it: only
+    /// transposes and flips (which turn a scaled picture exactly as they
+    /// turn the full one), not the rotate filter (its output size and
+    /// fill depend on its input's).
+    let uprightCommutesWithScale: Bool
+    /// Whether `upright` swaps width and height (a transpose).
+    let uprightSwapsSides: Bool
     /// The colour of the frames after `filters`.
     let colour: ColourTags
     /// Width and height of the picture after `filters`, with its sample
@@ -34,19 +46,23 @@ struct SourceVideo {
             // spatial deinterlacer for them.
             f.append(still ? "estdif=mode=frame:parity=auto:deint=all" : "bwdif=mode=send_frame:parity=auto:deint=all"); deinterlaced = true
         }
+        deinterlace = f
         let matrix = decode.autorotate ? s.displayMatrix : nil
-        f += (matrix?.uprightSteps ?? []).map(FilterText.orient)
+        let steps = matrix?.uprightSteps ?? []
+        upright = steps.map(FilterText.orient)
+        uprightCommutesWithScale = !steps.contains { if case .rotate = $0 { true } else { false } }
+        uprightSwapsSides = steps.contains { if case .transpose = $0 { true } else { false } }
         rotation = matrix?.rotationDegrees ?? 0
         let input = s.colour
         if input.isHDR && hdr == .tonemap {
-            f += FilterText.toneMap(from: input)
+            toneMap = FilterText.toneMap(from: input)
             colour = .bt709
             toneMapped = true
         } else {
+            toneMap = []
             colour = input
             toneMapped = false
         }
-        filters = f
         let d = s.displaySize(applyingMatrix: decode.autorotate)
         displayWidth = d.width; displayHeight = d.height
         let sar = s.sampleAspect
@@ -56,9 +72,21 @@ struct SourceVideo {
 
 extension SourceVideo {
     /// A source described by its numbers (golden tests of the chains).
-    init(displayWidth: Int, displayHeight: Int, anamorphic: Bool = false, filters: [String] = [], colour: ColourTags = ColourTags()) {
-        self.filters = filters; self.colour = colour; self.displayWidth = displayWidth; self.displayHeight = displayHeight
+    /// `filters` run before `upright`; `upright` are the steps that turn
+    /// the stored picture (whose size is the display size, sides swapped
+    /// when they transpose).
+    init(displayWidth: Int, displayHeight: Int, anamorphic: Bool = false, filters: [String] = [], upright: [DisplayMatrix.Step] = [],
+         colour: ColourTags = ColourTags()) {
+        deinterlace = filters; self.upright = upright.map(FilterText.orient); toneMap = []
+        uprightCommutesWithScale = !upright.contains { if case .rotate = $0 { true } else { false } }
+        uprightSwapsSides = upright.contains { if case .transpose = $0 { true } else { false } }
+        self.colour = colour; self.displayWidth = displayWidth; self.displayHeight = displayHeight
         self.anamorphic = anamorphic; rotation = 0; deinterlaced = false; toneMapped = false
+    }
+
+    /// The same source before `upright`: the stored picture's display size.
+    var stored: SourceVideo {
+        uprightSwapsSides ? SourceVideo(displayWidth: displayHeight, displayHeight: displayWidth, anamorphic: anamorphic) : self
     }
 
     /// One line for the debug log.

@@ -39,9 +39,35 @@ final class FilterTextTests: XCTestCase {
     }
 
     func testVideoChainOrder() {
-        let src = SourceVideo(displayWidth: 240, displayHeight: 320, filters: ["transpose=dir=clock"])
+        let src = SourceVideo(displayWidth: 240, displayHeight: 320, filters: ["bwdif=mode=send_frame:parity=auto:deint=all"], upright: [.transpose(.clock)])
         XCTAssertEqual(FilterText.videoChain(source: src, trim: Trim(start: 1, duration: 2), width: nil, height: 160, squarePixels: false, fps: 25, pixelFormat: "yuv420p"),
-                       "trim=start=1:duration=2,setpts=PTS-STARTPTS,transpose=dir=clock,scale=-2:160,fps=25,format=yuv420p")
+                       "trim=start=1:duration=2,setpts=PTS-STARTPTS,bwdif=mode=send_frame:parity=auto:deint=all,scale=160:-2,transpose=dir=clock,fps=25,format=yuv420p",
+                       "scaled: the stored picture is scaled (sides swapped), then turned")
+        XCTAssertEqual(FilterText.videoChain(source: src, trim: nil, width: nil, height: nil, squarePixels: false, fps: nil, pixelFormat: "yuv420p"),
+                       "bwdif=mode=send_frame:parity=auto:deint=all,transpose=dir=clock,format=yuv420p", "not scaled: turned as the command does")
+    }
+
+    /// Scaling before turning asks the scale for the stored picture's
+    /// sides, so the output is the size it would be when turned first.
+    func testScaleBeforeUprightSwapsTheSides() {
+        let portrait = SourceVideo(displayWidth: 1080, displayHeight: 1920, upright: [.transpose(.cclock)])
+        func chain(_ s: SourceVideo, _ w: Int?, _ h: Int?, square: Bool = false) -> String {
+            FilterText.videoChain(source: s, trim: nil, width: w, height: h, squarePixels: square, fps: nil, pixelFormat: "yuv420p")
+        }
+        XCTAssertEqual(chain(portrait, nil, 480), "scale=480:-2,transpose=dir=cclock,format=yuv420p")
+        XCTAssertEqual(chain(portrait, 270, nil), "scale=-2:270,transpose=dir=cclock,format=yuv420p")
+        XCTAssertEqual(chain(portrait, 360, 640), "scale=640:360,setsar=1,transpose=dir=cclock,format=yuv420p", "both sides: exactly that picture once turned")
+        // An anamorphic portrait clip, 576x720 upright with SAR 45:64 (405x720 on screen), to square pixels.
+        let dv = SourceVideo(displayWidth: 405, displayHeight: 720, anamorphic: true, upright: [.transpose(.clock)])
+        XCTAssertEqual(FilterText.squareSize(width: nil, height: 360, source: dv).width, 202)
+        XCTAssertEqual(chain(dv, nil, 360, square: true), "scale=360:202,setsar=1,transpose=dir=clock,format=yuv420p")
+        XCTAssertEqual(chain(dv, nil, nil, square: true), "scale=720:405,setsar=1,transpose=dir=clock,format=yuv420p")
+        // 180 degrees: flips keep the sides.
+        let upsideDown = SourceVideo(displayWidth: 1920, displayHeight: 1080, upright: [.hflip, .vflip])
+        XCTAssertEqual(chain(upsideDown, nil, 480), "scale=-2:480,hflip,vflip,format=yuv420p")
+        // Any other angle: the rotate filter's size depends on its input, so it stays first.
+        let tilted = SourceVideo(displayWidth: 640, displayHeight: 480, upright: [.rotate(45)])
+        XCTAssertEqual(chain(tilted, nil, 240), "rotate=45*PI/180,scale=-2:240,format=yuv420p")
     }
 
     func testChannelLayouts() {
