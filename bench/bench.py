@@ -3,10 +3,11 @@
 measured side by side in one run (medians of REPS runs), written to
 bench/results.md. Run through ./bench/run.sh (it builds and installs what
 this needs)."""
-import concurrent.futures as cf, json, os, platform, re, shutil, signal, socket, statistics, subprocess, sys, time
+import concurrent.futures as cf, json, os, platform, re, resource, shutil, signal, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True).strip() + "/mediaspool"
+# BENCH_BIN: another build of the daemon (an A/B comparison of two commits).
+BIN = os.environ.get("BENCH_BIN") or subprocess.check_output(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, text=True).strip() + "/mediaspool"
 WORK = os.environ.get("BENCH_DIR", "/var/tmp/mediaspool-bench")
 CORES = os.cpu_count()
 REPS = int(os.environ.get("BENCH_REPS", "3"))
@@ -102,11 +103,20 @@ class Daemon:
         self.p.send_signal(signal.SIGTERM); self.p.wait()
         if not keep: shutil.rmtree(self.spool, ignore_errors=True)
 
-def run_daemon(manifests, check_out=None):
-    """Seconds for the daemon to finish all manifests, and the first output path."""
-    d = Daemon()
+def cpu_seconds(pid):
+    """user + system CPU seconds of a running process, all its threads."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+def run_daemon(manifests, check_out=None, workers=CORES):
+    """Seconds for the daemon to finish all manifests, the first output
+    path, and the CPU seconds the daemon used meanwhile (rusage of its
+    threads, read from /proc before the submit and after the last job)."""
+    d = Daemon(workers=workers)
+    c0 = cpu_seconds(d.p.pid)
     t0 = d.submit_all(manifests)
     t1 = d.wait([i for i, _ in manifests])
+    cpu = cpu_seconds(d.p.pid) - c0
     failed = [i for i, _ in manifests if os.path.exists(f"{d.spool}/failed/{i}.json")]
     if failed: raise SystemExit(f"bench: {failed[:3]} failed: {open(f'{d.spool}/failed/{failed[0]}.error.json').read()}")
     out = None
@@ -114,26 +124,36 @@ def run_daemon(manifests, check_out=None):
         out = f"{WORK}/check-{check_out.replace('/', '_')}"
         shutil.copy(f"{d.spool}/media/{check_out}", out)
     d.stop()
-    return t1 - t0, out
+    return t1 - t0, out, cpu
 
-def run_peer(cmds):
+def run_peer(cmds, parallel=CORES):
+    """Seconds for `parallel` processes at a time (xargs -P) to run all
+    commands, and the CPU seconds they used (rusage of the reaped children)."""
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    with cf.ThreadPoolExecutor(CORES) as ex:   # xargs -P cores
+    with cf.ThreadPoolExecutor(parallel) as ex:
         for r in ex.map(lambda c: subprocess.run(c, shell=isinstance(c, str), capture_output=True), cmds):
             if r.returncode: raise SystemExit(f"bench: peer failed: {r.stderr[-500:]}")
-    return time.monotonic() - t0
+    t = time.monotonic() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return t, (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
 
 ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
 
-def compare(name, goal, manifests, peer_cmds, our_out, peer_out, peer_name):
+def compare(name, goal, manifests, peer_cmds, our_out, peer_out, peer_name, parallel=CORES, cpu=False):
+    """Medians of REPS runs of the daemon (`parallel` workers) and of the
+    peer commands (`parallel` at a time). With `cpu`, both cells also give
+    CPU seconds (user + system) per second of output: less affected than
+    wall time by whatever else runs on the machine."""
     if ONLY and not any(name.startswith(w) for w in ONLY): return 1.0
-    ours, theirs = [], []
+    ours, theirs, our_cpu, their_cpu = [], [], [], []
     for _ in range(REPS):
         for f in os.listdir(media()):
             if f.startswith("out-"): os.unlink(f"{media()}/{f}")
-        t, ours_file = run_daemon(manifests, our_out)
-        ours.append(t)
-        theirs.append(run_peer(peer_cmds))
+        t, ours_file, c = run_daemon(manifests, our_out, workers=parallel)
+        ours.append(t); our_cpu.append(c)
+        t, c = run_peer(peer_cmds, parallel)
+        theirs.append(t); their_cpu.append(c)
     mo, mt = statistics.median(ours), statistics.median(theirs)
     ratio = mt / mo
     check = "n/a"
@@ -141,8 +161,19 @@ def compare(name, goal, manifests, peer_cmds, our_out, peer_out, peer_name):
         a, b = probe(ours_file), probe(peer_out)
         check = "match" if abs(a[0] - b[0]) < 0.15 and a[1] == b[1] else f"MISMATCH {a} vs {b}"
     n = len(manifests)
-    rows.append((name, f"{n / mo:.1f} jobs/s", f"{n / mt:.1f} jobs/s ({peer_name})", f"{ratio:.2f}x", goal, check))
-    print(f"{name}: mediaspool {mo:.2f}s, {peer_name} {mt:.2f}s, {ratio:.2f}x, outputs {check}", flush=True)
+    cells = [f"{n / mo:.1f} jobs/s", f"{n / mt:.1f} jobs/s ({peer_name})"]
+    figures = ""
+    if cpu and ours_file and peer_out:
+        seconds = n * a[0]   # of output
+        co, ct = statistics.median(our_cpu) / seconds, statistics.median(their_cpu) / seconds
+        cells = [f"{cells[0]}, {co:.3f} CPU s/output s", f"{cells[1]}, {ct:.3f} CPU s/output s"]
+        # Cores each side kept busy: below CORES, other processes on the
+        # machine (or an idle core at the end) took the rest.
+        busy = f"{statistics.median(our_cpu) / mo:.2f} vs {statistics.median(their_cpu) / mt:.2f} cores busy"
+        figures = f", CPU s per output s {co:.3f} vs {ct:.3f} ({ct / co:.2f}x; runs {[round(x, 2) for x in our_cpu]} vs {[round(x, 2) for x in their_cpu]} CPU s; {busy})"
+    rows.append((name, *cells, f"{ratio:.2f}x", goal, check))
+    print(f"{name}: mediaspool {mo:.2f}s, {peer_name} {mt:.2f}s, {ratio:.2f}x{figures}, outputs {check}; "
+          f"wall runs {[round(x, 2) for x in ours]} vs {[round(x, 2) for x in theirs]}", flush=True)
     return mo
 
 def overhead(N):
@@ -179,14 +210,15 @@ def thumbnail_row(name, goal, clip, at, prefix, n):
                  f"{fl / n * CORES * 1000:.0f} ms/still (bench/still-floor.c)", f"{fl / ours:.2f}x", "≥0.87x (≤1.15x the floor)", "met" if fl / ours >= 0.87 else "not met"))
     print(f"{name} floor: {fl:.2f}s, ours {ours:.2f}s, {fl / ours:.2f}x", flush=True)
 
-def transcode_row(name, goal, clip, prefix, n, peer_audio=()):
+def transcode_row(name, goal, clip, prefix, n, peer_audio=(), parallel=CORES):
     """To 480p, x264 veryfast crf 23, AAC 128 kb/s; `peer_audio`: what the
-    command needs to match mediaspool's audio (-ac 2 for a 5.1 input)."""
+    command needs to match mediaspool's audio (-ac 2 for a 5.1 input);
+    `parallel` workers against as many commands at a time."""
     compare(name, goal,
             [(f"{prefix}{i}", f'{{"version":1,"type":"transcode","input":"{clip}","output":{{"path":"out-{prefix}{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}') for i in range(n)],
             [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{media()}/{clip}", "-vf", "scale=-2:480", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
               "-c:a", "aac", "-b:a", "128k", *peer_audio, "-movflags", "+faststart", f"{WORK}/peer-{prefix}{i}.mp4"] for i in range(n)],
-            f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg")
+            f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg", parallel=parallel, cpu=True)
 
 def storyboard_row(name, goal, clip, prefix, n):
     """A tile every 2 s, 160 wide, in sheets of 5 x 5, against the command's
@@ -218,13 +250,15 @@ def main():
           "[v0][v1]xfade=transition=fade:duration=0.5:offset=3.5[x1];[x1][v2]xfade=transition=fade:duration=0.5:offset=7[vout];"
           "[0:a]aresample=48000,aformat=channel_layouts=stereo[a0];[1:a]aresample=48000,aformat=channel_layouts=stereo[a1];[2:a]aresample=48000,aformat=channel_layouts=stereo[a2];"
           "[a0][a1]acrossfade=d=0.5[y1];[y1][a2]acrossfade=d=0.5[aout]")
-    N = 2
-    compose_x = compare("compose 3 clips, 0.5 s crossfades", "≥1.05x",
-            [(f"c{i}", '{"version":1,"type":"compose","clips":[{"path":"k0.mp4"},{"path":"k1.mp4"},{"path":"k2.mp4"}],"transition":{"type":"crossfade","duration":0.5},'
-              f'"output":{{"path":"out-c{i}.mp4","width":1280,"height":720,"fps":30,"video":{{"preset":"veryfast"}}}}}}') for i in range(N)],
+    def compose_row(name, goal, prefix, n, parallel=CORES):
+        return compare(name, goal,
+            [(f"{prefix}{i}", '{"version":1,"type":"compose","clips":[{"path":"k0.mp4"},{"path":"k1.mp4"},{"path":"k2.mp4"}],"transition":{"type":"crossfade","duration":0.5},'
+              f'"output":{{"path":"out-{prefix}{i}.mp4","width":1280,"height":720,"fps":30,"video":{{"preset":"veryfast"}}}}}}') for i in range(n)],
             [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{m}/k0.mp4", "-i", f"{m}/k1.mp4", "-i", f"{m}/k2.mp4", "-filter_complex", fc,
-              "-map", "[vout]", "-map", "[aout]", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-movflags", "+faststart", f"{WORK}/peer-c{i}.mp4"] for i in range(N)],
-            "out-c0.mp4", f"{WORK}/peer-c0.mp4", "ffmpeg xfade")
+              "-map", "[vout]", "-map", "[aout]", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-movflags", "+faststart", f"{WORK}/peer-{prefix}{i}.mp4"] for i in range(n)],
+            f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg xfade", parallel=parallel, cpu=True)
+    compose_x = compose_row("compose 3 clips, 0.5 s crossfades", "≥1.05x", "c", 2)
+    compose_row("compose 3 clips, 0.5 s crossfades, 4 jobs at once (4 workers vs 4 parallel ffmpeg)", "≥1.10x", "c4_", 4, parallel=4)
     with open(f"{WORK}/concat.txt", "w") as f:
         for i in range(3): f.write(f"file '{m}/same{i}.mp4'\n")
     N = 4 if QUICK else 10
@@ -253,7 +287,8 @@ def main():
     probe_row("probe, the same clip in QuickTime (.mov)", "≥10x", "rw.mov", "rq", 50 if QUICK else 200)
     probe_row("probe, the same clip in Matroska (.mkv)", "(report)", "rw.mkv", "rk", 50 if QUICK else 200)
     thumbnail_row("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)", "rw.mp4", 15, "rt", 10 if QUICK else 40)
-    transcode_row("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "(report)", "rw.mp4", "rx", 2, peer_audio=("-ac", "2"))
+    transcode_row("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "≥1.10x", "rw.mp4", "rx", 2, peer_audio=("-ac", "2"))
+    transcode_row("transcode, phone-shaped clip, 4 jobs at once (4 workers vs 4 parallel ffmpeg)", "≥1.10x", "rw.mp4", "r4x", 4, peer_audio=("-ac", "2"), parallel=4)
 
     # Delivery outputs (issue 18) of a minute of 720p30 with B-frames.
     long_clip(m)
