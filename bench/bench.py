@@ -179,12 +179,17 @@ def compare(name, goal, manifests, peer_cmds, our_out, peer_out, peer_name, para
 def overhead(N):
     """Trivial jobs through the whole durable path (records, renames,
     fsyncs, the events log) against a C loop doing the same file operations."""
-    d = Daemon()
-    t0 = d.submit_all([(f"o{i}", '{"version":1,"type":"probe","input":"tiny.wav"}') for i in range(N)])
-    ours = N / (d.wait([f"o{i}" for i in range(N)]) - t0); d.stop()
     fl = f"{WORK}/floor-{time.time_ns()}"; os.makedirs(fl)
     floor = float(sh(f"{WORK}/floor", fl, str(N)).stdout); shutil.rmtree(fl)
-    rows.append(("spool overhead: trivial job, full durable path", f"{ours:.0f} jobs/s", f"{floor:.0f} jobs/s (C loop, same file ops)", f"{ours / floor:.2f}x", "≥0.5x", "n/a"))
+    # With more workers than cores, trivial jobs wait mostly on fsyncs, which
+    # the workers share (group commit, Sources/SpoolKit/GroupSync.swift).
+    for workers in (CORES, 8):
+        d = Daemon(workers=workers)
+        cpu0 = cpu_seconds(d.p.pid)
+        t0 = d.submit_all([(f"o{i}", '{"version":1,"type":"probe","input":"tiny.wav"}') for i in range(N)])
+        ours = N / (d.wait([f"o{i}" for i in range(N)]) - t0); cpu = (cpu_seconds(d.p.pid) - cpu0) / N * 1000; d.stop()
+        rows.append((f"spool overhead: trivial job, full durable path, {workers} workers", f"{ours:.0f} jobs/s, {cpu:.1f} CPU ms/job", f"{floor:.0f} jobs/s (C loop, same file ops, one process)", f"{ours / floor:.2f}x", "≥1.0x", "met" if ours >= floor else "not met"))
+        print(f"spool overhead, {workers} workers: {ours:.0f} jobs/s, {cpu:.1f} CPU ms/job; floor {floor:.0f} jobs/s", flush=True)
 
 def probe_row(name, goal, clip, prefix, n):
     compare(name, goal, [(f"{prefix}{i}", f'{{"version":1,"type":"probe","input":"{clip}"}}') for i in range(n)],

@@ -38,9 +38,7 @@
 //                            of attempts).
 //
 // Every state change is one rename; every file is fsynced before the rename
-// that publishes it and the directory after (Durable.swift), by an fsync
-// that begins after the rename, which concurrent workers share (group
-// commit, GroupSync.swift). The lock is
+// that publishes it and the directory after (Durable.swift). The lock is
 // held from before the first rename until after the last, so two daemons on
 // one spool never run one job twice.
 import Foundation
@@ -201,8 +199,8 @@ public struct Claimer: Sendable {
             throw SpoolError.io(error, "claiming \(src)", step: "claim")
         }
         do {
-            try GroupSync.directory(layout.processing)
-            try GroupSync.directory(sourceDir)
+            try Sys.fsyncDirectory(layout.processing)
+            try Sys.fsyncDirectory(sourceDir)
         } catch { throw SpoolError.io(error, "syncing the claim of \(id)", step: "claim") }
         Fault.point("after-claim-rename")
 

@@ -5,8 +5,10 @@ import Glibc
 
 /// Durable file operations (spool-v1.md "Durability"): a file is fsynced
 /// before the rename that publishes it, the directory after. Every state
-/// change of a job is one rename. The directories' fsyncs are shared by the
-/// workers that renamed into one directory at once (GroupSync.swift).
+/// change of a job is one rename.
+/// Each caller makes its own fsyncs: batching them across workers was
+/// measured slower on ext4, whose journal already joins concurrent fsyncs
+/// (docs/spool-layout.md, "No group commit").
 public enum Durable {
     /// Writes `bytes` to `path` atomically: a fresh temporary file
     /// (`SpoolName.temporary`, created exclusively, never through a symlink)
@@ -45,7 +47,7 @@ public enum Durable {
                     try Sys.rename(tmp, path)
                 }
             } else { try Sys.renameNoReplace(tmp, path) }
-            if sync { try GroupSync.directory(dir) }
+            if sync { try Sys.fsyncDirectory(dir) }
         } catch {
             try? Sys.unlink(tmp)
             throw SpoolError.io(error, "writing \(path)", step: step)
@@ -61,7 +63,7 @@ public enum Durable {
             do { try Sys.unlink(path) } catch where error == .isDirectory || error == .notPermitted {
                 try Sys.rename(path, SpoolName.aside(path))
             }
-            try GroupSync.directory(path.removingLastComponent())
+            try Sys.fsyncDirectory(path.removingLastComponent())
         } catch where error != .noSuchFileOrDirectory {
             throw SpoolError.io(error, "removing \(path)", step: step)
         } catch {}
@@ -74,8 +76,8 @@ public enum Durable {
         do {
             if replace { try Sys.rename(from, to) } else { try Sys.renameNoReplace(from, to) }
             let a = from.removingLastComponent(), b = to.removingLastComponent()
-            try GroupSync.directory(b)
-            if a != b { try GroupSync.directory(a) }
+            try Sys.fsyncDirectory(b)
+            if a != b { try Sys.fsyncDirectory(a) }
         } catch {
             throw SpoolError.io(error, "moving \(from) to \(to)", step: step)
         }

@@ -237,8 +237,7 @@ public struct EventLog: Sendable {
         // makes it durable (the workers' syncs overlap, as their record
         // syncs do). The caller publishes only after this returns.
         Sys.unlock(lockFD)
-        // Shared with the other workers' terminal lines (GroupSync.swift).
-        if event.event.isTerminal { try GroupSync.fileData(fd, path: Self.segmentPath(layout, current)) }
+        if event.event.isTerminal { try Sys.fdatasync(fd) }
     }
 
     /// The segment opened to append (and read its last byte), created if

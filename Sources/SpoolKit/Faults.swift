@@ -14,8 +14,6 @@ import Glibc
 /// - `crash-job:<id prefix>`: abort(3) while running such a job (a poison pill).
 /// - `crash:<point>`: abort(3) the process at a named crash point
 ///   (`Fault.point("…")` in the code: after-claim, after-result, …).
-/// - `slow-sync:<ms>`: every fsync that GroupSync leads sleeps first, so
-///   that concurrent workers pile up behind it (the group-commit test).
 /// - `errno:<call>:<path part>:<errno>`: once the daemon has recovered the
 ///   spool, every `<call>` (open, write, fsync, rename, unlink, lock; see
 ///   `Sys.Seam`) on a path containing the part fails with that errno number
@@ -42,18 +40,6 @@ public enum Fault {
             guard p.count == 4, let call = Sys.Call(rawValue: p[1]), let n = Int32(p[3]) else { continue }
             Sys.Seam.fail(call, with: Errno(rawValue: n), pathContains: p[2].isEmpty ? nil : p[2])
         }
-        #endif
-    }
-
-    #if DEBUG
-    static let slowSyncMilliseconds: Int? = spec.first { $0.hasPrefix("slow-sync:") }.flatMap { Int($0.dropFirst("slow-sync:".count)) }
-    #endif
-
-    /// Injected delay before a grouped fsync (GroupSync.swift).
-    @inline(__always)
-    static func slowSync() {
-        #if DEBUG
-        if let ms = slowSyncMilliseconds { Sys.sleep(milliseconds: ms) }
         #endif
     }
 
