@@ -19,8 +19,25 @@ public struct Config: Sendable, Equatable {
     public var backoffInitialSeconds: Double = 30
     public var backoffMaxSeconds: Double = 600
     public var backoffMultiplier: Double = 2
-    /// Full rescan of inbox/ and retry/, the safety net behind inotify.
-    public var rescanSeconds: Double = 10
+    /// Full rescan of inbox/ and retry/, the safety net behind inotify (and
+    /// in shared mode the pickup of jobs dropped through another host):
+    /// 10 s, 1 s in shared mode, unless set.
+    public var rescanSeconds: Double {
+        get { rescanSecondsSet ?? (hosts == .shared ? 1 : 10) }
+        set { rescanSecondsSet = newValue }
+    }
+    /// `rescanSeconds` as configured; nil for the mode's default.
+    public var rescanSecondsSet: Double?
+    /// One host, or several over a shared file system (Hosts.swift, docs/scale-out.md).
+    public var hosts: HostMode = .single
+    /// This host's id in records, events, the journal and hosts/; nil for
+    /// the machine's host name, sanitised (`HostID.machine`).
+    public var hostId: String?
+    /// A host whose heartbeat is older than this is shown as gone.
+    public var hostTimeoutSeconds: Double = 60
+    /// Shared mode on a file system known not to fence (GlusterFS, JuiceFS):
+    /// refused unless this is set.
+    public var allowUnfencedShared = false
     /// SIGTERM: how long running jobs may finish before they are requeued.
     public var shutdownGraceSeconds: Double = 20
     /// A job still running this long past its timeout stops the watchdog.
@@ -71,6 +88,10 @@ public struct Config: Sendable, Equatable {
     public init() {}
 
     public var effectiveMediaRoot: FilePath { mediaRoot ?? spool.appending("media") }
+    public var effectiveHostId: String { hostId ?? HostID.machine }
+    /// How often a daemon in shared mode writes its heartbeat: a quarter of
+    /// the host timeout, between 0.5 and 5 s.
+    public var heartbeatSeconds: Double { min(5, max(0.5, hostTimeoutSeconds / 4)) }
     public var layout: SpoolLayout { SpoolLayout(root: spool) }
     public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots) }
 
@@ -143,6 +164,16 @@ public struct Config: Sendable, Equatable {
         if let v = try r.number("backoffMaxSeconds", 0...86400) { backoffMaxSeconds = v }
         if let v = try r.number("backoffMultiplier", 1...10) { backoffMultiplier = v }
         if let v = try r.number("rescanSeconds", 0.1...3600) { rescanSeconds = v }
+        if let v = try r.string("hosts") {
+            guard let m = HostMode(rawValue: v) else { throw SchemaError.invalid("$.hosts", "must be \"single\" or \"shared\"") }
+            hosts = m
+        }
+        if let v = try r.string("hostId") {
+            guard HostID.isValid(v) else { throw SchemaError.invalid("$.hostId", "must be 1-64 bytes of a-z 0-9 . - starting with a letter or digit") }
+            hostId = v
+        }
+        if let v = try r.number("hostTimeoutSeconds", 1...3600) { hostTimeoutSeconds = v }
+        if let v = try r.bool("allowUnfencedShared") { allowUnfencedShared = v }
         if let v = try r.number("shutdownGraceSeconds", 0...3600) { shutdownGraceSeconds = v }
         if let v = try r.number("stuckGraceSeconds", 1...3600) { stuckGraceSeconds = v }
         if let v = try r.number("tmpMaxAgeHours", 0...87600) { tmpMaxAgeHours = v }
@@ -178,7 +209,8 @@ public struct Config: Sendable, Equatable {
                                       ("healthMaxWaitingSeconds", true), ("healthMaxFailureRate", true), ("healthWindowSeconds", true),
                                       ("healthMinJobs", true), ("retainDoneDays", true), ("retainFailedDays", true),
                                       ("metricsTextfile", false), ("metricsListen", false), ("metricsIntervalSeconds", true),
-                                      ("eventsSegmentBytes", true), ("eventsKeepSegments", true)]
+                                      ("eventsSegmentBytes", true), ("eventsKeepSegments", true),
+                                      ("hosts", false), ("hostId", false), ("hostTimeoutSeconds", true)]
         for (key, numeric) in keys {
             let envName = "MEDIASPOOL_" + key.reduce(into: "") { s, c in if c.isUppercase { s += "_" }; s += c.uppercased() }
             guard let v = env[envName] else { continue }
@@ -190,6 +222,10 @@ public struct Config: Sendable, Equatable {
         if let v = env["MEDIASPOOL_RETENTION_PURGES_OUTPUTS"] {
             guard let b = Bool(v) else { throw SpoolError(.manifestInvalid, "MEDIASPOOL_RETENTION_PURGES_OUTPUTS=\(v) is not true or false") }
             fields["retentionPurgesOutputs"] = .bool(b)
+        }
+        if let v = env["MEDIASPOOL_ALLOW_UNFENCED_SHARED"] {
+            guard let b = Bool(v) else { throw SpoolError(.manifestInvalid, "MEDIASPOOL_ALLOW_UNFENCED_SHARED=\(v) is not true or false") }
+            fields["allowUnfencedShared"] = .bool(b)
         }
         if let v = env["MEDIASPOOL_ALLOW_ROOTS"] {
             fields["allowRoots"] = .array(v.split(separator: ":").map { .string(String($0)) })

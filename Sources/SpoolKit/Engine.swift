@@ -104,6 +104,9 @@ public final class Engine: Sendable {
         let (c, keptRoots) = state.withLock { state in
             var c = new
             c.spool = state.config.spool
+            // The host's identity and mode stay those it started with (its
+            // heartbeat file and queue order were made for them).
+            c.hosts = state.config.hosts; c.hostId = state.config.hostId
             let kept = DaemonLock.Settings(c) != DaemonLock.Settings(state.config)
             if kept { c.mediaRoot = state.config.mediaRoot; c.allowRoots = state.config.allowRoots; c.tenants = state.config.tenants }
             state.config = c

@@ -200,6 +200,13 @@ public enum Sys {
         return min(ram, limit)
     }
 
+    /// The machine's host name (gethostname(2)), nil when it cannot be read.
+    public static func hostName() -> String? {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return nil }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The soft RLIMIT_NOFILE; nil when unlimited.
     public static func openFileLimit() -> Int? {
         var limit = rlimit()

@@ -34,6 +34,8 @@ struct GlobalOptions: ParsableArguments {
         if let s = spool { c.spool = FilePath(s) }
         c.spool = absolute(c.spool)
         if let m = c.mediaRoot { c.mediaRoot = absolute(m) }
+        // What records, events and progress files written by this process name.
+        HostID.current = c.effectiveHostId
         return c
     }
 }

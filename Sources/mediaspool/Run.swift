@@ -23,6 +23,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A further directory absolute manifest paths may point into (repeatable).")
     var allowRoot: [String] = []
 
+    @Option(help: "This host's id in records, events, the journal and hosts/ (a-z 0-9 . -, 1-64 bytes; default: config hostId, else the host name).")
+    var hostId: String?
+
+    @Flag(help: "In shared mode, start even on a file system known not to fence (GlusterFS, JuiceFS): jobs may run twice (config allowUnfencedShared).")
+    var allowUnfencedShared = false
+
     func config() throws -> Config {
         var c = try global.load()
         if let w = workers {
@@ -31,6 +37,12 @@ struct Run: AsyncParsableCommand {
         }
         if let m = mediaRoot { c.mediaRoot = absolute(FilePath(m)) }
         if !allowRoot.isEmpty { c.allowRoots = allowRoot.map { absolute(FilePath($0)) } }
+        if let h = hostId {
+            guard HostID.isValid(h) else { throw ValidationError("--host-id must be 1-64 bytes of a-z 0-9 . - starting with a letter or digit") }
+            c.hostId = h
+            HostID.current = h
+        }
+        if allowUnfencedShared { c.allowUnfencedShared = true }
         return c
     }
 

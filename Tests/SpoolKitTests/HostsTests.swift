@@ -1,0 +1,71 @@
+@testable import SpoolKit
+import Foundation
+import SystemPackage
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shared mode's pieces (Hosts.swift): config keys, host ids, the file
+/// system verdicts, heartbeats read as hostile files, and the random head
+/// window of the queue.
+final class HostsTests: XCTestCase {
+    func testConfigKeysAndModeDefaults() throws {
+        var c = Config()
+        XCTAssertEqual(c.hosts, .single); XCTAssertNil(c.hostId); XCTAssertEqual(c.hostTimeoutSeconds, 60)
+        XCTAssertFalse(c.allowUnfencedShared)
+        XCTAssertEqual(c.rescanSeconds, 10)
+        XCTAssertTrue(HostID.isValid(c.effectiveHostId), "the default is the machine's name, sanitised: \(c.effectiveHostId)")
+
+        let dir = makeTempDir(self, "cfg")
+        write(#"{"hosts":"shared","hostId":"node-b.lab","hostTimeoutSeconds":5,"allowUnfencedShared":true}"#, to: dir.appending("c.json"))
+        try c.apply(file: dir.appending("c.json"))
+        XCTAssertEqual(c.hosts, .shared); XCTAssertEqual(c.effectiveHostId, "node-b.lab")
+        XCTAssertEqual(c.hostTimeoutSeconds, 5); XCTAssertTrue(c.allowUnfencedShared)
+        XCTAssertEqual(c.rescanSeconds, 1, "shared mode rescans every second by default")
+        XCTAssertEqual(c.heartbeatSeconds, 1.25, "a quarter of the host timeout")
+
+        // An explicit rescanSeconds wins in either mode, in the file or the environment.
+        write(#"{"hosts":"shared","rescanSeconds":7}"#, to: dir.appending("d.json"))
+        var d = Config()
+        try d.apply(file: dir.appending("d.json"))
+        XCTAssertEqual(d.rescanSeconds, 7)
+        var e = Config()
+        try e.apply(environment: ["MEDIASPOOL_HOSTS": "shared", "MEDIASPOOL_HOST_ID": "n1", "MEDIASPOOL_HOST_TIMEOUT_SECONDS": "30",
+                                  "MEDIASPOOL_ALLOW_UNFENCED_SHARED": "true"])
+        XCTAssertEqual(e.hosts, .shared); XCTAssertEqual(e.hostId, "n1"); XCTAssertEqual(e.hostTimeoutSeconds, 30)
+        XCTAssertTrue(e.allowUnfencedShared); XCTAssertEqual(e.rescanSeconds, 1)
+        try e.apply(environment: ["MEDIASPOOL_RESCAN_SECONDS": "3"])
+        XCTAssertEqual(e.rescanSeconds, 3)
+
+        for (bad, key) in [(#"{"hosts":"many"}"#, "hosts"), (#"{"hostId":"Node_B"}"#, "hostId"), (#"{"hostId":""}"#, "hostId"),
+                           (#"{"hostId":".hidden"}"#, "hostId"), (#"{"hostTimeoutSeconds":0}"#, "hostTimeoutSeconds"),
+                           (#"{"allowUnfencedShared":"yes"}"#, "allowUnfencedShared")] {
+            write(bad, to: dir.appending("bad.json"))
+            var x = Config()
+            XCTAssertSpoolError(try x.apply(file: dir.appending("bad.json")), .manifestInvalid, contains: key)
+        }
+        XCTAssertSpoolError(try Config().withEnvironment(["MEDIASPOOL_ALLOW_UNFENCED_SHARED": "maybe"]), .manifestInvalid, contains: "ALLOW_UNFENCED_SHARED")
+    }
+
+    func testHostIDSanitising() {
+        XCTAssertEqual(HostID.sanitise("node-a"), "node-a")
+        XCTAssertEqual(HostID.sanitise("Node_A.Example.COM"), "node-a.example.com")
+        XCTAssertEqual(HostID.sanitise("..-x y"), "x-y", "no leading dot or dash, a space becomes a dash")
+        XCTAssertEqual(HostID.sanitise("héte"), "h-te")
+        XCTAssertEqual(HostID.sanitise(String(repeating: "a", count: 100))?.utf8.count, 64)
+        XCTAssertNil(HostID.sanitise(""))
+        XCTAssertNil(HostID.sanitise("..."))
+        XCTAssertTrue(HostID.isValid("a")); XCTAssertTrue(HostID.isValid("0.b-c"))
+        for bad in ["", "-a", ".a", "A", "a_b", "a/b", "a b", String(repeating: "a", count: 65)] { XCTAssertFalse(HostID.isValid(bad), bad) }
+    }
+
+}
+
+extension Config {
+    func withEnvironment(_ env: [String: String]) throws(SpoolError) -> Config {
+        var c = self
+        try c.apply(environment: env)
+        return c
+    }
+}
