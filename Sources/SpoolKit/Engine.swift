@@ -59,7 +59,7 @@ public final class Engine: Sendable {
 
     public init(config: Config, runners: [JobType: any JobRunner], logger: Logger) {
         self.state = Mutex(State(config: config))
-        self.queue = JobQueue(maxDelay: config.backoffMaxSeconds)
+        self.queue = JobQueue(maxDelay: config.backoffMaxSeconds, headWindow: config.hosts == .shared ? JobQueue.sharedHeadWindow : 1)
         self.layout = config.layout
         self.runners = runners
         self.logger = logger

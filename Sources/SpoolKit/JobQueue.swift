@@ -75,8 +75,20 @@ public final class JobQueue: @unchecked Sendable {
     /// written under a wall clock that has since jumped back: it is
     /// clamped, so a clock jump cannot stall retries forever.
     public let maxDelay: Double
+    /// Shared mode (several hosts on one spool): each pick takes one of the
+    /// first `headWindow` ready entries of the chosen tenant at random,
+    /// instead of the oldest, so hosts scanning the same inbox do not all
+    /// race for the same file (a contended rename on CephFS stalls for
+    /// seconds). Priority and the tenants' fair share are kept exactly;
+    /// arrival order only within the window. 1: strict arrival order.
+    public let headWindow: Int
 
-    public init(maxDelay: Double = 600) { self.maxDelay = maxDelay }
+    public init(maxDelay: Double = 600, headWindow: Int = 1) { self.maxDelay = maxDelay; self.headWindow = max(1, headWindow) }
+
+    /// The head window of shared mode: wide enough that two hosts with a
+    /// few workers each rarely draw the same entry, narrow enough that an
+    /// entry waits behind at most 15 later ones of its priority and tenant.
+    public static let sharedHeadWindow = 16
 
     public var count: Int { cond.lock(); defer { cond.unlock() }; return pending.count }
     public var countsBySource: [Source: Int] {
@@ -167,12 +179,18 @@ public final class JobQueue: @unchecked Sendable {
                 }
                 guard let name, var tq = tenants[name] else { break }
                 var found: QueueEntry?
+                var window: [Ready] = []
                 while let r = tq.heap.popMin() {
                     guard let p = pending[r.id], p.generation == r.generation else { continue } // stale
                     if inFlight.contains(r.id) { continue } // re-added when that run ends
                     if !pause.types.isEmpty, pause.types.contains(p.entry.type) { heldBack.append((name, r, prio)); continue }
-                    found = p.entry
-                    break
+                    window.append(r)
+                    if window.count >= headWindow { break }
+                }
+                if !window.isEmpty {
+                    let chosen = window.remove(at: headWindow == 1 ? 0 : Int.random(in: 0..<window.count))
+                    for r in window { tq.heap.insert(r) }
+                    found = pending[chosen.id]?.entry
                 }
                 if found != nil {
                     serveCounter += 1

@@ -60,6 +60,37 @@ final class HostsTests: XCTestCase {
         for bad in ["", "-a", ".a", "A", "a_b", "a/b", "a b", String(repeating: "a", count: 65)] { XCTAssertFalse(HostID.isValid(bad), bad) }
     }
 
+    func testSharedHeadWindowKeepsPriorityAndFairnessButShuffles() {
+        func e(_ id: String, _ prio: Int = 0, tenant: String = "", at: Int64) -> QueueEntry {
+            QueueEntry(id: id, source: .inbox, priority: prio, tenant: tenant, arrival: at, notBefore: 0)
+        }
+        var firsts = Set<String>()
+        for _ in 0..<40 {
+            let q = JobQueue(headWindow: 4)
+            for i in 0..<10 { q.upsert(e("low-\(i)", 0, at: Int64(i))) }
+            q.upsert(e("high-0", 5, at: 100)); q.upsert(e("high-1", 5, at: 101))
+            var order: [String] = []
+            while q.count > 0, let x = q.next() { order.append(x.id); q.finished(x) }
+            XCTAssertEqual(Set(order.prefix(2)), ["high-0", "high-1"], "priority first, always")
+            XCTAssertEqual(order.count, 12, "every entry once")
+            XCTAssertTrue(["low-0", "low-1", "low-2", "low-3"].contains(order[2]), "only the head window of 4 is drawn from: \(order)")
+            // No entry waits behind more than window - 1 later ones.
+            for (pos, id) in order.dropFirst(2).enumerated() { XCTAssertLessThan(Int(id.dropFirst(4))! - pos, 4, "\(order)") }
+            firsts.insert(order[2])
+        }
+        XCTAssertGreaterThan(firsts.count, 1, "the head is drawn at random")
+        // Tenants still alternate.
+        let q = JobQueue(headWindow: 16)
+        for i in 0..<20 { q.upsert(e("big-\(i)", tenant: "big", at: Int64(i))) }
+        q.upsert(e("small-0", tenant: "small", at: 1000))
+        let picks = (0..<2).map { _ in q.next()! }
+        XCTAssertEqual(Set(picks.map(\.tenant)), ["big", "small"])
+        // Window 1 is the strict order.
+        let strict = JobQueue()
+        for i in 0..<5 { strict.upsert(e("s-\(i)", at: Int64(5 - i))) }
+        XCTAssertEqual((0..<5).map { _ in strict.next()!.id }, ["s-4", "s-3", "s-2", "s-1", "s-0"])
+    }
+
 }
 
 extension Config {
