@@ -58,6 +58,8 @@ public struct JobEvent: Codable, Sendable, Equatable {
     public var outputs: [String]?
     /// Labels and outputs left out: the line would have passed 64 KiB.
     public var truncated: Bool?
+    /// The host id of the writer (Hosts.swift), set by `EventLog.append`.
+    public var host: String?
 
     public init(_ event: EventKind, id: String, state: String, time: String = RFC3339.string(Date())) {
         self.event = event; self.id = id; self.state = state; self.time = time
@@ -178,6 +180,8 @@ public struct EventLog: Sendable {
             Sys.sleep(milliseconds: 10)
         }
         guard locked else { throw Errno.resourceTemporarilyUnavailable }
+        var event = event
+        if event.host == nil { event.host = HostID.current }
         var line = event.line
         if line.count > Self.maxLineBytes {
             var short = event

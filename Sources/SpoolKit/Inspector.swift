@@ -33,6 +33,8 @@ public struct Inspector: Sendable {
         public var attempt: Int?
         public var startedAt: String?
         public var elapsedSeconds: Double?
+        /// The host running it (from its progress file; Hosts.swift).
+        public var host: String?
     }
 
     public struct Status: Codable, Sendable {
@@ -106,6 +108,7 @@ public struct Inspector: Sendable {
             var r = RunningJob(id: id)
             if let b = try? Sys.readFile(layout.progress(id)), let p = RecordCoding.decode(ProgressRecord.self, b) {
                 r.type = p.type; r.step = p.step; r.fraction = p.fraction.isFinite ? min(1, max(0, p.fraction)) : nil; r.attempt = p.attempt; r.startedAt = p.startedAt
+                r.host = p.host.flatMap { HostID.isValid($0) ? $0 : nil }
                 r.elapsedSeconds = RFC3339.date(p.startedAt).map { Date().timeIntervalSince($0) }
             }
             running.append(r)

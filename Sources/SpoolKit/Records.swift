@@ -42,6 +42,10 @@ public struct ResultRecord: Codable, Sendable {
     /// The side files kept beside the record (`done/<id>+<name>`), by
     /// name (an extension of spool v1): retention removes them with the job.
     public var sideFiles: [String]? = nil
+    /// The host id of the daemon that wrote the record (an extension of
+    /// spool v1; Hosts.swift): with several hosts on one spool, which one
+    /// ran the job. Absent in records of older versions.
+    public var host: String? = HostID.current
 }
 
 /// `failed/<id>.error.json`.
@@ -61,6 +65,8 @@ public struct ErrorRecord: Codable, Sendable {
     /// As in `ResultRecord`: the manifest this run ran (nil when it could
     /// not be read, or the job was refused before it was claimed).
     public var manifestSHA256: String? = nil
+    /// As in `ResultRecord`: the host whose daemon (or command) wrote it.
+    public var host: String? = HostID.current
 }
 
 /// `state/<id>.json`: what the daemon must remember about a job between
@@ -91,6 +97,8 @@ public struct ProgressRecord: Codable, Sendable {
     public var startedAt: String
     public var pid: Int32
     public var updatedAt: String
+    /// The host running it (Hosts.swift); absent from older versions' files.
+    public var host: String? = HostID.current
 }
 
 public enum RecordCoding {

@@ -107,10 +107,14 @@ extension StderrLogHandler {
 
 extension LoggingSystem {
     /// journald when stderr is the journal, readable stderr lines otherwise.
-    public static func bootstrapForDaemon(level: Logger.Level = .info) {
+    /// `host`: the host id, as the field MEDIASPOOL_HOST of every journal
+    /// entry (`journalctl MEDIASPOOL_HOST=node-b`); stderr lines leave it
+    /// out (the daemon's start line names it).
+    public static func bootstrapForDaemon(level: Logger.Level = .info, host: String? = nil) {
         let journal = JournalLogHandler.stderrIsJournal || ProcessInfo.processInfo.environment["MEDIASPOOL_LOG"] == "journal"
         bootstrap { label in
             var h: any LogHandler = journal ? JournalLogHandler(label: label) : StderrLogHandler()
+            if journal, let host { h[metadataKey: "MEDIASPOOL_HOST"] = "\(host)" }
             h.logLevel = level
             return h
         }

@@ -97,7 +97,7 @@ struct Status: ParsableCommand {
             if let r = s.failureRate { say("  last \(Int(policy.windowSeconds)) s: \(s.recentDone) done, \(s.recentFailed) failed (\(Int((r * 100).rounded()))%)") }
             for r in s.running {
                 let pct = r.fraction.map { "\(Int($0 * 100))%" } ?? "?"
-                say("  running \(field(r.id)) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")")
+                say("  running \(field(r.id)) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")\(r.host.map { " host \($0)" } ?? "")")
             }
             for p in s.problems { say("problem: \(field(p))") }
         }
@@ -179,8 +179,8 @@ struct Sweep: ParsableCommand {
     @Flag var json = false
 
     func run() throws {
-        LoggingSystem.bootstrapForDaemon()
         let cfg = try global.load()
+        LoggingSystem.bootstrapForDaemon(host: cfg.effectiveHostId)
         if let problem = cfg.layout.check().first { throw ValidationError("\(problem): is \(cfg.spool) a spool?") }
         let r = Recovery(config: cfg, logger: Logger(label: "mediaspool.sweep")).run(retention: true)
         if json { printJSON(r) } else {

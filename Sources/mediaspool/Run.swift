@@ -48,9 +48,10 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let level = ProcessInfo.processInfo.environment["MEDIASPOOL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        LoggingSystem.bootstrapForDaemon(level: level)
-        let logger = Logger(label: "mediaspool")
         let cfg = try config()
+        // MEDIASPOOL_HOST in every journal entry, the libav lines' too.
+        LoggingSystem.bootstrapForDaemon(level: level, host: cfg.effectiveHostId)
+        let logger = Logger(label: "mediaspool")
         // FFmpeg's warnings and errors go through the logger, with the job's
         // id; its info lines (encoder statistics) only at debug.
         FFmpegLog.install(threshold: level <= .debug ? .info : .warning, sink: libavLogSink)

@@ -91,6 +91,25 @@ final class HostsTests: XCTestCase {
         XCTAssertEqual((0..<5).map { _ in strict.next()!.id }, ["s-4", "s-3", "s-2", "s-1", "s-0"])
     }
 
+    func testRecordsAndEventsNameTheHost() throws {
+        HostID.current = "node-t"
+        defer { HostID.current = HostID.machine }
+        let root = makeTempDir(self, "rec")
+        let layout = SpoolLayout(root: root)
+        try layout.create()
+        let r = ResultRecord(id: "a", type: "probe", attempts: 1, startedAt: "x", completedAt: "y", durationMs: 1, tenant: nil, labels: [:],
+                             steps: [], outputs: [], probe: nil, history: [])
+        XCTAssertEqual(r.host, "node-t")
+        let encoded = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(RecordCoding.encode(r))) as? [String: Any])
+        XCTAssertEqual(encoded["host"] as? String, "node-t")
+        // A record of an older version, without the field, still decodes.
+        var old = encoded; old["host"] = nil
+        XCTAssertNil(RecordCoding.decode(ResultRecord.self, Array(try JSONSerialization.data(withJSONObject: old)))?.host)
+        try EventLog(layout: layout).append(JobEvent(.held, id: "a", state: "hold"))
+        let reader = EventReader(layout: layout)
+        let lines = try reader.read(after: reader.start)
+        XCTAssertEqual(lines.map(\.event.host), ["node-t"])
+    }
 }
 
 extension Config {
