@@ -37,6 +37,8 @@ public final class Engine: Sendable {
         var daemonLock: FileDescriptor?
         /// Set once the spool's file system fenced this host off (Fencing.swift).
         var fencedOff: SpoolError?
+        /// The heartbeat thread of shared mode has not left yet.
+        var heartbeatRunning = false
     }
 
     let runners: [JobType: any JobRunner]
@@ -93,7 +95,36 @@ public final class Engine: Sendable {
         Thread.detachNewThread { w.run() }
         Fault.armSeams()
         setWorkers(config.workers)
+        if config.hosts == .shared { startHeartbeat() }
         Fault.beforeReady()
+    }
+
+    /// Shared mode: `hosts/<host-id>.json` every `heartbeatSeconds` on a
+    /// thread of its own (a write to a hung mount blocks it alone), until
+    /// the daemon stops; a clean stop removes it (`shutdown`).
+    func startHeartbeat() {
+        let startedAt = RFC3339.string(Date())
+        let t = Thread { [self] in
+            var last = ContinuousClock.now.advanced(by: .seconds(-3600))
+            while true {
+                let (stop, cfg, jobs) = state.withLock { ($0.stopping, $0.config, $0.running.keys.sorted()) }
+                if stop { break }
+                if (ContinuousClock.now - last).seconds >= cfg.heartbeatSeconds {
+                    last = .now
+                    let beat = HostBeat(host: cfg.effectiveHostId, pid: Sys.processID, startedAt: startedAt, beatAt: RFC3339.string(Date()),
+                                        workers: cfg.workers, jobs: jobs)
+                    do throws(SpoolError) { try Heartbeats.write(beat, layout) } catch {
+                        if error.meansFencedOff { fence(error); break }
+                        logger.warning("cannot write the heartbeat: \(error.message)", metadata: ["STEP": "heartbeat", "ERROR_CODE": "\(error.code.rawValue)"])
+                    }
+                }
+                Sys.sleep(milliseconds: 100)
+            }
+            state.withLock { $0.heartbeatRunning = false }
+        }
+        state.withLock { $0.heartbeatRunning = true }
+        t.name = "heartbeat"
+        t.start()
     }
 
     /// SIGHUP: a new configuration. The worker count changes at once (extra
@@ -452,7 +483,16 @@ public final class Engine: Sendable {
         workersExited.lock()
         while workerCount > 0 { workersExited.wait(seconds: 0.2) }
         workersExited.unlock()
+        removeHeartbeat()
         if let fd = state.withLock({ state in defer { state.daemonLock = nil }; return state.daemonLock }) { try? fd.close() }
+    }
+
+    /// A clean stop: the heartbeat thread leaves (it sees `stopping` within
+    /// 0.1 s, or is stuck in a write: 5 s at most), then its file goes.
+    private func removeHeartbeat() {
+        for _ in 0..<50 where state.withLock({ $0.heartbeatRunning }) { Sys.sleep(milliseconds: 100) }
+        let cfg = config
+        if cfg.hosts == .shared && !isFencedOff { Heartbeats.remove(cfg.effectiveHostId, layout) }
     }
 
     private var workerCount: Int { state.withLock { $0.workerThreads } }

@@ -53,6 +53,9 @@ public struct Inspector: Sendable {
         public var problems: [String]
         /// What is paused (control/pause.json), nil when nothing is.
         public var paused: PauseState?
+        /// Every host's daemon that beats in hosts/ (shared mode), by host
+        /// id; those silent past hostTimeoutSeconds are `gone`.
+        public var hosts: [HostStatus] = []
     }
 
     /// The health check's verdicts, as `mediaspool status` exit codes
@@ -66,9 +69,12 @@ public struct Inspector: Sendable {
 
     public struct HealthPolicy: Sendable {
         public var maxWaitingSeconds: Double, maxFailureRate: Double, windowSeconds: Double, minJobs: Int
+        /// A host whose heartbeat is older is shown as gone.
+        public var hostTimeoutSeconds: Double
         public init(_ c: Config) {
             maxWaitingSeconds = c.healthMaxWaitingSeconds; maxFailureRate = c.healthMaxFailureRate
             windowSeconds = c.healthWindowSeconds; minJobs = c.healthMinJobs
+            hostTimeoutSeconds = c.hostTimeoutSeconds
         }
     }
 
@@ -136,7 +142,8 @@ public struct Inspector: Sendable {
         return Status(spool: layout.root.string, daemonAlive: alive, counts: counts, oldestWaitingSeconds: oldest,
                       running: running.sorted { $0.id < $1.id }, recentDone: recent[.done, default: 0],
                       recentFailed: recent[.failed, default: 0], failureRate: rate,
-                      healthy: verdicts.isEmpty, exitCode: verdict, problems: problems, paused: pause.isEmpty ? nil : pause)
+                      healthy: verdicts.isEmpty, exitCode: verdict, problems: problems, paused: pause.isEmpty ? nil : pause,
+                      hosts: Heartbeats.read(layout, timeout: policy.hostTimeoutSeconds))
     }
 
     /// Waiting jobs (inbox/ and retry/) per priority, read from their

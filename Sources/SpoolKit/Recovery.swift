@@ -163,6 +163,13 @@ public struct Recovery: Sendable {
                 if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
             }
         }
+        // hosts/: only this host's own heartbeat's (another host's writer
+        // pid means nothing here).
+        let own = "." + config.effectiveHostId + ".json.tmp-"
+        try? Sys.forEachEntry(in: layout.hosts) { name in
+            guard name.hasPrefix(own), SpoolName.isTemporary(name), !SpoolName.isWriterAlive(ofTemporary: name) else { return }
+            if (try? Sys.unlink(layout.hosts.appending(name))) != nil { report.tempFilesRemoved += 1 }
+        }
     }
 
     /// State, progress and lock files whose job is in none of processing/ and retry/.

@@ -11,6 +11,7 @@ import SystemPackage
 /// - hold/   : `<id>.json` of jobs an operator holds aside.
 /// - events/ : the events log's segments.
 /// - index/  : `finished.tsv`, the list command's cache of done/ and failed/.
+/// - hosts/  : `<host-id>.json`, the heartbeats of shared mode's daemons.
 ///
 /// Every path of the spool is made here, and every spool name's reverse
 /// parse is in `JobID` and `SpoolName` (SpoolNames.swift), as Postfix keeps
@@ -31,6 +32,9 @@ public struct SpoolLayout: Sendable {
     public let events: FilePath
     /// The list command's cache (ListIndex.swift).
     public let index: FilePath
+    /// Heartbeats of the hosts' daemons in shared mode (Hosts.swift):
+    /// made by the first beat, not by `create()`.
+    public let hosts: FilePath
 
     public init(root: FilePath) {
         self.root = root
@@ -40,7 +44,7 @@ public struct SpoolLayout: Sendable {
         retry = root.appending("retry"); state = root.appending("state")
         defaultMediaRoot = root.appending("media"); hold = root.appending("hold")
         control = root.appending("control"); events = root.appending("events")
-        index = root.appending("index")
+        index = root.appending("index"); hosts = root.appending("hosts")
     }
 
     public var pauseFile: FilePath { control.appending("pause.json") }

@@ -33,10 +33,18 @@ public struct WatchView {
             let elapsed = r.elapsedSeconds ?? 0
             let eta = f.flatMap { $0 > 0.02 && $0 < 1 ? elapsed * (1 - $0) / $0 : nil }
             let tail = " \(f.map { String(format: "%3d%%", Int($0 * 100)) } ?? "  ?%") \(duration(elapsed)) eta \(eta.map(duration) ?? "-")"
-            let fixed = "  " + pad(r.type ?? "?", 9) + " " + pad(r.id, 18) + " " + pad(r.step ?? "?", 12) + " "
+            let fixed = "  " + pad(r.type ?? "?", 9) + " " + pad(r.id, 18) + " " + pad(r.step ?? "?", 12) + " " + (s.hosts.isEmpty ? "" : pad(r.host ?? "?", 12) + " ")
             let barWidth = max(5, w - fixed.count - tail.count - 2)
             let filled = Int((f ?? 0) * Double(barWidth))
             lines.append(fit(fixed + "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: barWidth - filled) + "]" + tail, w))
+        }
+        if !s.hosts.isEmpty {
+            lines.append("")
+            lines.append(fit("HOSTS (\(s.hosts.filter { !$0.gone }.count) up, \(s.hosts.filter(\.gone).count) gone)", w))
+            for h in s.hosts {
+                let state = h.gone ? "GONE, last beat \(duration(h.ageSeconds)) ago" : "up, \(h.running)/\(h.workers) running"
+                lines.append(fit("  \(pad(h.host, 20)) pid \(h.pid)  \(state)" + (h.jobs.isEmpty ? "" : ": " + h.jobs.joined(separator: " ")), w))
+            }
         }
         lines.append("")
         let failures = inspector.list(states: [.failed], label: nil, tenant: nil, limit: 5, cursor: nil).items

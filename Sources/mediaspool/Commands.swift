@@ -99,6 +99,10 @@ struct Status: ParsableCommand {
                 let pct = r.fraction.map { "\(Int($0 * 100))%" } ?? "?"
                 say("  running \(field(r.id)) \(r.type ?? "?") step \(r.step ?? "?") \(pct) attempt \(r.attempt ?? 0) \(r.elapsedSeconds.map { "\(Int($0)) s" } ?? "")\(r.host.map { " host \($0)" } ?? "")")
             }
+            for h in s.hosts {
+                let state = h.gone ? "GONE (last beat \(Int(h.ageSeconds)) s ago)" : "up (beat \(Int(h.ageSeconds)) s ago)"
+                say("  host \(field(h.host)) pid \(h.pid) \(state), \(h.running)/\(h.workers) running\(h.jobs.isEmpty ? "" : ": " + h.jobs.map(field).joined(separator: " "))")
+            }
             for p in s.problems { say("problem: \(field(p))") }
         }
         if s.exitCode != 0 { throw ExitCode(s.exitCode) }

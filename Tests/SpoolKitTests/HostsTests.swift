@@ -60,6 +60,58 @@ final class HostsTests: XCTestCase {
         for bad in ["", "-a", ".a", "A", "a_b", "a/b", "a b", String(repeating: "a", count: 65)] { XCTAssertFalse(HostID.isValid(bad), bad) }
     }
 
+    func testHeartbeatsWrittenReadAndAged() throws {
+        let root = makeTempDir(self, "hb")
+        let layout = SpoolLayout(root: root)
+        try layout.create()
+        let now = Date()
+        try Heartbeats.write(HostBeat(host: "node-a", pid: 11, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now), workers: 2, jobs: ["j1", "j2"]), layout)
+        try Heartbeats.write(HostBeat(host: "node-b", pid: 12, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now.addingTimeInterval(-90)), workers: 4, jobs: []), layout)
+        let hosts = Heartbeats.read(layout, timeout: 60, now: now)
+        XCTAssertEqual(hosts.map(\.host), ["node-a", "node-b"])
+        XCTAssertEqual(hosts[0].running, 2); XCTAssertEqual(hosts[0].jobs, ["j1", "j2"]); XCTAssertEqual(hosts[0].workers, 2)
+        XCTAssertFalse(hosts[0].gone); XCTAssertEqual(hosts[0].pid, 11)
+        XCTAssertTrue(hosts[1].gone, "a beat older than the timeout is gone"); XCTAssertEqual(hosts[1].ageSeconds, 90, accuracy: 1)
+        XCTAssertFalse(Heartbeats.read(layout, timeout: 120, now: now)[1].gone)
+        // Atomic and not left behind: no temporary file, and it is removed on request.
+        XCTAssertEqual(try Sys.entries(in: layout.hosts).sorted(), ["node-a.json", "node-b.json"])
+        Heartbeats.remove("node-b", layout)
+        XCTAssertEqual(Heartbeats.read(layout, timeout: 60, now: now).map(\.host), ["node-a"])
+        // Status lists them.
+        var config = Config(); config.spool = root
+        XCTAssertEqual(Inspector(layout: layout).status(health: Inspector.HealthPolicy(config)).hosts.map(\.host), ["node-a"])
+    }
+
+    func testHostileHeartbeatFilesArePassedOver() throws {
+        let root = makeTempDir(self, "hb")
+        let layout = SpoolLayout(root: root)
+        try layout.create()
+        let now = Date()
+        func beat(_ host: String, jobs: [String] = []) -> String {
+            String(decoding: RecordCoding.encode(HostBeat(host: host, pid: 1, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now), workers: 1, jobs: jobs)), as: UTF8.self)
+        }
+        try Heartbeats.write(HostBeat(host: "good", pid: 1, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now), workers: 1, jobs: []), layout)
+        let h = layout.hosts
+        // A symlink to a valid beat elsewhere, a FIFO, a directory, a file over 64 KiB,
+        // garbage, a beat naming another host, a name that is no host id, a dot file.
+        write(beat("elsewhere"), to: root.appending("elsewhere.json"))
+        XCTAssertEqual(symlink(root.appending("elsewhere.json").string, h.appending("elsewhere.json").string), 0)
+        XCTAssertEqual(mkfifo(h.appending("fifo.json").string, 0o644), 0)
+        try Sys.mkdir(h.appending("dir.json"))
+        write(String(repeating: " ", count: 70 * 1024) + beat("big"), to: h.appending("big.json"))
+        write("{not json", to: h.appending("junk.json"))
+        write(beat("good"), to: h.appending("impostor.json"))
+        write(beat("Bad_Name"), to: h.appending("Bad_Name.json"))
+        write(beat("hidden"), to: h.appending(".hidden.json"))
+        write(#"{"host":"notime","pid":1,"startedAt":"x","beatAt":"yesterday","workers":1,"jobs":[]}"#, to: h.appending("notime.json"))
+        write(beat("badjobs", jobs: ["ok-1", "../etc/passwd", "\u{1B}[2J"]), to: h.appending("badjobs.json"))
+        let t0 = ContinuousClock.now
+        let hosts = Heartbeats.read(layout, timeout: 60, now: now)
+        XCTAssertLessThan((ContinuousClock.now - t0).seconds, 5, "the FIFO was not opened for a blocking read")
+        XCTAssertEqual(hosts.map(\.host), ["badjobs", "good"])
+        XCTAssertEqual(hosts[0].jobs, ["ok-1"], "ids that are no job ids are dropped")
+    }
+
     func testSharedHeadWindowKeepsPriorityAndFairnessButShuffles() {
         func e(_ id: String, _ prio: Int = 0, tenant: String = "", at: Int64) -> QueueEntry {
             QueueEntry(id: id, source: .inbox, priority: prio, tenant: tenant, arrival: at, notBefore: 0)
