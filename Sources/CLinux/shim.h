@@ -25,4 +25,15 @@ static inline int ms_renameat2(const char *from, const char *to, unsigned int fl
 static inline int ms_renameat2_at(int fromdir, const char *from, int todir, const char *to, unsigned int flags) {
     return (int)syscall(SYS_renameat2, fromdir, from, todir, to, flags);
 }
+
+#include <sys/vfs.h>  // statfs(2): not in Swift's Glibc module
+
+/// statfs(2)'s f_type of the file system holding `path` (its magic number,
+/// linux/magic.h) in `*type`. Returns 0, or -1/errno.
+static inline int ms_statfs_type(const char *path, uint64_t *type) {
+    struct statfs s;
+    int r = statfs(path, &s);
+    if (r == 0) *type = (uint64_t)(unsigned long)s.f_type;
+    return r;
+}
 #endif

@@ -78,6 +78,7 @@ public final class Engine: Sendable {
         do { try Sys.mkdirs(config.effectiveMediaRoot) } catch {
             throw SpoolError.io(error, "creating media root \(config.effectiveMediaRoot)")
         }
+        try checkFileSystem(config)
         // A shared lock that `mediaspool status` tests, and the settings
         // every daemon on this spool must share (DaemonLock.swift).
         let lock = try DaemonLock.acquire(layout, settings: DaemonLock.Settings(config), logger: logger)
@@ -97,6 +98,22 @@ public final class Engine: Sendable {
         setWorkers(config.workers)
         if config.hosts == .shared { startHeartbeat() }
         Fault.beforeReady()
+    }
+
+    /// Logs the spool's file system; in shared mode refuses one known not
+    /// to fence, and warns about one not tested or local (FileSystemCheck.swift).
+    func checkFileSystem(_ config: Config) throws(SpoolError) {
+        let fs: SpoolFileSystem
+        do { fs = try SpoolFileSystem.detect(layout.root) } catch {
+            if config.hosts == .shared { throw error }
+            return logger.warning("cannot tell the spool's file system: \(error.message)", metadata: ["STEP": "start"])
+        }
+        logger.info("spool \(layout.root) is on \(fs.name); host \(config.effectiveHostId), \(config.hosts.rawValue) mode",
+                    metadata: ["STEP": "start", "FILE_SYSTEM": "\(fs.name)"])
+        guard config.hosts == .shared else { return }
+        if let warning = try fs.checkShared(allowUnfenced: config.allowUnfencedShared, spool: layout.root) {
+            logger.warning("\(warning)", metadata: ["STEP": "start", "FILE_SYSTEM": "\(fs.name)"])
+        }
     }
 
     /// Shared mode: `hosts/<host-id>.json` every `heartbeatSeconds` on a

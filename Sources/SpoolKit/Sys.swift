@@ -200,6 +200,14 @@ public enum Sys {
         return min(ram, limit)
     }
 
+    /// statfs(2)'s `f_type` of the file system holding `path` (its magic
+    /// number: linux/magic.h).
+    public static func fileSystemType(_ path: FilePath) throws(Errno) -> UInt64 {
+        var type: UInt64 = 0
+        _ = try retrying { path.withPlatformString { ms_statfs_type($0, &type) } }
+        return type
+    }
+
     /// The machine's host name (gethostname(2)), nil when it cannot be read.
     public static func hostName() -> String? {
         var buf = [CChar](repeating: 0, count: 256)

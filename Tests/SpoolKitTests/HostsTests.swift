@@ -60,6 +60,46 @@ final class HostsTests: XCTestCase {
         for bad in ["", "-a", ".a", "A", "a_b", "a/b", "a b", String(repeating: "a", count: 65)] { XCTAssertFalse(HostID.isValid(bad), bad) }
     }
 
+    func testFileSystemVerdicts() throws {
+        func v(_ t: UInt64, _ m: String? = nil) -> SpoolFileSystem.Verdict { SpoolFileSystem.classify(fType: t, mountType: m).verdict }
+        XCTAssertEqual(v(0x00C3_6400), .fences)
+        XCTAssertEqual(v(0x6573_5546, "fuse.ceph-fuse"), .fences)
+        XCTAssertEqual(v(0x6573_5546, "fuse.glusterfs"), .doesNotFence)
+        XCTAssertEqual(v(0x6573_5546, "fuse.juicefs"), .doesNotFence)
+        XCTAssertEqual(v(0x6573_5546, "fuse.sshfs"), .untested)
+        XCTAssertEqual(v(0x6573_5546, nil), .untested)
+        XCTAssertEqual(v(0x6969), .untested)
+        XCTAssertEqual(v(0xEF53), .local); XCTAssertEqual(v(0x5846_5342), .local); XCTAssertEqual(v(0x0102_1994), .local)
+        XCTAssertEqual(v(0x1234_5678), .untested)
+        XCTAssertEqual(SpoolFileSystem.classify(fType: 0x6573_5546, mountType: "fuse.ceph-fuse").name, "cephfs (ceph-fuse)")
+
+        // Refused only where it is known not to fence, and only without the override.
+        let gluster = SpoolFileSystem.classify(fType: 0x6573_5546, mountType: "fuse.glusterfs")
+        XCTAssertSpoolError(try gluster.checkShared(allowUnfenced: false, spool: "/s"), .internal, contains: "--allow-unfenced-shared")
+        XCTAssertNotNil(try gluster.checkShared(allowUnfenced: true, spool: "/s"))
+        XCTAssertNil(try SpoolFileSystem.classify(fType: 0x00C3_6400, mountType: nil).checkShared(allowUnfenced: false, spool: "/s"))
+        XCTAssertTrue(try XCTUnwrap(SpoolFileSystem.classify(fType: 0xEF53, mountType: nil).checkShared(allowUnfenced: false, spool: "/s")).contains("only one host"))
+        XCTAssertTrue(try XCTUnwrap(SpoolFileSystem.classify(fType: 0x6969, mountType: nil).checkShared(allowUnfenced: false, spool: "/s")).contains("not been tested"))
+
+        // The mount holding the path: the longest mount point, the last of equal ones, escapes undone.
+        let info = """
+        22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+        60 22 0:50 / /mnt/spool rw shared:30 - fuse.glusterfs gl:/vol rw,user_id=0
+        61 60 0:51 / /mnt/spool rw shared:31 - fuse.ceph-fuse ceph-fuse rw,user_id=0
+        62 22 0:52 / /mnt/spool\\040two rw shared:32 - fuse.juicefs redis://x rw
+        63 22 0:53 / /mnt/spoolx rw shared:33 - tmpfs tmpfs rw
+        """
+        XCTAssertEqual(SpoolFileSystem.mountType(mountinfo: info, path: "/mnt/spool/jobs"), "fuse.ceph-fuse")
+        XCTAssertEqual(SpoolFileSystem.mountType(mountinfo: info, path: "/mnt/spool two/s"), "fuse.juicefs")
+        XCTAssertEqual(SpoolFileSystem.mountType(mountinfo: info, path: "/mnt/spoolx"), "tmpfs")
+        XCTAssertEqual(SpoolFileSystem.mountType(mountinfo: info, path: "/var/spool"), "ext4")
+        XCTAssertNil(SpoolFileSystem.mountType(mountinfo: "garbage\n", path: "/x"))
+
+        // The real one, read from the kernel, for a temporary directory.
+        let fs = try SpoolFileSystem.detect(makeTempDir(self, "fs"))
+        XCTAssertFalse(fs.name.isEmpty)
+    }
+
     func testHeartbeatsWrittenReadAndAged() throws {
         let root = makeTempDir(self, "hb")
         let layout = SpoolLayout(root: root)
