@@ -54,5 +54,8 @@ final class CommandDocsTests: XCTestCase {
         }
         let status = try String(contentsOfFile: "\(dir)/mediaspool.status.1", encoding: .utf8)
         XCTAssertTrue(status.contains("4 the oldest waiting job"), "the status page documents the health exit codes")
+        let run = try String(contentsOfFile: "\(dir)/mediaspool.run.1", encoding: .utf8)
+        XCTAssertTrue(run.contains("host\\-id") || run.contains("host-id"), "the run page lists --host-id")
+        XCTAssertTrue(run.contains("unfenced"), "the run page lists --allow-unfenced-shared")
     }
 }
