@@ -45,17 +45,15 @@ public enum Heartbeats {
     /// At most this many job ids of one beat are kept.
     public static let maxJobs = 1024
 
-    public static func path(_ layout: SpoolLayout, _ host: String) -> FilePath { layout.hosts.appending(host + ".json") }
-
     /// Writes the beat through a fresh temporary name and a rename, not fsynced.
     public static func write(_ beat: HostBeat, _ layout: SpoolLayout) throws(SpoolError) {
         if !Sys.exists(layout.hosts) { try? Sys.mkdir(layout.hosts, permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute]) }
-        try Durable.write(RecordCoding.encode(beat), to: path(layout, beat.host), step: "heartbeat",
+        try Durable.write(RecordCoding.encode(beat), to: layout.heartbeat(beat.host), step: "heartbeat",
                           permissions: [.ownerReadWrite, .groupRead, .otherRead], sync: false)
     }
 
     /// Removes the host's file (a clean stop), not fsynced either.
-    public static func remove(_ host: String, _ layout: SpoolLayout) { try? Sys.unlink(path(layout, host)) }
+    public static func remove(_ host: String, _ layout: SpoolLayout) { try? Sys.unlink(layout.heartbeat(host)) }
 
     /// Every host's latest beat, by host id. Every file is hostile: a name
     /// that is no host id, a symlink, anything but a regular file, a file
@@ -65,9 +63,7 @@ public enum Heartbeats {
         guard let names = try? Sys.entries(in: layout.hosts) else { return [] }
         var out: [HostStatus] = []
         for name in names.sorted().prefix(maxHosts * 4) where out.count < maxHosts {
-            guard name.hasSuffix(".json") else { continue }
-            let host = String(name.dropLast(5))
-            guard HostID.isValid(host), case .success(let bytes) = Sys.readRegularFile(path(layout, host), limit: maxBytes),
+            guard let host = SpoolName.hostOfHeartbeat(name), case .success(let bytes) = Sys.readRegularFile(layout.heartbeat(host), limit: maxBytes),
                   let beat = RecordCoding.decode(HostBeat.self, bytes), beat.host == host,
                   let at = RFC3339.date(beat.beatAt) else { continue }
             let jobs = Array(beat.jobs.filter(JobID.isValid).prefix(maxJobs))

@@ -165,9 +165,9 @@ public struct Recovery: Sendable {
         }
         // hosts/: only this host's own heartbeat's (another host's writer
         // pid means nothing here).
-        let own = "." + config.effectiveHostId + ".json.tmp-"
+        let own = SpoolName.heartbeat(config.effectiveHostId)
         try? Sys.forEachEntry(in: layout.hosts) { name in
-            guard name.hasPrefix(own), SpoolName.isTemporary(name), !SpoolName.isWriterAlive(ofTemporary: name) else { return }
+            guard SpoolName.isTemporary(name, of: own), !SpoolName.isWriterAlive(ofTemporary: name) else { return }
             if (try? Sys.unlink(layout.hosts.appending(name))) != nil { report.tempFilesRemoved += 1 }
         }
     }

@@ -71,6 +71,8 @@ public struct SpoolLayout: Sendable {
     public func sideFile(_ id: String, _ name: String) -> FilePath { done.appending(id + SpoolName.sideSeparator + name) }
     public func stateFile(_ id: String) -> FilePath { state.appending(id + ".json") }
     public func progress(_ id: String) -> FilePath { processing.appending(id + ".progress") }
+    /// A host's heartbeat in shared mode (Heartbeats.swift).
+    public func heartbeat(_ host: String) -> FilePath { hosts.appending(SpoolName.heartbeat(host)) }
 
     /// Creates the directories that are missing.
     public func create() throws(Errno) {

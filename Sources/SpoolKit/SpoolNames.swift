@@ -37,6 +37,22 @@ public enum SpoolName {
         name.hasPrefix(".") && name.contains(".tmp-")
     }
 
+    /// Whether `name` is a temporary file of `final` (`.FINAL.tmp-PID-RAND`).
+    public static func isTemporary(_ name: String, of final: String) -> Bool {
+        name.hasPrefix("." + final + ".tmp-")
+    }
+
+    /// A host's heartbeat file name in hosts/: `<host-id>.json`.
+    public static func heartbeat(_ host: String) -> String { host + ".json" }
+
+    /// The host id of a heartbeat file name, nil when the name is none
+    /// (a temporary, another suffix, no valid host id).
+    public static func hostOfHeartbeat(_ name: String) -> String? {
+        guard name.hasSuffix(".json") else { return nil }
+        let host = String(name.dropLast(5))
+        return HostID.isValid(host) ? host : nil
+    }
+
     /// Whether the process that wrote a temporary file still runs (its pid
     /// is in the name); false for any other name.
     public static func isWriterAlive(ofTemporary name: String) -> Bool {
