@@ -154,12 +154,23 @@ public struct Recovery: Sendable {
         }
     }
 
+    /// In shared mode the pid in a temporary's name may be a process of
+    /// another host, which this one cannot see: such a temporary is taken
+    /// for abandoned only once it is also this old. (A record's, state's or
+    /// progress file's temporary lives for milliseconds; an output's is
+    /// judged per stale job, whose free lock says its owner is gone.)
+    public static let sharedTemporaryAgeSeconds: Double = 600
+
     /// `.NAME.tmp-PID-RAND` files in the spool's own directories whose
-    /// writer is dead.
+    /// writer is dead (in shared mode: and older than `sharedTemporaryAgeSeconds`).
     public func removeTemporaries(_ report: inout Report) {
+        let cutoff = Date().timeIntervalSince1970 - Self.sharedTemporaryAgeSeconds
+        func abandoned(_ path: FilePath) -> Bool {
+            config.hosts == .single || ((try? Sys.stat(path, followSymlinks: false))?.mtimeSeconds ?? .infinity) < cutoff
+        }
         for dir in [layout.done, layout.failed, layout.state, layout.retry, layout.processing, layout.inbox] {
             try? Sys.forEachEntry(in: dir) { name in
-                guard SpoolName.isTemporary(name), !SpoolName.isWriterAlive(ofTemporary: name) else { return }
+                guard SpoolName.isTemporary(name), !SpoolName.isWriterAlive(ofTemporary: name), abandoned(dir.appending(name)) else { return }
                 if (try? Sys.unlink(dir.appending(name))) != nil { report.tempFilesRemoved += 1 }
             }
         }

@@ -1,5 +1,6 @@
 @testable import SpoolKit
 import Foundation
+import Logging
 import SystemPackage
 import XCTest
 #if canImport(Glibc)
@@ -209,5 +210,30 @@ extension Config {
         var c = self
         try c.apply(environment: env)
         return c
+    }
+}
+
+/// Recovery in shared mode cannot see other hosts' processes: a temporary
+/// whose pid is not alive here may be another host's write in progress.
+final class SharedRecoveryTests: XCTestCase {
+    func testAnotherHostsTemporaryIsLeftUntilItIsOld() throws {
+        let root = makeTempDir(self, "tmp")
+        var config = Config(); config.spool = root
+        try config.layout.create()
+        // A pid no process has here (above the kernel's pid_max of 2^22).
+        let name = ".x.result.json.tmp-2147483000-7"
+        let path = config.layout.done.appending(name)
+        var r = Recovery.Report()
+        config.hosts = .shared
+        write("{}", to: path)
+        Recovery(config: config, logger: Logger(label: "t")).removeTemporaries(&r)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path.string), "a fresh temporary may be another host's write")
+        try Sys.setModificationTime(path, seconds: Date().timeIntervalSince1970 - Recovery.sharedTemporaryAgeSeconds - 60)
+        Recovery(config: config, logger: Logger(label: "t")).removeTemporaries(&r)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path.string), "an old one is abandoned")
+        config.hosts = .single
+        write("{}", to: path)
+        Recovery(config: config, logger: Logger(label: "t")).removeTemporaries(&r)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path.string), "one host: a dead pid is enough")
     }
 }
