@@ -92,7 +92,7 @@ final class SystemdProtocolTests: XCTestCase {
         let sock = DatagramListener(path: jdir.appending("socket").string)
         defer { sock.stop() }
         let script = #"mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && mount --bind "$0" /run/systemd/journal && exec "$@""#
-        h.start(workers: 1, env: ["MEDIASPOOL_LOG": "journal"],
+        h.start(workers: 1, env: ["MEDIASPOOL_LOG": "journal"], args: ["--host-id", "node-j"],
                 wrapper: ["/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, jdir.string])
         h.submit("jr-ok", probeManifest("clips/v1.mp4"))
         h.submit("jr-bad", probeManifest("clips/absent.mp4"))
@@ -113,6 +113,7 @@ final class SystemdProtocolTests: XCTestCase {
         let bad = try XCTUnwrap(entries.first { $0["JOB_ID"] == "jr-bad" && $0["STATUS"] == "failed" })
         XCTAssertEqual(bad["ERROR_CODE"], "INPUT_NOT_FOUND"); XCTAssertEqual(bad["STEP"], "check-paths"); XCTAssertEqual(bad["PRIORITY"], "3")
         XCTAssertTrue(entries.contains { $0["STEP"] == "ready" }, "daemon-level lines go to the journal too")
+        XCTAssertTrue(entries.allSatisfy { $0["MEDIASPOOL_HOST"] == "node-j" }, "every entry names the host")
         h.stopAll()
     }
 }
