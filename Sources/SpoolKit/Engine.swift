@@ -121,6 +121,11 @@ public final class Engine: Sendable {
     /// the daemon stops; a clean stop removes it (`shutdown`).
     func startHeartbeat() {
         let startedAt = RFC3339.string(Date())
+        let cfg = config, id = cfg.effectiveHostId
+        if let other = Heartbeats.read(layout, timeout: cfg.hostTimeoutSeconds).first(where: { $0.host == id }), !other.gone, other.pid != Sys.processID {
+            logger.warning("hosts/\(id).json was written \(Int(other.ageSeconds)) s ago by pid \(other.pid): if another daemon runs with host id \(id), on this host or another, give each its own (--host-id, config hostId), or their heartbeats overwrite each other and records cannot tell them apart; if it was this host's previous daemon, ignore this",
+                           metadata: ["STEP": "start"])
+        }
         let t = Thread { [self] in
             var last = ContinuousClock.now.advanced(by: .seconds(-3600))
             while true {

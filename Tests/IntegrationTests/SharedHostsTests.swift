@@ -108,6 +108,19 @@ final class SharedHostsTests: XCTestCase {
         XCTAssertEqual(h.temporaryFiles.filter { !$0.hasPrefix("hosts/") }, [])
     }
 
+    /// A second daemon with a host id that beats already is warned at start.
+    func testASecondDaemonWithTheSameHostIDIsWarnedAbout() throws {
+        let h = SpoolHarness(self)
+        let env = ["MEDIASPOOL_HOSTS": "shared"]
+        h.start(workers: 1, env: env, args: ["--host-id", "twin"])
+        eventually(60, "the first daemon beats") { status(h)?.hosts.map(\.host) == ["twin"] }
+        h.start(workers: 1, env: env, args: ["--host-id", "twin"])
+        h.waitUntilChecked()
+        eventually(30, "the second daemon warns") { h.log(1).contains("if another daemon runs with host id twin") }
+        XCTAssertFalse(h.log(0).contains("if another daemon runs with host id"), "the first one found no beat of its id")
+        h.stopAll()
+    }
+
     /// Single mode (the default) writes no heartbeat, and its records name
     /// the host all the same.
     func testSingleModeNamesTheHostWithoutHeartbeats() throws {
