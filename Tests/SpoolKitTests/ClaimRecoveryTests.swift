@@ -60,6 +60,7 @@ final class ClaimRecoveryTests: XCTestCase {
         XCTAssertEqual(rec.steps.first?.name, "probe")
         XCTAssertNotNil(RFC3339.date(onDisk.startedAt)); XCTAssertNotNil(RFC3339.date(onDisk.completedAt))
         XCTAssertTrue(onDisk.completedAt.hasSuffix("Z")); XCTAssertEqual(onDisk.completedAt.count, 24)
+        XCTAssertEqual(onDisk.host, HostID.current, "the record names the host that wrote it (an extension of spool v1)")
         XCTAssertNil(read(layout.stateFile("a")))
     }
 
@@ -77,6 +78,7 @@ final class ClaimRecoveryTests: XCTestCase {
         guard case .refused(let e) = try claim("a"), e.code == .idConflict else { return XCTFail() }
         XCTAssertEqual(read(layout.manifest("a", in: layout.failed)), Array(other.utf8))
         XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.errorRecord("a"))!)?.code, "ID_CONFLICT")
+        XCTAssertEqual(RecordCoding.decode(ErrorRecord.self, read(layout.errorRecord("a"))!)?.host, HostID.current, "error records name the host too")
         XCTAssertEqual(read(layout.manifest("a", in: layout.done)), Array(body.utf8), "the done job is untouched")
     }
 
