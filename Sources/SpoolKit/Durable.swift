@@ -7,8 +7,8 @@ import Glibc
 /// before the rename that publishes it, the directory after. Every state
 /// change of a job is one rename.
 /// Each caller makes its own fsyncs: batching them across workers was
-/// measured slower on ext4, whose journal already joins concurrent fsyncs
-/// (docs/spool-layout.md, "No group commit").
+/// measured slower on ext4: the kernel already merges the disk flushes of
+/// concurrent fsyncs (docs/spool-layout.md, "No group commit").
 public enum Durable {
     /// Writes `bytes` to `path` atomically: a fresh temporary file
     /// (`SpoolName.temporary`, created exclusively, never through a symlink)
