@@ -16,6 +16,12 @@ enum LockFile {
             let fd: FileDescriptor
             do {
                 fd = try Sys.open(path, .readWrite, options: [.create, .noFollow, .nonBlocking], permissions: [.ownerReadWrite])
+            } catch where error == .fileExists {
+                // O_CREAT without O_EXCL cannot meet EEXIST on a local file
+                // system, but a shared one (CephFS, issue 15) may return it
+                // when another host creates the same lock file at once: the
+                // file is there now, so open it again.
+                continue
             } catch where error == .isDirectory || error == .tooManySymbolicLinkLevels || error == .noSuchAddressOrDevice {
                 try? Sys.rename(path, SpoolName.aside(path))  // swapped in after the lstat
                 continue

@@ -52,6 +52,18 @@ final class SyscallSeamTests: XCTestCase {
         job.lock.release()
     }
 
+    /// A shared file system may answer EEXIST to O_CREAT when another host
+    /// creates the same lock file at once (issue 15): the open is tried
+    /// again and the claim goes on.
+    func testALockFileOpenThatMeetsEEXISTIsTriedAgain() throws {
+        try Producer(layout: layout).submit(Array(#"{"version":1,"type":"probe","input":"a.mp4"}"#.utf8), id: "e")
+        Sys.Seam.fail(.open, with: .fileExists, pathContains: "locks/e.lock", times: 2)
+        let entry = QueueEntry(id: "e", source: .inbox, priority: 0, tenant: "", arrival: 0, notBefore: 0)
+        guard case .claimed(let job) = try Claimer(layout: layout).claim(entry) else { return XCTFail("claimed after two EEXIST") }
+        XCTAssertEqual(visible(layout.processing), ["e.json"])
+        job.lock.release()
+    }
+
     /// The engine: a job whose result record meets a full disk stays in
     /// processing/ (nothing published half), recovery runs it again, and it
     /// is done on its second attempt.
