@@ -32,6 +32,9 @@ public struct SpoolFileSystem: Sendable, Equatable {
 
     /// The classification: a pure function of the magic number and, for
     /// FUSE, the mount's type in mountinfo (nil when it was not found).
+    /// A FUSE mount whose type /proc/self/mountinfo did not give.
+    static let unknownFUSE = "a FUSE file system of unknown type (not found in /proc/self/mountinfo)"
+
     public static func classify(fType: UInt64, mountType: String?) -> SpoolFileSystem {
         switch fType {
         case cephMagic: return SpoolFileSystem(name: "cephfs (kernel client)", verdict: .fences)
@@ -41,7 +44,10 @@ public struct SpoolFileSystem: Sendable, Equatable {
             case "fuse.ceph-fuse", "fuse.ceph": return SpoolFileSystem(name: "cephfs (ceph-fuse)", verdict: .fences)
             case "fuse.glusterfs": return SpoolFileSystem(name: "glusterfs", verdict: .doesNotFence)
             case "fuse.juicefs": return SpoolFileSystem(name: "juicefs", verdict: .doesNotFence)
-            default: return SpoolFileSystem(name: mountType ?? "fuse (type unknown)", verdict: .untested)
+            // A FUSE mount whose type could not be read (no /proc, hidepid)
+            // might be GlusterFS or JuiceFS: refused like them, not waved through.
+            case nil: return SpoolFileSystem(name: unknownFUSE, verdict: .doesNotFence)
+            default: return SpoolFileSystem(name: mountType ?? unknownFUSE, verdict: .untested)
             }
         default:
             if let name = local[fType] { return SpoolFileSystem(name: name, verdict: .local) }
@@ -95,7 +101,8 @@ public struct SpoolFileSystem: Sendable, Equatable {
         switch verdict {
         case .fences: return nil
         case .doesNotFence:
-            let risk = "\(name) does not fence: two hosts can both win one claim's rename, and a host cut off and back publishes jobs another host has taken over"
+            let fences = name == Self.unknownFUSE ? "may not fence (GlusterFS and JuiceFS are FUSE file systems)" : "does not fence"
+            let risk = "\(name) \(fences): two hosts can both win one claim's rename, and a host cut off and back publishes jobs another host has taken over"
             if allowUnfenced { return "shared mode on \(spool) (\(name)) allowed by allowUnfencedShared: \(risk); jobs may run twice" }
             throw SpoolError(.internal, "refusing to run in shared mode: the spool \(spool) is on \(name), and \(risk). Move the spool to CephFS (docs/scale-out.md), or run one host only (hosts: \"single\"), or accept the risk with --allow-unfenced-shared (config allowUnfencedShared: true)", step: "start")
         case .untested:

@@ -165,8 +165,13 @@ public struct Recovery: Sendable {
     /// writer is dead (in shared mode: and older than `sharedTemporaryAgeSeconds`).
     public func removeTemporaries(_ report: inout Report) {
         let cutoff = Date().timeIntervalSince1970 - Self.sharedTemporaryAgeSeconds
+        // A spool with hosts/ has had a daemon in shared mode: a process in
+        // single mode on it (a `mediaspool sweep` run by hand, a host
+        // without the drop-in) must not take another host's live
+        // temporary for a dead one either.
+        let shared = config.hosts == .shared || Sys.exists(layout.hosts)
         func abandoned(_ path: FilePath) -> Bool {
-            config.hosts == .single || ((try? Sys.stat(path, followSymlinks: false))?.mtimeSeconds ?? .infinity) < cutoff
+            !shared || ((try? Sys.stat(path, followSymlinks: false))?.mtimeSeconds ?? .infinity) < cutoff
         }
         for dir in [layout.done, layout.failed, layout.state, layout.retry, layout.processing, layout.inbox] {
             try? Sys.forEachEntry(in: dir) { name in

@@ -68,7 +68,7 @@ final class HostsTests: XCTestCase {
         XCTAssertEqual(v(0x6573_5546, "fuse.glusterfs"), .doesNotFence)
         XCTAssertEqual(v(0x6573_5546, "fuse.juicefs"), .doesNotFence)
         XCTAssertEqual(v(0x6573_5546, "fuse.sshfs"), .untested)
-        XCTAssertEqual(v(0x6573_5546, nil), .untested)
+        XCTAssertEqual(v(0x6573_5546, nil), .doesNotFence, "a FUSE mount of unknown type might be GlusterFS")
         XCTAssertEqual(v(0x6969), .untested)
         XCTAssertEqual(v(0xEF53), .local); XCTAssertEqual(v(0x5846_5342), .local); XCTAssertEqual(v(0x0102_1994), .local)
         XCTAssertEqual(v(0x1234_5678), .untested)
@@ -235,5 +235,11 @@ final class SharedRecoveryTests: XCTestCase {
         write("{}", to: path)
         Recovery(config: config, logger: Logger(label: "t")).removeTemporaries(&r)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path.string), "one host: a dead pid is enough")
+        // A process in single mode (a sweep run by hand) on a spool where a
+        // shared daemon has beaten (hosts/ exists) keeps the shared rule.
+        try FileManager.default.createDirectory(atPath: config.layout.hosts.string, withIntermediateDirectories: true)
+        write("{}", to: path)
+        Recovery(config: config, logger: Logger(label: "t")).removeTemporaries(&r)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path.string), "single mode on a spool with hosts/: may be another host's")
     }
 }
