@@ -23,11 +23,19 @@ public enum DaemonLock {
         public var tenants: [String: [String]]?
 
         public init(_ c: Config) {
-            mediaRoot = c.effectiveMediaRoot.lexicallyNormalized().string
-            allowRoots = c.allowRoots.map { $0.lexicallyNormalized().string }.sorted()
-            tenants = c.tenants.isEmpty ? nil : c.tenants.mapValues {
-                [$0.mediaRoot.lexicallyNormalized().string] + $0.allowRoots.map { $0.lexicallyNormalized().string }.sorted()
+            let spool = c.spool.lexicallyNormalized()
+            // A path inside the spool is kept relative to it ("<spool>/media"):
+            // the hosts of a shared spool mount it at different places
+            // (/mnt/a/spool, /srv/spool), and their default media root,
+            // media/ in the spool, is one directory all the same.
+            func name(_ p: FilePath) -> String {
+                let p = p.lexicallyNormalized()
+                guard p.starts(with: spool) else { return p.string }
+                return FilePath("<spool>").pushing(FilePath(root: nil, p.components.dropFirst(spool.components.count))).string
             }
+            mediaRoot = name(c.effectiveMediaRoot)
+            allowRoots = c.allowRoots.map(name).sorted()
+            tenants = c.tenants.isEmpty ? nil : c.tenants.mapValues { [name($0.mediaRoot)] + $0.allowRoots.map(name).sorted() }
         }
 
         /// What differs, in words, or nil.

@@ -16,6 +16,21 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.backoff(afterAttempt: 1), 1); XCTAssertEqual(c.backoff(afterAttempt: 3), 4)
     }
 
+    /// The hosts of a shared spool mount it at different paths: the daemon
+    /// settings they must agree on name paths inside the spool relative to it.
+    func testDaemonSettingsNamePathsInsideTheSpoolRelativeToIt() {
+        var a = Config(), b = Config()
+        a.spool = "/mnt/hostA/spool"; b.spool = "/srv/ceph/spool/"
+        XCTAssertEqual(DaemonLock.Settings(a), DaemonLock.Settings(b), "the default media root, media/ in the spool")
+        XCTAssertEqual(DaemonLock.Settings(a).mediaRoot, "<spool>/media")
+        a.allowRoots = ["/mnt/hostA/spool/extra/"]; b.allowRoots = ["/srv/ceph/spool/extra"]
+        XCTAssertEqual(DaemonLock.Settings(a), DaemonLock.Settings(b))
+        b.mediaRoot = "/srv/ceph/media"
+        XCTAssertNotEqual(DaemonLock.Settings(a), DaemonLock.Settings(b), "a media root outside the spool is compared as it is")
+        a.mediaRoot = "/mnt/hostA/spoolish/media"
+        XCTAssertEqual(DaemonLock.Settings(a).mediaRoot, "/mnt/hostA/spoolish/media", "a sibling whose name starts alike is outside")
+    }
+
     func testDefaultsFollowTheSpec() {
         let c = Config()
         XCTAssertEqual(c.maxAttempts, 3); XCTAssertEqual(c.timeoutSeconds, 1800)
