@@ -55,6 +55,10 @@ public final class OutputTarget {
         let tmp = SpoolName.temporary(for: name)
         do {
             let fd = try Sys.openAt(directory, tmp, O_RDWR | O_CREAT | O_EXCL, permissions: 0o664)
+            // The owner is named on the temporary too: the recovery of this
+            // job removes it by that name, whoever wrote it (on a shared
+            // spool the pid in its name may be another host's).
+            if let owner { Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) }
             temporary = (tmp, fd)
             return "/proc/self/fd/\(fd.rawValue)"
         } catch { throw SpoolError.io(error, "creating a temporary file beside \(finalPath)", step: "write-output") }
@@ -103,9 +107,19 @@ public final class OutputTarget {
     /// Removes the temporary files (`.NAME.tmp-PID-RAND`) of dead writers in
     /// this output's directory whose name starts with `prefix`, through the
     /// directory's descriptor (recovery's clean-up of a dead run).
-    func removeDeadTemporaries(prefix: String) -> Int {
+    ///
+    /// A temporary whose owner attribute names `job` is removed whatever its
+    /// pid: the caller holds that job's lock, so no run of it is alive
+    /// (another host's writer, fenced off, cannot be told by its pid).
+    func removeDeadTemporaries(prefix: String, of job: String? = nil) -> Int {
         var removed = 0
-        for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && SpoolName.isTemporary(name) && !SpoolName.isWriterAlive(ofTemporary: name) {
+        for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && SpoolName.isTemporary(name) {
+            if SpoolName.isWriterAlive(ofTemporary: name) {
+                guard let job, let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW) else { continue }
+                let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
+                try? fd.close()
+                guard writer == job else { continue }
+            }
             if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
         }
         return removed

@@ -116,7 +116,7 @@ public struct Recovery: Sendable {
             return
         }
         let manifest = bytes.flatMap { try? Manifest.parse($0, fileID: id) }
-        if let manifest { removePartialOutputs(of: manifest, report: &report) }
+        if let manifest { removePartialOutputs(of: manifest, job: id, report: &report) }
         var state = saved ?? JobState(id: id, attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))])
         if state.history.isEmpty { state.history.append(HistoryEntry(attempt: max(1, state.attempts), startedAt: RFC3339.string(Date()))) }
         let maxAttempts = manifest?.maxAttempts ?? config.maxAttempts
@@ -146,11 +146,11 @@ public struct Recovery: Sendable {
     /// Partial outputs of a dead run: `.NAME.tmp-PID-RAND` beside each
     /// output, reached like outputs are (no symlink below the root, no
     /// directory made).
-    func removePartialOutputs(of manifest: Manifest, report: inout Report) {
+    func removePartialOutputs(of manifest: Manifest, job id: String, report: inout Report) {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
             guard let target = try? policy.openOutput(out, field: "output", create: false) else { continue }
-            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name))
+            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id)
         }
     }
 

@@ -155,6 +155,31 @@ final class ClaimRecoveryTests: XCTestCase {
         XCTAssertEqual(s.history.last?.code, "INTERRUPTED")
     }
 
+    /// A partial output of the dead run is removed by its owner attribute,
+    /// though the pid in its name is alive: on a shared spool it is another
+    /// host's pid (a host fenced off, its writer still running). Another
+    /// job's live temporary of the same path stays.
+    func testRecoveryRemovesThePartialOutputItsJobOwnsWhateverThePid() throws {
+        submit("a", #"{"version":1,"type":"transcode","input":"a.mp4","output":{"path":"out/a.mp4"}}"#)
+        let job = try XCTUnwrap(claimed(try claim("a")))
+        let out = config.effectiveMediaRoot.appending("out")
+        try FileManager.default.createDirectory(atPath: out.string, withIntermediateDirectories: true)
+        func temporary(_ name: String, owner: String?) throws {
+            let fd = try FileDescriptor.open(out.appending(name), .writeOnly, options: [.create], permissions: .ownerReadWrite)
+            defer { try? fd.close() }
+            if let owner, !Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) { throw XCTSkip("no user xattrs on \(out)") }
+        }
+        try temporary(".a.mp4.tmp-\(getpid())-1", owner: "a")
+        try temporary(".a.mp4.tmp-\(getpid())-2", owner: "b")
+        try temporary(".a.mp4.tmp-999999-3", owner: nil)
+        job.lock.release()
+        var r = Recovery.Report()
+        Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
+        XCTAssertEqual(r.recovered, 1)
+        XCTAssertEqual(r.tempFilesRemoved, 2)
+        XCTAssertEqual(try Sys.entries(in: out), [".a.mp4.tmp-\(getpid())-2"], "another job's live writer keeps its file")
+    }
+
     func testRecoveryNeverTouchesALiveJob() throws {
         submit("a")
         let job = try XCTUnwrap(claimed(try claim("a")))
