@@ -23,6 +23,8 @@ extension Sys {
 
         /// `call` fails with `errno` the next `times` times (on paths
         /// containing `pathContains`, when given; fd calls match any).
+        /// Errno 0 for a rename: it answers success without renaming, as a
+        /// shared file system that loses a race may (`Sys.rename` only).
         public static func fail(_ call: Call, with errno: Errno, pathContains: String? = nil, times: Int = .max) {
             #if DEBUG
             rules.withLock { $0.append(Rule(call: call, errno: errno, pathContains: pathContains, times: times)) }
@@ -38,10 +40,12 @@ extension Sys {
             #endif
         }
 
-        @inline(__always)
-        static func check(_ call: Call, _ path: FilePath? = nil) throws(Errno) {
+        /// Throws the errno of a matching rule; true for a rule of errno 0
+        /// (the caller skips the real call and answers success).
+        @inline(__always) @discardableResult
+        static func check(_ call: Call, _ path: FilePath? = nil) throws(Errno) -> Bool {
             #if DEBUG
-            guard armed.load(ordering: .acquiring) else { return }
+            guard armed.load(ordering: .acquiring) else { return false }
             let hit: Errno? = rules.withLock { rules in
                 guard let i = rules.firstIndex(where: { r in
                     r.call == call && r.times > 0 && (r.pathContains == nil || path == nil || path.map { $0.string.contains(r.pathContains!) } == true)
@@ -49,8 +53,10 @@ extension Sys {
                 rules[i].times -= 1
                 return rules[i].errno
             }
+            if let hit, hit.rawValue == 0 { return true }
             if let hit { throw hit }
             #endif
+            return false
         }
     }
 }

@@ -92,7 +92,7 @@ public enum Sys {
     }
 
     public static func rename(_ from: FilePath, _ to: FilePath) throws(Errno) {
-        try Seam.check(.rename, to)
+        if try Seam.check(.rename, to) { return }
         _ = try retrying { from.withPlatformString { f in to.withPlatformString { Glibc.rename(f, $0) } } }
     }
 

@@ -64,6 +64,26 @@ final class SyscallSeamTests: XCTestCase {
         job.lock.release()
     }
 
+    /// A claim whose rename answers success without moving the file (a
+    /// shared file system losing a race, as GlusterFS does: issue 15) is not
+    /// trusted: no job to run, an IO_ERROR saying why; the next claim works.
+    func testAClaimWhoseRenameDidNotMoveTheFileIsNotTrusted() throws {
+        try Producer(layout: layout).submit(Array(#"{"version":1,"type":"probe","input":"a.mp4"}"#.utf8), id: "g")
+        Sys.Seam.fail(.rename, with: Errno(rawValue: 0), pathContains: "processing/g.json", times: 1)
+        let entry = QueueEntry(id: "g", source: .inbox, priority: 0, tenant: "", arrival: 0, notBefore: 0)
+        XCTAssertThrowsError(try Claimer(layout: layout).claim(entry)) { e in
+            XCTAssertEqual((e as? SpoolError)?.code, .ioError)
+            XCTAssertTrue("\(e)".contains("does not keep rename's promise"), "\(e)")
+        }
+        XCTAssertEqual(visible(layout.inbox), ["g.json"])
+        let free = try JobLock.tryAcquire("g", layout: layout)
+        XCTAssertNotNil(free, "the lock is free")
+        free?.release()
+        guard case .claimed(let job) = try Claimer(layout: layout).claim(entry) else { return XCTFail("claimed the second time") }
+        XCTAssertEqual(visible(layout.processing), ["g.json"])
+        job.lock.release()
+    }
+
     /// The engine: a job whose result record meets a full disk stays in
     /// processing/ (nothing published half), recovery runs it again, and it
     /// is done on its second attempt.
