@@ -13,6 +13,12 @@ public struct Config: Sendable, Equatable {
     /// reads and writes only under that tenant's media root and allowed
     /// roots; jobs of other tenants, or of none, use `mediaRoot`/`allowRoots`.
     public var tenants: [String: TenantRoots] = [:]
+    /// This host's mount point of a logical root (config `localRoots`,
+    /// docs/scale-out.md "Media roots"): the media roots, allowed roots and
+    /// manifests name logical paths, equal on every host of a shared spool;
+    /// a path under a logical root listed here is opened under its local
+    /// mount point instead. Host-local: not in `locks/.daemon.settings`.
+    public var localRoots: [FilePath: FilePath] = [:]
     public var workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
     public var maxAttempts: Int = 3
     public var timeoutSeconds: Double = 1800
@@ -93,12 +99,12 @@ public struct Config: Sendable, Equatable {
     /// the host timeout, between 0.5 and 5 s.
     public var heartbeatSeconds: Double { min(5, max(0.5, hostTimeoutSeconds / 4)) }
     public var layout: SpoolLayout { SpoolLayout(root: spool) }
-    public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots) }
+    public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots, localRoots: localRoots) }
 
     /// The path checks of one tenant's jobs.
     public func pathPolicy(tenant: String?) -> PathPolicy {
         guard let tenant, let t = tenants[tenant] else { return pathPolicy }
-        return PathPolicy(mediaRoot: t.mediaRoot, allowedRoots: t.allowRoots)
+        return PathPolicy(mediaRoot: t.mediaRoot, allowedRoots: t.allowRoots, localRoots: localRoots)
     }
 
     /// Backoff before attempt `attempt + 1`, after `attempt` attempts failed.
@@ -156,6 +162,17 @@ public struct Config: Sendable, Equatable {
             }
             try t.finish()
             tenants = out
+        }
+        if var o = try r.object("localRoots") {
+            guard o.fields.count <= 64 else { throw SchemaError.invalid("$.localRoots", "must have at most 64 entries") }
+            var out: [FilePath: FilePath] = [:]
+            for logical in o.fields.keys.sorted() {
+                guard logical.hasPrefix("/"), logical != "/" else { throw SchemaError.invalid(o.sub(logical), "the logical root must be an absolute path other than /") }
+                guard let local = try o.string(logical), local.hasPrefix("/") else { throw SchemaError.invalid(o.sub(logical), "must be an absolute path: this host's mount point of \(logical)") }
+                out[FilePath(logical).lexicallyNormalized()] = FilePath(local).lexicallyNormalized()
+            }
+            try o.finish()
+            localRoots = out
         }
         if let v = try r.int("workers", 1...256) { workers = v }
         if let v = try r.int("maxAttempts", 1...10) { maxAttempts = v }
@@ -226,6 +243,15 @@ public struct Config: Sendable, Equatable {
         if let v = env["MEDIASPOOL_ALLOW_UNFENCED_SHARED"] {
             guard let b = Bool(v) else { throw SpoolError(.manifestInvalid, "MEDIASPOOL_ALLOW_UNFENCED_SHARED=\(v) is not true or false") }
             fields["allowUnfencedShared"] = .bool(b)
+        }
+        if let v = env["MEDIASPOOL_LOCAL_ROOTS"] {  // LOGICAL=LOCAL:LOGICAL=LOCAL
+            var o: [String: JSONValue] = [:]
+            for pair in v.split(separator: ":") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2 else { throw SpoolError(.manifestInvalid, "MEDIASPOOL_LOCAL_ROOTS: \(pair) is not LOGICAL=LOCAL") }
+                o[kv[0]] = .string(kv[1])
+            }
+            fields["localRoots"] = .object(o)
         }
         if let v = env["MEDIASPOOL_ALLOW_ROOTS"] {
             fields["allowRoots"] = .array(v.split(separator: ":").map { .string(String($0)) })

@@ -75,8 +75,9 @@ public final class Engine: Sendable {
     public func start() throws(SpoolError) {
         let config = self.config
         do { try layout.create() } catch { throw SpoolError.io(error, "creating spool directories under \(layout.root)") }
-        do { try Sys.mkdirs(config.effectiveMediaRoot) } catch {
-            throw SpoolError.io(error, "creating media root \(config.effectiveMediaRoot)")
+        let mediaRoot = config.pathPolicy.local(config.effectiveMediaRoot.lexicallyNormalized())
+        do { try Sys.mkdirs(mediaRoot) } catch {
+            throw SpoolError.io(error, "creating media root \(mediaRoot)")
         }
         try checkFileSystem(config)
         // A shared lock that `mediaspool status` tests, and the settings

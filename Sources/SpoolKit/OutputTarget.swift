@@ -166,8 +166,8 @@ extension PathPolicy {
         let escape = SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" leaves the allowed roots through a symlink", step: "check-paths")
         var dir: FileDescriptor
         do {
-            if create { try Sys.mkdirs(root) }
-            dir = try Sys.open(root, .readOnly, options: [.directory])
+            if create { try Sys.mkdirs(local(root)) }
+            dir = try Sys.open(local(root), .readOnly, options: [.directory])
         } catch { throw SpoolError.io(error, "opening the root of \(field) \"\(raw)\"", step: "check-paths") }
         let between = Array(p.removingLastComponent().components.dropFirst(root.components.count))
         for component in between {

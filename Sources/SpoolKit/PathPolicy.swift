@@ -12,15 +12,29 @@ import Glibc
 public struct PathPolicy: Sendable {
     public let mediaRoot: FilePath
     public let allowedRoots: [FilePath]
+    /// This host's mount points of logical roots (config `localRoots`).
+    /// Every check is on the logical path, as manifests and records name it;
+    /// only the opening goes through `local(_:)`.
+    public let localRoots: [FilePath: FilePath]
 
-    public init(mediaRoot: FilePath, allowedRoots: [FilePath]) {
+    public init(mediaRoot: FilePath, allowedRoots: [FilePath], localRoots: [FilePath: FilePath] = [:]) {
         self.mediaRoot = mediaRoot
         self.allowedRoots = allowedRoots
+        self.localRoots = localRoots
+    }
+
+    /// Where a logical path is on this host: under the longest logical root
+    /// with a local mount point that it lies under, that mount point instead.
+    public func local(_ p: FilePath) -> FilePath {
+        guard !localRoots.isEmpty,
+              let (logical, local) = localRoots.filter({ PathPolicy.isUnder(p, $0.key) }).max(by: { $0.key.components.count < $1.key.components.count })
+        else { return p }
+        return local.pushing(FilePath(root: nil, p.components.dropFirst(logical.components.count)))
     }
 
     /// The real paths of every root that exists (roots may be symlinks themselves).
     var realRoots: [FilePath] {
-        ([mediaRoot] + allowedRoots).compactMap { Sys.realpath($0) }
+        ([mediaRoot] + allowedRoots).compactMap { Sys.realpath(local($0.lexicallyNormalized())) }
     }
 
     static func isUnder(_ p: FilePath, _ root: FilePath) -> Bool {
@@ -57,7 +71,7 @@ public struct PathPolicy: Sendable {
     /// Checks an input path and opens it. Throws INPUT_NOT_ALLOWED,
     /// INPUT_NOT_FOUND or IO_ERROR.
     public func openInput(_ raw: String, field: String = "input") throws(SpoolError) -> InputFile {
-        let p = try lexical(raw, notAllowed: .inputNotAllowed, field: field)
+        let p = local(try lexical(raw, notAllowed: .inputNotAllowed, field: field))
         let st: Glibc.stat
         do { st = try Sys.stat(p) } catch {
             if error == .noSuchFileOrDirectory || error == .notDirectory {

@@ -31,6 +31,27 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(DaemonLock.Settings(a).mediaRoot, "/mnt/hostA/spoolish/media", "a sibling whose name starts alike is outside")
     }
 
+    /// `localRoots` (host-local mount points of logical roots) is read from
+    /// the file and the environment, and left out of the settings two
+    /// daemons must agree on.
+    func testLocalRootsAreReadAndAreNoSharedSetting() throws {
+        let dir = makeTempDir(self, "cfg")
+        write(#"{"mediaRoot":"/shared/media","localRoots":{"/shared/media/":"/mnt/ceph/media"}}"#, to: dir.appending("c.json"))
+        var a = Config()
+        try a.apply(file: dir.appending("c.json"))
+        XCTAssertEqual(a.localRoots, ["/shared/media": "/mnt/ceph/media"])
+        XCTAssertEqual(a.pathPolicy.local("/shared/media/a.mp4"), "/mnt/ceph/media/a.mp4")
+        var b = Config()
+        b.mediaRoot = "/shared/media"
+        try b.apply(environment: ["MEDIASPOOL_LOCAL_ROOTS": "/shared/media=/srv/media:/x=/y"])
+        XCTAssertEqual(b.localRoots, ["/shared/media": "/srv/media", "/x": "/y"])
+        XCTAssertEqual(DaemonLock.Settings(a), DaemonLock.Settings(b))
+        write(#"{"localRoots":{"relative":"/y"}}"#, to: dir.appending("bad.json"))
+        var c = Config()
+        XCTAssertThrowsError(try c.apply(file: dir.appending("bad.json")))
+        XCTAssertThrowsError(try c.apply(environment: ["MEDIASPOOL_LOCAL_ROOTS": "/x"]))
+    }
+
     func testDefaultsFollowTheSpec() {
         let c = Config()
         XCTAssertEqual(c.maxAttempts, 3); XCTAssertEqual(c.timeoutSeconds, 1800)

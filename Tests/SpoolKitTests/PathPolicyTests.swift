@@ -27,6 +27,29 @@ final class PathPolicyTests: XCTestCase {
         _ = try policy.openInput(other.appending("b.mp4").string)
     }
 
+    /// Per-host mount points (config `localRoots`, issue 15): manifests and
+    /// the checks use the logical roots, equal on every host; the files are
+    /// opened under this host's mount point of them.
+    func testLogicalRootsAreOpenedAtThisHostsMountPoint() throws {
+        let logical = PathPolicy(mediaRoot: "/shared/media", allowedRoots: ["/shared/other"],
+                                 localRoots: ["/shared/media": media, "/shared/other": other])
+        let a = try logical.openInput("clips/a.mp4")
+        XCTAssertEqual(try String(contentsOfFile: a.openedPath, encoding: .utf8), "x")
+        XCTAssertEqual(try logical.openInput("/shared/other/b.mp4").size, 1)
+        XCTAssertEqual(logical.local("/shared/media/x/y.mp4"), media.appending("x/y.mp4"))
+        XCTAssertEqual(logical.local("/sharedish/y.mp4"), "/sharedish/y.mp4", "a sibling whose name starts alike is not mapped")
+        // The local path itself is not a logical root: a manifest names logical paths.
+        XCTAssertThrowsError(try logical.openInput(media.appending("clips/a.mp4").string)) { XCTAssertEqual(($0 as? SpoolError)?.code, .inputNotAllowed) }
+        XCTAssertThrowsError(try logical.openInput("/shared/media/../../outside/secret.mp4"))
+        let out = try logical.openOutput("out/o.txt", owner: "j")
+        XCTAssertEqual(out.finalPath, "/shared/media/out/o.txt", "records and messages name the logical path")
+        try out.write(Array("o".utf8), manifestPath: "out/o.txt")
+        XCTAssertEqual(try String(contentsOfFile: media.appending("out/o.txt").string, encoding: .utf8), "o")
+        // A symlink out of the local mount point is refused as from any root.
+        symlink(outside.string, media.appending("escape").string)
+        XCTAssertThrowsError(try logical.openInput("escape/secret.mp4")) { XCTAssertEqual(($0 as? SpoolError)?.code, .inputNotAllowed) }
+    }
+
     /// Two jobs with one output path both pass the check while neither
     /// file exists; the second to publish does not replace the first's
     /// output while that job is kept (issue 13 row 6, review finding), and
