@@ -55,6 +55,7 @@ public final class Engine: Sendable {
     private let state: Mutex<State>
     /// Signalled when a worker thread leaves (shutdown waits on it).
     private let workersExited = Sys.Condition()
+    private let heartbeatExited = Sys.Condition()
 
     /// The configuration in force (a copy: SIGHUP may replace it at any time).
     public var config: Config { state.withLock { $0.config } }
@@ -119,7 +120,9 @@ public final class Engine: Sendable {
 
     /// Shared mode: `hosts/<host-id>.json` every `heartbeatSeconds` on a
     /// thread of its own (a write to a hung mount blocks it alone), until
-    /// the daemon stops; a clean stop removes it (`shutdown`).
+    /// the daemon stops. The thread owns the file: on a clean stop it
+    /// removes it itself, after its last write, so a write that was stuck
+    /// in a hung mount cannot bring it back after the removal.
     func startHeartbeat() {
         let startedAt = RFC3339.string(Date())
         let cfg = config, id = cfg.effectiveHostId
@@ -143,7 +146,11 @@ public final class Engine: Sendable {
                 }
                 Sys.sleep(milliseconds: 100)
             }
+            if !isFencedOff { Heartbeats.remove(config.effectiveHostId, layout) }
+            heartbeatExited.lock()
             state.withLock { $0.heartbeatRunning = false }
+            heartbeatExited.broadcast()
+            heartbeatExited.unlock()
         }
         state.withLock { $0.heartbeatRunning = true }
         t.name = "heartbeat"
@@ -510,12 +517,14 @@ public final class Engine: Sendable {
         if let fd = state.withLock({ state in defer { state.daemonLock = nil }; return state.daemonLock }) { try? fd.close() }
     }
 
-    /// A clean stop: the heartbeat thread leaves (it sees `stopping` within
-    /// 0.1 s, or is stuck in a write: 5 s at most), then its file goes.
+    /// A clean stop waits for the heartbeat thread to remove its file (it
+    /// sees `stopping` within 0.1 s): 5 s at most, as a write stuck in a
+    /// hung mount keeps it; the file then stays, and the host shows as gone.
     private func removeHeartbeat() {
-        for _ in 0..<50 where state.withLock({ $0.heartbeatRunning }) { Sys.sleep(milliseconds: 100) }
-        let cfg = config
-        if cfg.hosts == .shared && !isFencedOff { Heartbeats.remove(cfg.effectiveHostId, layout) }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        heartbeatExited.lock()
+        while state.withLock({ $0.heartbeatRunning }) && ContinuousClock.now < deadline { heartbeatExited.wait(seconds: 0.2) }
+        heartbeatExited.unlock()
     }
 
     private var workerCount: Int { state.withLock { $0.workerThreads } }

@@ -48,21 +48,36 @@ public enum Heartbeats {
     /// Writes the beat through a fresh temporary name and a rename, not fsynced.
     public static func write(_ beat: HostBeat, _ layout: SpoolLayout) throws(SpoolError) {
         if !Sys.exists(layout.hosts) { try? Sys.mkdir(layout.hosts, permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute]) }
+        guard isDirectory(layout.hosts) else {
+            throw SpoolError(.ioError, "\(layout.hosts) is not a directory (a symlink or a file someone put there): the heartbeat is not written; remove it and the daemon makes the directory again", step: "heartbeat")
+        }
         try Durable.write(RecordCoding.encode(beat), to: layout.heartbeat(beat.host), step: "heartbeat",
                           permissions: [.ownerReadWrite, .groupRead, .otherRead], sync: false)
     }
 
     /// Removes the host's file (a clean stop), not fsynced either.
-    public static func remove(_ host: String, _ layout: SpoolLayout) { try? Sys.unlink(layout.heartbeat(host)) }
+    public static func remove(_ host: String, _ layout: SpoolLayout) {
+        if isDirectory(layout.hosts) { try? Sys.unlink(layout.heartbeat(host)) }
+    }
+
+    /// hosts/ itself, not through a symlink: a member of the spool's group
+    /// could point it elsewhere, and the daemon would write there.
+    static func isDirectory(_ dir: FilePath) -> Bool { (try? Sys.stat(dir, followSymlinks: false))?.isDirectory ?? false }
 
     /// Every host's latest beat, by host id. Every file is hostile: a name
     /// that is no host id, a symlink, anything but a regular file, a file
     /// over 64 KiB, one that does not decode or names another host, or a
     /// beat without a readable time, is passed over.
     public static func read(_ layout: SpoolLayout, timeout: Double, now: Date = Date()) -> [HostStatus] {
-        guard let names = try? Sys.entries(in: layout.hosts) else { return [] }
+        guard isDirectory(layout.hosts) else { return [] }
+        // At most maxHosts × 4 names are listed: a directory flooded with
+        // files costs a bounded read.
+        struct Enough: Error {}
+        var names: [String] = []
+        do { try Sys.forEachEntry(in: layout.hosts) { names.append($0); if names.count >= maxHosts * 4 { throw Enough() } } }
+        catch is Enough {} catch { return [] }
         var out: [HostStatus] = []
-        for name in names.sorted().prefix(maxHosts * 4) where out.count < maxHosts {
+        for name in names.sorted() where out.count < maxHosts {
             guard let host = SpoolName.hostOfHeartbeat(name), case .success(let bytes) = Sys.readRegularFile(layout.heartbeat(host), limit: maxBytes),
                   let beat = RecordCoding.decode(HostBeat.self, bytes), beat.host == host,
                   let at = RFC3339.date(beat.beatAt) else { continue }

@@ -34,7 +34,11 @@ struct GlobalOptions: ParsableArguments {
         if let s = spool { c.spool = FilePath(s) }
         c.spool = absolute(c.spool)
         if let m = c.mediaRoot { c.mediaRoot = absolute(m) }
-        // What records, events and progress files written by this process name.
+        // What records, events and progress files written by this process
+        // name, pinned at start: the host name is read once (a machine
+        // renamed mid-run keeps its heartbeat and records under one id, and
+        // no beat or record calls gethostname(2) again).
+        c.hostId = c.effectiveHostId
         HostID.current = c.effectiveHostId
         return c
     }

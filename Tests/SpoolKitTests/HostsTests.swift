@@ -153,6 +153,23 @@ final class HostsTests: XCTestCase {
         XCTAssertEqual(hosts[0].jobs, ["ok-1"], "ids that are no job ids are dropped")
     }
 
+    /// hosts/ replaced by a symlink (a member of the spool's group can):
+    /// nothing is read through it, and no beat is written through it.
+    func testASymlinkedHostsDirectoryIsNeitherReadNorWritten() throws {
+        let root = makeTempDir(self, "hb")
+        let layout = SpoolLayout(root: root)
+        try layout.create()
+        let now = Date()
+        let beat = HostBeat(host: "node-a", pid: 1, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now), workers: 1, jobs: [])
+        let elsewhere = makeTempDir(self, "elsewhere")
+        write(String(decoding: RecordCoding.encode(beat), as: UTF8.self), to: elsewhere.appending("node-a.json"))
+        XCTAssertEqual(symlink(elsewhere.string, layout.hosts.string), 0)
+        XCTAssertEqual(Heartbeats.read(layout, timeout: 60, now: now).count, 0)
+        XCTAssertThrowsError(try Heartbeats.write(HostBeat(host: "node-b", pid: 1, startedAt: RFC3339.string(now), beatAt: RFC3339.string(now), workers: 1, jobs: []), layout))
+        Heartbeats.remove("node-a", layout)
+        XCTAssertEqual(try Sys.entries(in: elsewhere), ["node-a.json"], "nothing written or removed through the symlink")
+    }
+
     func testSharedHeadWindowKeepsPriorityAndFairnessButShuffles() {
         func e(_ id: String, _ prio: Int = 0, tenant: String = "", at: Int64) -> QueueEntry {
             QueueEntry(id: id, source: .inbox, priority: prio, tenant: tenant, arrival: at, notBefore: 0)
