@@ -83,7 +83,9 @@ public enum DaemonLock {
                 return fd
             }
             if let bytes = try? Sys.readFile(settingsPath), let theirs = RecordCoding.decode(Settings.self, bytes),
-               let difference = settings.difference(from: theirs) {
+               var difference = settings.difference(from: theirs) {
+                // Paths inside the spool, shown where this daemon sees the spool.
+                difference = difference.replacingOccurrences(of: "<spool>", with: layout.root.string)
                 try? fd.close()
                 throw SpoolError(.internal, "another daemon runs on \(layout.root) with other settings (\(difference)): daemons sharing a spool must resolve paths alike, or one manifest would succeed on one and fail on the other; give this one the same --media-root and --allow-root, or stop the other first", step: "start")
             }
