@@ -193,6 +193,8 @@ def main():
                 except (ValueError, ProcessLookupError):
                     pass
         subprocess.run([f"{CEPH}/netns.sh", "down"], capture_output=True)
+        if not os.environ.get("BENCH_KEEP"):
+            subprocess.run(["rm", "-rf", f"{WORK}/ceph", f"{WORK}/local", f"{WORK}/media"], capture_output=True)
     one_t, one_x = results["one", "trivial"], results["one", "transcode"]
     rows += [
         (f"trivial probes ({N_TRIVIAL}), local disk, 1 host, 2 workers", f"{results['local', 'trivial']:.0f} jobs/s", "", ""),
