@@ -117,6 +117,7 @@ public struct Recovery: Sendable {
         }
         let manifest = bytes.flatMap { try? Manifest.parse($0, fileID: id) }
         if let manifest { removePartialOutputs(of: manifest, job: id, report: &report) }
+        removeTemporariesOfDeadRuns(id, report: &report)
         var state = saved ?? JobState(id: id, attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))])
         if state.history.isEmpty { state.history.append(HistoryEntry(attempt: max(1, state.attempts), startedAt: RFC3339.string(Date()))) }
         let maxAttempts = manifest?.maxAttempts ?? config.maxAttempts
@@ -151,6 +152,20 @@ public struct Recovery: Sendable {
         for out in manifest.outputPaths {
             guard let target = try? policy.openOutput(out, field: "output", create: false) else { continue }
             report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id)
+        }
+    }
+
+    /// The progress and state files' temporaries of the job's dead runs:
+    /// whatever the pid in their names (on a shared spool another host's,
+    /// maybe still alive but fenced off), as the lock is held here.
+    func removeTemporariesOfDeadRuns(_ id: String, report: inout Report) {
+        for final in [layout.progress(id), layout.stateFile(id)] {
+            let dir = final.removingLastComponent()
+            guard let name = final.lastComponent?.string else { continue }
+            try? Sys.forEachEntry(in: dir) { entry in
+                guard SpoolName.isTemporary(entry, of: name) else { return }
+                if (try? Sys.unlink(dir.appending(entry))) != nil { report.tempFilesRemoved += 1 }
+            }
         }
     }
 

@@ -8,7 +8,8 @@ import Glibc
 /// the one-node Ceph of Tests/ceph/ (Debian's Pacific packages, ~10 s to
 /// start), mounted twice with ceph-fuse from two network namespaces, so two
 /// client sessions as two machines would have, and one daemon per mount in
-/// shared mode. Then: 200 mixed jobs through both mounts; kill -9 of the
+/// shared mode, each with one logical media root mapped to its own mount
+/// (`localRoots`). Then: 200 mixed jobs through both mounts; kill -9 of the
 /// daemon running a job; the Ceph client of a host killed (a dead host);
 /// a host cut off by iptables while it transcodes, then healed.
 ///
@@ -172,11 +173,12 @@ final class CephSpoolTests: XCTestCase {
             XCTAssertEqual(snap.events.filter { $0.id == id && ($0.event == "failed") }.count, 0, "\(id): no failed event")
         }
         XCTAssertEqual(snap.badOutputs, [])
-        for d in ["inbox", "retry", "processing", "state", "hold"] { XCTAssertEqual(snap.dirs[d] ?? [], [], d) }
-        XCTAssertEqual((snap.dirs["locks"] ?? []).filter { !$0.hasPrefix(".daemon") }, [], "no stale lock")
         // A temporary of a killed or fenced daemon in a spool directory is
         // kept 10 min in shared mode (docs/scale-out.md); none anywhere else.
         let gonePids = ceph.diedPids.map { ".tmp-\($0)-" }
+        func live(_ names: [String]) -> [String] { names.filter { n in !gonePids.contains { n.contains($0) } } }
+        for d in ["inbox", "retry", "processing", "state", "hold"] { XCTAssertEqual(live(snap.dirs[d] ?? []), [], d) }
+        XCTAssertEqual((snap.dirs["locks"] ?? []).filter { !$0.hasPrefix(".daemon") }, [], "no stale lock")
         XCTAssertEqual(snap.temporaries.filter { t in t.hasPrefix("media/") || !gonePids.contains { t.contains($0) } }, [], "no partial output")
         log("invariants hold; \(snap.temporaries.count) temporaries of dead daemons kept")
     }
@@ -191,6 +193,9 @@ private func RFC3339Date(_ s: String) -> Date? {
 /// The Ceph of Tests/ceph/ for one test: brought up in init, torn down
 /// (daemons, mounts, cluster, namespaces, files) at the test's end.
 final class CephCluster {
+    /// The media root the daemons share, by name: each host maps it to
+    /// media/ in the spool through its own mount (config `localRoots`).
+    static let logicalMedia = "/srv/mediaspool-ceph-media"
     static let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("ceph").path
     let work: String
     private var daemonLogs: [String: [String]] = [:]
@@ -289,6 +294,9 @@ final class CephCluster {
         var e = ProcessInfo.processInfo.environment
         for k in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "MEDIASPOOL_LOG", "MEDIASPOOL_FAULTS"] { e[k] = nil }
         e["MEDIASPOOL_HOSTS"] = "shared"
+        // One logical media root, each host's own mount of it (localRoots).
+        e["MEDIASPOOL_MEDIA_ROOT"] = CephCluster.logicalMedia
+        e["MEDIASPOOL_LOCAL_ROOTS"] = "\(CephCluster.logicalMedia)=\(spool(h))/media"
         e["MEDIASPOOL_BACKOFF_INITIAL_SECONDS"] = "0.2"
         for (k, v) in sanitizerChildEnvironment { e[k] = v }
         p.environment = e
