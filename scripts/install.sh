@@ -5,17 +5,21 @@
 #   sudo ./scripts/install.sh                 # build (release, static Swift runtime) and install
 #   sudo ./scripts/install.sh --binary PATH   # install an already built binary
 #   DESTDIR=/pkgroot ./scripts/install.sh     # stage into a package root; creates nothing live
+#   sudo ./scripts/install.sh --shared        # also the drop-in of a spool shared by several
+#                                             # hosts on CephFS (docs/scale-out.md), for both units
 #
 # Then: systemctl enable --now mediaspool.service mediaspool-sweep.timer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=""
 PREFIX=/usr/local
+SHARED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) BIN="$2"; shift 2 ;;
     --prefix) PREFIX="$2"; shift 2 ;;
-    *) echo "usage: $0 [--binary PATH] [--prefix /usr/local]" >&2; exit 2 ;;
+    --shared) SHARED=1; shift ;;
+    *) echo "usage: $0 [--binary PATH] [--prefix /usr/local] [--shared]" >&2; exit 2 ;;
   esac
 done
 D="${DESTDIR:-}"
@@ -33,6 +37,11 @@ $SUDO install -D -m 0644 notify.example.json "$D$PREFIX/share/doc/mediaspool/not
 for u in mediaspool.service mediaspool-sweep.service mediaspool-sweep.timer mediaspool-notify.service; do
   sed "s|/usr/local/bin/mediaspool|$PREFIX/bin/mediaspool|g" "systemd/$u" | $SUDO install -D -m 0644 /dev/stdin "$D/etc/systemd/system/$u"
 done
+if [ "$SHARED" = 1 ]; then
+  for u in mediaspool.service mediaspool-sweep.service; do
+    $SUDO install -D -m 0644 systemd/shared-spool.conf "$D/etc/systemd/system/$u.d/shared-spool.conf"
+  done
+fi
 $SUDO install -D -m 0644 systemd/mediaspool.sysusers "$D/etc/sysusers.d/mediaspool.conf"
 $SUDO install -D -m 0644 systemd/mediaspool.tmpfiles "$D/etc/tmpfiles.d/mediaspool.conf"
 [ -e "$D/etc/mediaspool/config.json" ] || \
