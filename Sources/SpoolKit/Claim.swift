@@ -152,7 +152,10 @@ public enum ClaimResult: Sendable {
 
 public struct Claimer: Sendable {
     public let layout: SpoolLayout
-    public init(layout: SpoolLayout) { self.layout = layout }
+    /// Where a job failed at the door (or kept aside) logs its event: the
+    /// daemon's configured log (segment size, retention).
+    let events: EventLog?
+    public init(layout: SpoolLayout, events: EventLog? = nil) { self.layout = layout; self.events = events }
 
     public func claim(_ entry: QueueEntry) throws(SpoolError) -> ClaimResult {
         let id = entry.id
@@ -176,7 +179,7 @@ public struct Claimer: Sendable {
         // so failed/ never lists a job that then succeeds, and its record
         // cannot speak for the new run.
         if entry.source == .inbox, Sys.exists(layout.manifest(id, in: layout.failed)) {
-            try Finisher(layout: layout).keepAside(id)
+            try Finisher(layout: layout, events: events).keepAside(id)
         }
         // Records of an earlier run of this id (a replay's error record, the
         // result of a done job that was purged and resubmitted) are removed
@@ -316,7 +319,7 @@ public struct Claimer: Sendable {
         }
         let err = SpoolError(.idConflict, "a different job with id \(id) is already done (done/\(id).json); submit this one under a new id", step: "claim")
         do throws(SpoolError) {
-            try Finisher(layout: layout).failAtTheDoor(id: id, name: src.lastComponent!, from: src.removingLastComponent(), error: err)
+            try Finisher(layout: layout, events: events).failAtTheDoor(id: id, name: src.lastComponent!, from: src.removingLastComponent(), error: err)
         } catch {
             if error.isVanished { return .gone }
             throw error
@@ -331,7 +334,7 @@ public struct Claimer: Sendable {
         let shown = Escaping.quoted(entry.rawName.map { String(decoding: $0, as: UTF8.self) } ?? entry.id + ".json")
         let err = SpoolError(.idInvalid, "\(shown) is not a valid manifest name: it must be a job id of 1-128 characters of A-Z a-z 0-9 . _ - starting with a letter or digit (and not ending in .result or .error), followed by .json; submit it again under such a name", step: "claim")
         do {
-            try Finisher(layout: layout).failAtTheDoor(id: entry.id, name: entry.name, from: dir, error: err)
+            try Finisher(layout: layout, events: events).failAtTheDoor(id: entry.id, name: entry.name, from: dir, error: err)
         } catch {
             if error.isVanished { return .gone }
             throw error

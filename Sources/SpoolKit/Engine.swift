@@ -66,7 +66,7 @@ public final class Engine: Sendable {
         self.layout = config.layout
         self.runners = runners
         self.logger = logger
-        claimer = Claimer(layout: config.layout)
+        claimer = Claimer(layout: config.layout, events: config.eventLog)
         finisher = Finisher(layout: config.layout, events: config.eventLog)
         scanner = Scanner(layout: config.layout, queue: queue)
     }

@@ -64,7 +64,7 @@ public struct Recovery: Sendable {
         guard let component = raw.flatMap(SpoolName.component) ?? FilePath.Component(name) else { return }
         let err = SpoolError(.idInvalid, "\(Escaping.quoted(name)) in processing/ is not a valid manifest name (no daemon claims such a name; it was put there by hand): submit it again under a valid id", step: "recover")
         do {
-            try Finisher(layout: layout).failAtTheDoor(id: String(name.dropLast(5)), name: component, from: layout.processing, error: err)
+            try Finisher(layout: layout, events: config.eventLog).failAtTheDoor(id: String(name.dropLast(5)), name: component, from: layout.processing, error: err)
             report.failed += 1
         } catch {
             logger.error("cannot move \(Escaping.quoted(name)) out of processing/: \(error.message)", metadata: ["STEP": "recover"])
