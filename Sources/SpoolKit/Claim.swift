@@ -195,14 +195,13 @@ public struct Claimer: Sendable {
         }
         let dst = layout.manifest(id, in: layout.processing)
         try Fence.check("claim")
-        let renamed = (try? Sys.stat(src, followSymlinks: false)).map(FileIdentity.init)
         do {
             try Sys.rename(src, dst)
         } catch {
             if error == .noSuchFileOrDirectory { return .gone }
             throw SpoolError.io(error, "claiming \(src)", step: "claim")
         }
-        try checkMoved(renamed, from: src, to: dst)
+        try checkMoved(from: src, to: dst)
         do {
             try Sys.fsyncDirectory(layout.processing)
             try Sys.fsyncDirectory(sourceDir)
@@ -235,20 +234,28 @@ public struct Claimer: Sendable {
                                    state: state, source: entry.source, startedAt: now, startedClock: .now, identity: identity))
     }
 
-    /// After the claim's rename: the file renamed is at the destination and
-    /// gone from the source. A shared file system that lets two racing
-    /// renames of one file both succeed (GlusterFS, JuiceFS, measured:
+    /// After the claim's rename: a file is at the destination, and it is not
+    /// also at the source. A shared file system that lets two racing renames
+    /// of one file both succeed (GlusterFS, JuiceFS, measured:
     /// docs/scale-out.md) shows it otherwise; the claim is then not trusted:
     /// the job is not run here, and recovery sorts out processing/ once the
-    /// lock is free. Two stats per claim; the flock makes it unreachable on
-    /// a file system that keeps its promises.
-    func checkMoved(_ renamed: FileIdentity?, from src: FilePath, to dst: FilePath) throws(SpoolError) {
-        guard let renamed else { return }  // nothing to compare (raced away before the rename)
-        let there = (try? Sys.stat(dst, followSymlinks: false)).map(FileIdentity.init)
-        let left = (try? Sys.stat(src, followSymlinks: false)).map(FileIdentity.init)
-        if there == renamed && left != renamed { return }
+    /// lock is free. (A producer may drop a new file under the source's name
+    /// meanwhile: another inode there is fine.) Two stats per claim; the
+    /// flock makes the failure unreachable on a file system that keeps its
+    /// promises. An error of the stats themselves (ESHUTDOWN when fenced
+    /// off) is thrown as such.
+    func checkMoved(from src: FilePath, to dst: FilePath) throws(SpoolError) {
+        func identity(_ p: FilePath) throws(SpoolError) -> FileIdentity? {
+            do { return FileIdentity(try Sys.stat(p, followSymlinks: false)) } catch {
+                if error == .noSuchFileOrDirectory { return nil }
+                throw SpoolError.io(error, "checking the claim of \(p)", step: "claim")
+            }
+        }
+        let there = try identity(dst)
+        let left = try identity(src)
+        if let there, left != there { return }
         throw SpoolError(.ioError, "the claim's rename of \(src) to \(dst) answered success, but "
-            + (there != renamed ? "\(dst) is not the file renamed" : "the file is still in \(src.removingLastComponent())")
+            + (there == nil ? "\(dst) is not there" : "the file is still in \(src.removingLastComponent())")
             + ": the spool's file system does not keep rename's promise (another host's claim may have raced this one); the job is left to recovery. "
             + "Use a file system that does (docs/scale-out.md)", step: "claim")
     }

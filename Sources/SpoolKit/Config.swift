@@ -101,6 +101,22 @@ public struct Config: Sendable, Equatable {
     public var layout: SpoolLayout { SpoolLayout(root: spool) }
     public var pathPolicy: PathPolicy { PathPolicy(mediaRoot: effectiveMediaRoot, allowedRoots: allowRoots, localRoots: localRoots) }
 
+    /// Why `localRoots` cannot be used, or nil: each logical root listed must
+    /// be a configured root (media root, allowed root, a tenant's) or above
+    /// one, or a path would be mapped on opening an input and not on
+    /// making an output's directory; and no local mount point may be `/`
+    /// (every symlink would then stay "under a root").
+    public var localRootsProblem: String? {
+        let roots = ([effectiveMediaRoot] + allowRoots + tenants.values.flatMap { [$0.mediaRoot] + $0.allowRoots }).map { $0.lexicallyNormalized() }
+        for (logical, local) in localRoots.sorted(by: { $0.key.string < $1.key.string }) {
+            if local.components.isEmpty { return "localRoots maps \(logical) to /: give the mount point of that root" }
+            if !roots.contains(where: { PathPolicy.isUnder($0, logical) }) {
+                return "localRoots names \(logical), which is neither a configured root (mediaRoot, allowRoots, tenants) nor above one: map a root itself (or a directory above it)"
+            }
+        }
+        return nil
+    }
+
     /// The path checks of one tenant's jobs.
     public func pathPolicy(tenant: String?) -> PathPolicy {
         guard let tenant, let t = tenants[tenant] else { return pathPolicy }

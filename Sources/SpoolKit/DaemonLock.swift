@@ -38,6 +38,22 @@ public enum DaemonLock {
             tenants = c.tenants.isEmpty ? nil : c.tenants.mapValues { [name($0.mediaRoot)] + $0.allowRoots.map(name).sorted() }
         }
 
+        /// These settings with absolute paths under `spool` written as
+        /// `<spool>/…`, as a daemon of an older version wrote them.
+        public func relative(to spool: FilePath) -> Settings {
+            let root = spool.lexicallyNormalized()
+            func name(_ s: String) -> String {
+                let p = FilePath(s)
+                guard p.isAbsolute, p.starts(with: root) else { return s }
+                return FilePath("<spool>").pushing(FilePath(root: nil, p.components.dropFirst(root.components.count))).string
+            }
+            var out = self
+            out.mediaRoot = name(mediaRoot)
+            out.allowRoots = allowRoots.map(name).sorted()
+            out.tenants = tenants?.mapValues { v in v.isEmpty ? v : [name(v[0])] + v.dropFirst().map(name).sorted() }
+            return out
+        }
+
         /// What differs, in words, or nil.
         func difference(from theirs: Settings) -> String? {
             var out: [String] = []
@@ -83,7 +99,7 @@ public enum DaemonLock {
                 return fd
             }
             if let bytes = try? Sys.readFile(settingsPath), let theirs = RecordCoding.decode(Settings.self, bytes),
-               var difference = settings.difference(from: theirs) {
+               var difference = settings.difference(from: theirs.relative(to: layout.root)) {
                 // Paths inside the spool, shown where this daemon sees the spool.
                 difference = difference.replacingOccurrences(of: "<spool>", with: layout.root.string)
                 try? fd.close()

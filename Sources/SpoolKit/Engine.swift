@@ -39,6 +39,10 @@ public final class Engine: Sendable {
         var fencedOff: SpoolError?
         /// The heartbeat thread of shared mode has not left yet.
         var heartbeatRunning = false
+        /// Set at the end of a shutdown, once the workers are gone: the
+        /// heartbeat goes on through the grace period, listing the jobs
+        /// still finishing.
+        var heartbeatStop = false
     }
 
     let runners: [JobType: any JobRunner]
@@ -75,6 +79,7 @@ public final class Engine: Sendable {
     /// When it returns the daemon is ready (send READY=1).
     public func start() throws(SpoolError) {
         let config = self.config
+        if let problem = config.localRootsProblem { throw SpoolError(.internal, problem, step: "start") }
         do { try layout.create() } catch { throw SpoolError.io(error, "creating spool directories under \(layout.root)") }
         let mediaRoot = config.pathPolicy.local(config.effectiveMediaRoot.lexicallyNormalized())
         do { try Sys.mkdirs(mediaRoot) } catch {
@@ -133,7 +138,7 @@ public final class Engine: Sendable {
         let t = Thread { [self] in
             var last = ContinuousClock.now.advanced(by: .seconds(-3600))
             while true {
-                let (stop, cfg, jobs) = state.withLock { ($0.stopping, $0.config, $0.running.keys.sorted()) }
+                let (stop, cfg, jobs) = state.withLock { ($0.heartbeatStop || $0.fencedOff != nil, $0.config, $0.running.keys.sorted()) }
                 if stop { break }
                 if (ContinuousClock.now - last).seconds >= cfg.heartbeatSeconds {
                     last = .now
@@ -521,6 +526,7 @@ public final class Engine: Sendable {
     /// sees `stopping` within 0.1 s): 5 s at most, as a write stuck in a
     /// hung mount keeps it; the file then stays, and the host shows as gone.
     private func removeHeartbeat() {
+        state.withLock { $0.heartbeatStop = true }
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
         heartbeatExited.lock()
         while state.withLock({ $0.heartbeatRunning }) && ContinuousClock.now < deadline { heartbeatExited.wait(seconds: 0.2) }

@@ -74,7 +74,13 @@ public enum Heartbeats {
         // files costs a bounded read.
         struct Enough: Error {}
         var names: [String] = []
-        do { try Sys.forEachEntry(in: layout.hosts) { names.append($0); if names.count >= maxHosts * 4 { throw Enough() } } }
+        do {
+            try Sys.forEachEntry(in: layout.hosts) { name in
+                guard SpoolName.hostOfHeartbeat(name) != nil else { return }  // temporaries and junk do not crowd out hosts
+                names.append(name)
+                if names.count >= maxHosts * 4 { throw Enough() }
+            }
+        }
         catch is Enough {} catch { return [] }
         var out: [HostStatus] = []
         for name in names.sorted() where out.count < maxHosts {

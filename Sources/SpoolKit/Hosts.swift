@@ -58,12 +58,19 @@ public enum HostID {
     /// This machine's: its host name, sanitised ("localhost" when it has none).
     public static var machine: String { Sys.hostName().flatMap(sanitise) ?? "localhost" }
 
-    private static let chosen = Mutex<String?>(nil)
+    private static let chosen = Mutex<(id: String?, pinned: Bool)>((nil, false))
     /// The host id this process writes into records, events and progress
     /// files: set from the configuration at start (`--host-id`, `hostId`),
-    /// else the machine's.
+    /// else the machine's. Once pinned (`pin`), setting it does nothing.
     public static var current: String {
-        get { chosen.withLock { $0 } ?? machine }
-        set { chosen.withLock { $0 = newValue } }
+        get { chosen.withLock { $0.id } ?? machine }
+        set { chosen.withLock { if !$0.pinned { $0.id = newValue } } }
+    }
+
+    /// Fixes the host id for the rest of the process: the daemon's, at
+    /// start, so a reload (which reads the configuration and the host name
+    /// again) cannot change what its records say.
+    public static func pin(_ id: String) {
+        chosen.withLock { $0 = (id, true) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -108,17 +109,26 @@ public final class OutputTarget {
     /// this output's directory whose name starts with `prefix`, through the
     /// directory's descriptor (recovery's clean-up of a dead run).
     ///
-    /// A temporary whose owner attribute names `job` is removed whatever its
-    /// pid: the caller holds that job's lock, so no run of it is alive
-    /// (another host's writer, fenced off, cannot be told by its pid).
-    func removeDeadTemporaries(prefix: String, of job: String? = nil) -> Int {
+    /// A temporary with an owner attribute is judged by it alone: removed
+    /// when it names `job`, whatever its pid (the caller holds that job's
+    /// lock, so no run of it is alive; another host's writer, fenced off,
+    /// cannot be told by its pid), kept when it names another job (which may
+    /// be running on another host, whose pids mean nothing here). One
+    /// without (a file system without user xattrs, an older version) is
+    /// judged by its pid, and on a shared spool (`shared`) only once it is
+    /// also `Recovery.sharedTemporaryAgeSeconds` old.
+    func removeDeadTemporaries(prefix: String, of job: String? = nil, shared: Bool = false) -> Int {
         var removed = 0
+        let cutoff = Date().timeIntervalSince1970 - Recovery.sharedTemporaryAgeSeconds
         for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && SpoolName.isTemporary(name) {
-            if SpoolName.isWriterAlive(ofTemporary: name) {
-                guard let job, let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW) else { continue }
-                let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
-                try? fd.close()
+            guard let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { continue }
+            let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
+            let mtime = (try? Sys.fstat(fd))?.mtimeSeconds ?? .infinity
+            try? fd.close()
+            if let writer {
                 guard writer == job else { continue }
+            } else {
+                guard !SpoolName.isWriterAlive(ofTemporary: name), !shared || mtime < cutoff else { continue }
             }
             if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
         }

@@ -151,7 +151,7 @@ public struct Recovery: Sendable {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
             guard let target = try? policy.openOutput(out, field: "output", create: false) else { continue }
-            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id)
+            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id, shared: isShared)
         }
     }
 
@@ -176,15 +176,17 @@ public struct Recovery: Sendable {
     /// judged per stale job, whose free lock says its owner is gone.)
     public static let sharedTemporaryAgeSeconds: Double = 600
 
+    /// A spool with hosts/ has had a daemon in shared mode: a process in
+    /// single mode on it (a `mediaspool sweep` run by hand, a host without
+    /// the drop-in) must not take another host's live temporary for a dead
+    /// one either.
+    var isShared: Bool { config.hosts == .shared || Sys.exists(layout.hosts) }
+
     /// `.NAME.tmp-PID-RAND` files in the spool's own directories whose
     /// writer is dead (in shared mode: and older than `sharedTemporaryAgeSeconds`).
     public func removeTemporaries(_ report: inout Report) {
         let cutoff = Date().timeIntervalSince1970 - Self.sharedTemporaryAgeSeconds
-        // A spool with hosts/ has had a daemon in shared mode: a process in
-        // single mode on it (a `mediaspool sweep` run by hand, a host
-        // without the drop-in) must not take another host's live
-        // temporary for a dead one either.
-        let shared = config.hosts == .shared || Sys.exists(layout.hosts)
+        let shared = isShared
         func abandoned(_ path: FilePath) -> Bool {
             !shared || ((try? Sys.stat(path, followSymlinks: false))?.mtimeSeconds ?? .infinity) < cutoff
         }

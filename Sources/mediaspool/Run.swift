@@ -49,6 +49,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let level = ProcessInfo.processInfo.environment["MEDIASPOOL_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         let cfg = try config()
+        HostID.pin(cfg.effectiveHostId)
         // MEDIASPOOL_HOST in every journal entry, the libav lines' too.
         LoggingSystem.bootstrapForDaemon(level: level, host: cfg.effectiveHostId)
         let logger = Logger(label: "mediaspool")

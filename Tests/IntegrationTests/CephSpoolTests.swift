@@ -104,7 +104,7 @@ final class CephSpoolTests: XCTestCase {
         kill(killed.processIdentifier, SIGKILL)
         waitForExit(killed)
         let survivor = other(killedOn)
-        eventually(stall: 120, "kill9 done", progress: { ceph.doneCount(survivor) }) { ceph.snapshot(survivor)?.results["kill9"] != nil }
+        eventually(stall: 120, "kill9 done", progress: { ceph.doneCount(survivor) }) { ceph.isDone("kill9", survivor) }
         snap = try XCTUnwrap(ceph.snapshot(survivor))
         XCTAssertEqual(snap.results["kill9"]?.attempts, 2)
         XCTAssertNotEqual(snap.results["kill9"]?.host, killedOn, "the other host finished it")
@@ -131,7 +131,7 @@ final class CephSpoolTests: XCTestCase {
         }
         let recoveredIn = (claimedAt ?? .distantFuture).timeIntervalSince(t3)
         XCTAssertLessThanOrEqual(recoveredIn, 90, "a dead host's job is recovered within 90 s")
-        eventually(stall: 120, "deadhost done", progress: { ceph.doneCount(alive) }) { ceph.snapshot(alive)?.results["deadhost"] != nil }
+        eventually(stall: 120, "deadhost done", progress: { ceph.doneCount(alive) }) { ceph.isDone("deadhost", alive) }
         XCTAssertEqual(ceph.snapshot(alive)?.results["deadhost"]?.host, deadOn == "host-a" ? "host-b" : "host-a")
         log(String(format: "(3) ceph-fuse of %@ killed: its daemon exited 75, deadhost claimed by the other host %.1f s later", deadOn, recoveredIn))
         try ceph.remount(dead)
@@ -142,8 +142,8 @@ final class CephSpoolTests: XCTestCase {
         // (4) A host cut off while it transcodes, then healed.
         let cutOn = try runSlow("cut", input: "cut.mp4")
         let cut = letter(cutOn), keep = other(cutOn)
-        let tCut = Date()
         try ceph.cut(cut)
+        let tCut = Date()  // after the rules apply: nothing of host `cut` can pass from here
         eventually(180, "cut claimed again by host \(keep)") {
             ceph.snapshot(keep)?.events.contains { $0.id == "cut" && $0.event == "claimed" && $0.attempt == 2 } ?? false
         }
@@ -153,7 +153,7 @@ final class CephSpoolTests: XCTestCase {
         waitForExit(daemons[cut]!)
         XCTAssertEqual(exitCode(daemons[cut]!), 75, "fenced off: " + ceph.daemonLog(cut).suffix(600))
         XCTAssertTrue(ceph.daemonLog(cut).contains("fenced this host off"), String(ceph.daemonLog(cut).suffix(1500)))
-        eventually(stall: 120, "cut done", progress: { ceph.doneCount(keep) }) { ceph.snapshot(keep)?.results["cut"] != nil }
+        eventually(stall: 120, "cut done", progress: { ceph.doneCount(keep) }) { ceph.isDone("cut", keep) }
         snap = try XCTUnwrap(ceph.snapshot(keep))
         XCTAssertEqual(snap.results["cut"]?.host, keep == "A" ? "host-a" : "host-b")
         XCTAssertEqual(snap.results["cut"]?.attempts, 2)
@@ -331,18 +331,41 @@ final class CephCluster {
         var temporaries: [String]
     }
 
+    /// The whole state, read through host `h`'s mount (tried 3 times: a
+    /// record or events segment may be mid-rename).
     func snapshot(_ h: String) -> Snapshot? {
-        let r = CephCluster.run(["python3", "\(Self.scripts)/snapshot.py", spool(h)], timeout: 120)
-        return r.code == 0 ? try? JSONDecoder().decode(Snapshot.self, from: Data(r.out.utf8)) : nil
+        for _ in 0..<3 {
+            pace()
+            let r = CephCluster.run(["python3", "\(Self.scripts)/snapshot.py", spool(h)], timeout: 120)
+            if r.code == 0, let s = try? JSONDecoder().decode(Snapshot.self, from: Data(r.out.utf8)) { return s }
+        }
+        return nil
     }
 
-    /// The number of result records in done/ (the jobs done), 0 when the
-    /// listing failed.
+    /// The number of jobs done: manifests in done/ (moved there last, after
+    /// the record and the event), 0 when the listing failed.
     func doneCount(_ h: String) -> Int {
+        pace()
         let r = CephCluster.run(["python3", "\(Self.scripts)/snapshot.py", spool(h), "counts"], timeout: 120)
         struct Counts: Decodable { var dirs: [String: [String]] }
         let done = (try? JSONDecoder().decode(Counts.self, from: Data(r.out.utf8)))?.dirs["done"] ?? []
-        return done.filter { $0.hasSuffix(".result.json") && !$0.hasPrefix(".") }.count
+        return done.filter { $0.hasSuffix(".json") && !$0.hasSuffix(".result.json") && !$0.hasPrefix(".") }.count
+    }
+
+    /// Whether job `id` is done: its manifest in done/ (moved last).
+    func isDone(_ id: String, _ h: String) -> Bool {
+        pace()
+        let r = CephCluster.run(["test", "-f", spool(h) + "/done/\(id).json"], timeout: 120)
+        return r.code == 0
+    }
+
+    /// The polls of the test run a child each, through FUSE: at most two a
+    /// second, or they would keep a core busy.
+    private var lastPoll = Date.distantPast
+    private func pace() {
+        let wait = 0.5 - Date().timeIntervalSince(lastPoll)
+        if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+        lastPoll = Date()
     }
 
     struct Status: Decodable {
@@ -353,6 +376,7 @@ final class CephCluster {
     }
 
     func status(_ h: String) -> Status? {
+        pace()
         let r = CephCluster.run([mediaspoolBinary, "status", "--json", "--spool", spool(h)], timeout: 120, env: sanitizerChildEnvironment)
         return try? JSONDecoder().decode(Status.self, from: Data(r.out.utf8))
     }

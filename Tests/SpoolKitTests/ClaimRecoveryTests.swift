@@ -172,6 +172,8 @@ final class ClaimRecoveryTests: XCTestCase {
         try temporary(".a.mp4.tmp-\(getpid())-1", owner: "a")
         try temporary(".a.mp4.tmp-\(getpid())-2", owner: "b")
         try temporary(".a.mp4.tmp-999999-3", owner: nil)
+        // Another job's, its pid not alive here (another host's): it stays.
+        try temporary(".a.mp4.tmp-999998-6", owner: "b")
         // The progress file's temporary of the dead run, a live pid in its name.
         write("{}", to: layout.processing.appending(".a.progress.tmp-\(getpid())-4"))
         write("{}", to: layout.processing.appending(".ab.progress.tmp-\(getpid())-5"))
@@ -180,7 +182,7 @@ final class ClaimRecoveryTests: XCTestCase {
         Recovery(config: config, logger: Logger(label: "t")).recoverStaleJobs(&r)
         XCTAssertEqual(r.recovered, 1)
         XCTAssertEqual(r.tempFilesRemoved, 3)
-        XCTAssertEqual(try Sys.entries(in: out), [".a.mp4.tmp-\(getpid())-2"], "another job's live writer keeps its file")
+        XCTAssertEqual(Set(try Sys.entries(in: out)), [".a.mp4.tmp-999998-6", ".a.mp4.tmp-\(getpid())-2"], "another job's writer keeps its file, whatever its pid")
         XCTAssertEqual(try Sys.entries(in: layout.processing).filter { $0.hasPrefix(".") }, [".ab.progress.tmp-\(getpid())-5"], "another job's progress stays")
     }
 

@@ -27,6 +27,10 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(DaemonLock.Settings(a), DaemonLock.Settings(b))
         b.mediaRoot = "/srv/ceph/media"
         XCTAssertNotEqual(DaemonLock.Settings(a), DaemonLock.Settings(b), "a media root outside the spool is compared as it is")
+        // An older daemon wrote the absolute path: read relative to this spool.
+        var old = DaemonLock.Settings(Config()); old.mediaRoot = "/mnt/hostA/spool/media"
+        a.mediaRoot = nil; a.allowRoots = []
+        XCTAssertEqual(old.relative(to: "/mnt/hostA/spool").mediaRoot, DaemonLock.Settings(a).mediaRoot)
         a.mediaRoot = "/mnt/hostA/spoolish/media"
         XCTAssertEqual(DaemonLock.Settings(a).mediaRoot, "/mnt/hostA/spoolish/media", "a sibling whose name starts alike is outside")
     }
@@ -47,6 +51,16 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(b.localRoots, ["/shared/media": "/srv/media", "/x": "/y"])
         XCTAssertEqual(DaemonLock.Settings(a), DaemonLock.Settings(b))
         write(#"{"localRoots":{"relative":"/y"}}"#, to: dir.appending("bad.json"))
+        XCTAssertNil(a.localRootsProblem)
+        var below = a
+        below.localRoots = ["/shared/media/archive": "/mnt/x"]
+        XCTAssertNotNil(below.localRootsProblem, "a key below a root would map inputs and not outputs' directories")
+        var above = a
+        above.localRoots = ["/shared": "/mnt/ceph"]
+        XCTAssertNil(above.localRootsProblem)
+        var slash = a
+        slash.localRoots = ["/shared/media": "/"]
+        XCTAssertNotNil(slash.localRootsProblem)
         var c = Config()
         XCTAssertThrowsError(try c.apply(file: dir.appending("bad.json")))
         XCTAssertThrowsError(try c.apply(environment: ["MEDIASPOOL_LOCAL_ROOTS": "/x"]))

@@ -49,7 +49,10 @@ if not counts:
         if n.endswith(".jsonl"):
             for line in open(os.path.join(spool, "events", n)):
                 if line.strip():
-                    ev = json.loads(line)
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:  # a line being appended right now
+                        continue
                     if ev.get("event") != "progress":
                         out["events"].append(ev)
     for root, dirs, files in os.walk(spool):
