@@ -255,11 +255,12 @@ def main():
           "[v0][v1]xfade=transition=fade:duration=0.5:offset=3.5[x1];[x1][v2]xfade=transition=fade:duration=0.5:offset=7[vout];"
           "[0:a]aresample=48000,aformat=channel_layouts=stereo[a0];[1:a]aresample=48000,aformat=channel_layouts=stereo[a1];[2:a]aresample=48000,aformat=channel_layouts=stereo[a2];"
           "[a0][a1]acrossfade=d=0.5[y1];[y1][a2]acrossfade=d=0.5[aout]")
-    def compose_row(name, goal, prefix, n, parallel=CORES):
+    LAVFI_CLIPS = ('[{"path":"k0.mp4"},{"path":"k1.mp4"},{"path":"k2.mp4"}]', ["-i", f"{m}/k0.mp4", "-i", f"{m}/k1.mp4", "-i", f"{m}/k2.mp4"])
+    def compose_row(name, goal, prefix, n, parallel=CORES, clips=LAVFI_CLIPS):
         return compare(name, goal,
-            [(f"{prefix}{i}", '{"version":1,"type":"compose","clips":[{"path":"k0.mp4"},{"path":"k1.mp4"},{"path":"k2.mp4"}],"transition":{"type":"crossfade","duration":0.5},'
+            [(f"{prefix}{i}", '{"version":1,"type":"compose","clips":' + clips[0] + ',"transition":{"type":"crossfade","duration":0.5},'
               f'"output":{{"path":"out-{prefix}{i}.mp4","width":1280,"height":720,"fps":30,"video":{{"preset":"veryfast"}}}}}}') for i in range(n)],
-            [["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", f"{m}/k0.mp4", "-i", f"{m}/k1.mp4", "-i", f"{m}/k2.mp4", "-filter_complex", fc,
+            [["ffmpeg", "-nostdin", "-v", "error", "-y"] + clips[1] + ["-filter_complex", fc,
               "-map", "[vout]", "-map", "[aout]", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", "-movflags", "+faststart", f"{WORK}/peer-{prefix}{i}.mp4"] for i in range(n)],
             f"out-{prefix}0.mp4", f"{WORK}/peer-{prefix}0.mp4", "ffmpeg xfade", parallel=parallel, cpu=True)
     compose_x = compose_row("compose 3 clips, 0.5 s crossfades", "≥1.05x", "c", 2)
@@ -294,6 +295,13 @@ def main():
     thumbnail_row("thumbnail, phone-shaped clip at 15 s (5 s past its keyframe)", "(report)", "rw.mp4", 15, "rt", 10 if QUICK else 40)
     transcode_row("transcode, phone-shaped clip → 480p x264 veryfast + stereo AAC", "≥1.10x", "rw.mp4", "rx", 2, peer_audio=("-ac", "2"))
     transcode_row("transcode, phone-shaped clip, 4 jobs at once (4 workers vs 4 parallel ffmpeg)", "≥1.10x", "rw.mp4", "r4x", 4, peer_audio=("-ac", "2"), parallel=4)
+    # Three 4 s cuts of it (a portrait picture turned upright and pillarboxed
+    # into 1280x720, 5.1 mixed down to stereo, each cut decoded from the
+    # keyframe before it): the compose rows on a phone's footage.
+    phone = ('[{"path":"rw.mp4","start":0,"duration":4},{"path":"rw.mp4","start":6,"duration":4},{"path":"rw.mp4","start":12,"duration":4}]',
+             [a for t in (0, 6, 12) for a in ("-ss", str(t), "-t", "4", "-i", f"{m}/rw.mp4")])
+    compose_row("compose 3 cuts of the phone-shaped clip, 0.5 s crossfades", "≥1.10x", "cr", 2, clips=phone)
+    compose_row("compose 3 cuts of the phone-shaped clip, 4 jobs at once (4 workers vs 4 parallel ffmpeg)", "≥1.10x", "cr4_", 4, parallel=4, clips=phone)
 
     # Delivery outputs (issue 18) of a minute of 720p30 with B-frames.
     long_clip(m)

@@ -2,6 +2,7 @@
 """Profile the release daemon on one workload: N jobs through a fresh spool,
 jobs/s, the CODEC_THREADS each job got, and optionally a perf profile.
    python3 bench/profile.py probe 1000 [perf.data]
+   python3 bench/profile.py tiny 2000 [perf.data]      # the trivial job of the overhead row
    python3 bench/profile.py thumbnail 200 [perf.data]
    BENCH_WORKERS=4 python3 bench/profile.py transcode-rw 4 [perf.data]
    perf report -i perf.data --no-children --sort dso,sym
@@ -12,6 +13,8 @@ import bench
 
 MANIFESTS = {
     "probe": lambda i: '{"version":1,"type":"probe","input":"c720.mp4"}',
+    # The overhead row's trivial job: what the durable path and the daemon cost.
+    "tiny": lambda i: '{"version":1,"type":"probe","input":"tiny.wav"}',
     "thumbnail": lambda i: f'{{"version":1,"type":"thumbnail","input":"c720.mp4","at":[5],"width":320,"output":{{"path":"out-p{i}.jpg"}}}}',
     "transcode": lambda i: f'{{"version":1,"type":"transcode","input":"c720.mp4","output":{{"path":"out-p{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}}}}}}',
     # The bench's phone-shaped transcode (1080p portrait by its matrix, 5.1 AAC).
