@@ -226,6 +226,12 @@ final class SystemdUnitTests: XCTestCase {
                    timerDropIn: "[Timer]\nOnActiveSec=2s\nOnUnitActiveSec=2s\nAccuracySec=1s\n")
         sd.installMedia()
         XCTAssertEqual(sd.systemctl("start", "mediaspool.service").code, 0)
+        // The daemon's first full scan (with its stale-job check) runs on the
+        // watcher's thread and may end after READY=1: wait for it, or on a
+        // loaded machine it finds the orphan below (seen in CI).
+        eventually(60, "the daemon's first full scan") {
+            journal(sd, ["-u", "mediaspool.service", "STEP=scan"]).contains { ($0["MESSAGE"] as? String)?.hasPrefix("first full scan done") == true }
+        }
         // A job whose worker was killed: in processing/, attempt 1 counted, no lock held.
         let body = probeManifest("clips/v1.mp4")
         let state = RecordCoding.encode(JobState(id: "orphan", attempts: 1, history: [HistoryEntry(attempt: 1, startedAt: RFC3339.string(Date()))]))
