@@ -23,16 +23,11 @@ public enum DaemonLock {
         public var tenants: [String: [String]]?
 
         public init(_ c: Config) {
-            let spool = c.spool.lexicallyNormalized()
             // A path inside the spool is kept relative to it ("<spool>/media"):
             // the hosts of a shared spool mount it at different places
             // (/mnt/a/spool, /srv/spool), and their default media root,
             // media/ in the spool, is one directory all the same.
-            func name(_ p: FilePath) -> String {
-                let p = p.lexicallyNormalized()
-                guard p.starts(with: spool) else { return p.string }
-                return FilePath("<spool>").pushing(FilePath(root: nil, p.components.dropFirst(spool.components.count))).string
-            }
+            func name(_ p: FilePath) -> String { Self.name(p.lexicallyNormalized().string, spool: c.spool) }
             mediaRoot = name(c.effectiveMediaRoot)
             allowRoots = c.allowRoots.map(name).sorted()
             tenants = c.tenants.isEmpty ? nil : c.tenants.mapValues { [name($0.mediaRoot)] + $0.allowRoots.map(name).sorted() }
@@ -41,17 +36,20 @@ public enum DaemonLock {
         /// These settings with absolute paths under `spool` written as
         /// `<spool>/…`, as a daemon of an older version wrote them.
         public func relative(to spool: FilePath) -> Settings {
-            let root = spool.lexicallyNormalized()
-            func name(_ s: String) -> String {
-                let p = FilePath(s)
-                guard p.isAbsolute, p.starts(with: root) else { return s }
-                return FilePath("<spool>").pushing(FilePath(root: nil, p.components.dropFirst(root.components.count))).string
-            }
+            func name(_ s: String) -> String { Self.name(s, spool: spool) }
             var out = self
             out.mediaRoot = name(mediaRoot)
             out.allowRoots = allowRoots.map(name).sorted()
             out.tenants = tenants?.mapValues { v in v.isEmpty ? v : [name(v[0])] + v.dropFirst().map(name).sorted() }
             return out
+        }
+
+        /// `path` as these settings name it: `<spool>/…` when it lies in
+        /// the spool, else as it is.
+        static func name(_ path: String, spool: FilePath) -> String {
+            let p = FilePath(path), root = spool.lexicallyNormalized()
+            guard p.isAbsolute, p.starts(with: root) else { return path }
+            return FilePath("<spool>").pushing(FilePath(root: nil, p.components.dropFirst(root.components.count))).string
         }
 
         /// What differs, in words, or nil.

@@ -30,11 +30,11 @@ public struct SpoolFileSystem: Sendable, Equatable {
     static let local: [UInt64: String] = [0xEF53: "ext4", 0x5846_5342: "xfs", 0x0102_1994: "tmpfs", 0x9123_683E: "btrfs",
                                           0x2FC1_2FC1: "zfs", 0x794C_7630: "overlayfs", 0xF2F5_2010: "f2fs"]
 
-    /// The classification: a pure function of the magic number and, for
-    /// FUSE, the mount's type in mountinfo (nil when it was not found).
     /// A FUSE mount whose type /proc/self/mountinfo did not give.
     static let unknownFUSE = "a FUSE file system of unknown type (not found in /proc/self/mountinfo)"
 
+    /// The classification: a pure function of the magic number and, for
+    /// FUSE, the mount's type in mountinfo (nil when it was not found).
     public static func classify(fType: UInt64, mountType: String?) -> SpoolFileSystem {
         switch fType {
         case cephMagic: return SpoolFileSystem(name: "cephfs (kernel client)", verdict: .fences)
@@ -47,7 +47,7 @@ public struct SpoolFileSystem: Sendable, Equatable {
             // A FUSE mount whose type could not be read (no /proc, hidepid)
             // might be GlusterFS or JuiceFS: refused like them, not waved through.
             case nil: return SpoolFileSystem(name: unknownFUSE, verdict: .doesNotFence)
-            default: return SpoolFileSystem(name: mountType ?? unknownFUSE, verdict: .untested)
+            case let type?: return SpoolFileSystem(name: type, verdict: .untested)
             }
         default:
             if let name = local[fType] { return SpoolFileSystem(name: name, verdict: .local) }

@@ -47,7 +47,9 @@ public enum Heartbeats {
 
     /// Writes the beat through a fresh temporary name and a rename, not fsynced.
     public static func write(_ beat: HostBeat, _ layout: SpoolLayout) throws(SpoolError) {
-        if !Sys.exists(layout.hosts) { try? Sys.mkdir(layout.hosts, permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute]) }
+        // One lstat per beat: made by the first beat, and never followed
+        // through a symlink put in its place.
+        if !isDirectory(layout.hosts) { try? Sys.mkdir(layout.hosts, permissions: [.ownerReadWriteExecute, .groupReadExecute, .otherReadExecute]) }
         guard isDirectory(layout.hosts) else {
             throw SpoolError(.ioError, "\(layout.hosts) is not a directory (a symlink or a file someone put there): the heartbeat is not written; remove it and the daemon makes the directory again", step: "heartbeat")
         }
