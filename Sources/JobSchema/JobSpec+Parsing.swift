@@ -13,6 +13,7 @@ extension JobSpec {
         case .thumbnail: .thumbnail(try parseThumbnail(&r))
         case .compose: .compose(try parseCompose(&r))
         case .audio: .audio(try parseAudio(&r))
+        case .package: .package(try parsePackage(&r))
         }
     }
 
@@ -303,5 +304,63 @@ extension DecodeOptions {
         decode.audioTrack = try d.int("audioTrack", 0...63)
         try d.finish()
         return decode
+    }
+}
+
+extension JobSpec {
+    /// `package`: input, output (a directory path), formats, segmentSeconds
+    /// (1-30, default 4), renditions (1-8; each height or width 16-8192,
+    /// bitrateKbps 50-100000 or crf 0-51, codec h264 or hevc), audio (0-4
+    /// renditions of bitrateKbps 32-512 and channels 1, 2 or 6), preset,
+    /// storyboard and preview (as the thumbnail job's, written inside).
+    static func parsePackage(_ r: inout ObjectReader) throws(SchemaError) -> Package {
+        let input = try r.requiredString("input")
+        guard var o = try r.object("output") else { throw SchemaError.invalid("$.output", "is required: {\"path\": \"a directory to write\"}") }
+        let path = try o.requiredString("path")
+        let overwrite = try o.bool("overwrite") ?? false
+        try o.finish()
+        guard let last = path.split(separator: "/").last, last != ".", !path.hasSuffix("/") else {
+            throw SchemaError.invalid("$.output.path", "\"\(path)\" must name the directory to write (not end in /)")
+        }
+        var p = Package(input: input, output: path, overwrite: overwrite)
+        p.formats = try r.oneOf("formats", Package.Formats.self) ?? .both
+        p.segmentSeconds = try r.number("segmentSeconds", 1...30) ?? 4
+        p.preset = try r.oneOf("preset", Preset.self) ?? .veryfast
+        if let values = try r.array("renditions", count: 1...8) {
+            var list: [Package.Rendition] = []
+            for (i, v) in values.enumerated() {
+                var o = try ObjectReader(v, at: "$.renditions[\(i)]")
+                let rr = Package.Rendition(width: try o.int("width", 16...8192), height: try o.int("height", 16...8192),
+                                           bitrateKbps: try o.int("bitrateKbps", 50...100_000), crf: try o.int("crf", 0...51),
+                                           codec: try o.oneOf("codec", VideoCodec.self) ?? .h264)
+                try o.finish()
+                guard rr.width != nil || rr.height != nil else { throw SchemaError.invalid("$.renditions[\(i)]", "needs a height or a width") }
+                guard rr.bitrateKbps == nil || rr.crf == nil else { throw SchemaError.invalid("$.renditions[\(i)]", "takes bitrateKbps or crf, not both") }
+                guard [.h264, .hevc].contains(rr.codec) else {
+                    throw SchemaError.unsupported("$.renditions[\(i)].codec \"\(rr.codec.rawValue)\": a package's renditions are h264 or hevc")
+                }
+                list.append(rr)
+            }
+            p.renditions = list
+        }
+        if let values = try r.array("audio", count: 0...4) {
+            var list: [Package.AudioRendition] = []
+            for (i, v) in values.enumerated() {
+                var o = try ObjectReader(v, at: "$.audio[\(i)]")
+                let a = Package.AudioRendition(bitrateKbps: try o.int("bitrateKbps", 32...512) ?? 128, channels: try o.int("channels", 1...6) ?? 2)
+                try o.finish()
+                guard [1, 2, 6].contains(a.channels) else { throw SchemaError.invalid("$.audio[\(i)].channels", "must be 1, 2 or 6, found \(a.channels)") }
+                list.append(a)
+            }
+            p.audio = list
+        }
+        if var s = try r.object("storyboard") {
+            let interval = try s.number("interval", 0.1...3600) ?? 10
+            let columns = try s.int("columns", 1...20) ?? 5, rows = try s.int("rows", 1...20) ?? 5
+            try s.finish()
+            p.storyboard = Storyboard(interval: interval, columns: columns, rows: rows, vtt: Package.storyboardVTT)
+        }
+        p.preview = try parsePreview(r.object("preview"))
+        return p
     }
 }

@@ -7,7 +7,7 @@
 /// one `JobSpec`.
 
 public enum JobType: String, Sendable, CaseIterable, Codable {
-    case probe, transcode, thumbnail, compose, audio
+    case probe, transcode, thumbnail, compose, audio, package
 }
 
 public enum JobSpec: Sendable {
@@ -16,6 +16,7 @@ public enum JobSpec: Sendable {
     case thumbnail(Thumbnail)
     case compose(Compose)
     case audio(Audio)
+    case package(Package)
 
     public var inputPaths: [String] {
         switch self {
@@ -24,6 +25,7 @@ public enum JobSpec: Sendable {
         case .thumbnail(let t): [t.input]
         case .compose(let c): c.clips.map(\.path) + (c.audio.map { [$0.path] } ?? [])
         case .audio(let a): [a.input]
+        case .package(let p): [p.input]
         }
     }
 
@@ -34,6 +36,7 @@ public enum JobSpec: Sendable {
         case .thumbnail(let t): if case .storyboard(let s) = t.times { [t.output, s.vtt] } else { [t.output] }
         case .compose(let c): [c.output.path]
         case .audio(let a): [a.output.path]
+        case .package(let p): [p.output]
         }
     }
 }
@@ -181,6 +184,12 @@ public struct Thumbnail: Sendable {
     public var overwrite = false
     /// How stills at given times are found (an extension of manifest v1).
     public var seek = SeekMode.accurate
+
+    public init(input: String, times: Times, width: Int? = nil, height: Int? = nil, output: String, format: ImageFormat,
+                sheetColumns: Int? = nil, overwrite: Bool = false, seek: SeekMode = .accurate) {
+        self.input = input; self.times = times; self.width = width; self.height = height; self.output = output
+        self.format = format; self.sheetColumns = sheetColumns; self.overwrite = overwrite; self.seek = seek
+    }
 }
 
 /// `seek` of a thumbnail job: `accurate` takes the first frame at or after
@@ -257,4 +266,60 @@ public struct Audio: Sendable {
     public var targetLufs: Double?
     public var truePeak: Double?
     public var output: OutputSpec
+}
+
+/// `package` (an extension of manifest v1, docs/manifest.md): one input
+/// to an adaptive-streaming ladder in one output directory: fMP4 (CMAF)
+/// segments, HLS playlists and a master playlist, and a DASH MPD over the
+/// same segments; optionally a storyboard and an animated preview beside
+/// them. The input is decoded once for every rendition.
+public struct Package: Sendable {
+    public enum Formats: String, Sendable, CaseIterable { case hls, dash, both
+        public var hls: Bool { self != .dash }
+        public var dash: Bool { self != .hls }
+    }
+    /// One video rendition: its size (a height, a width, or both), and a
+    /// bitrate (capped VBR) or a CRF.
+    public struct Rendition: Sendable, Equatable {
+        public var width: Int?
+        public var height: Int?
+        public var bitrateKbps: Int?
+        public var crf: Int?
+        public var codec: VideoCodec
+        public init(width: Int? = nil, height: Int? = nil, bitrateKbps: Int? = nil, crf: Int? = nil, codec: VideoCodec = .h264) {
+            self.width = width; self.height = height; self.bitrateKbps = bitrateKbps; self.crf = crf; self.codec = codec
+        }
+    }
+    public struct AudioRendition: Sendable, Equatable {
+        public var bitrateKbps: Int
+        public var channels: Int
+        public init(bitrateKbps: Int = 128, channels: Int = 2) { self.bitrateKbps = bitrateKbps; self.channels = channels }
+    }
+    public var input: String
+    /// The directory to write (published whole, by one rename).
+    public var output: String
+    public var overwrite = false
+    public var formats = Formats.both
+    /// Target segment length; every rendition has a keyframe at each boundary.
+    public var segmentSeconds = 4.0
+    /// Nil: the default ladder (`defaultLadder`), capped at the input's height.
+    public var renditions: [Rendition]?
+    /// Empty: no audio.
+    public var audio: [AudioRendition] = [AudioRendition()]
+    public var preset = Preset.veryfast
+    /// Written in the directory as storyboard-NN.jpg and storyboard.vtt.
+    public var storyboard: Storyboard?
+    /// Written in the directory as preview.webp.
+    public var preview: Preview?
+
+    /// Heights and bitrates of the default H.264 ladder, top first; the
+    /// rungs at or below the input's height are used, at most
+    /// `defaultRungs` of them.
+    public static let defaultLadder: [(height: Int, kbps: Int)] = [(2160, 14000), (1440, 8000), (1080, 5000), (720, 2800), (480, 1400), (360, 800), (240, 400)]
+    public static let defaultRungs = 4
+    public static let storyboardVTT = "storyboard.vtt"
+    public static let storyboardSheets = "storyboard-%02d.jpg"
+    public static let previewName = "preview.webp"
+    public static let masterPlaylist = "master.m3u8"
+    public static let mpd = "manifest.mpd"
 }

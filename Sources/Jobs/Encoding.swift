@@ -89,6 +89,7 @@ enum Encoding {
 
     static func videoEncoder(for graph: FilterGraph, sink: Int, settings v: VideoSettings, colour: ColourTags = ColourTags(),
                              hdrMetadata: HDRMetadata? = nil, fields: FieldOrder = .progressive, variableRate: Bool = false,
+                             extraOptions: [(String, String)] = [],
                              output: OutputFile, threads: Int) throws(AVError) -> Encoder {
         guard let name = videoEncoder(v.codec ?? .h264) else { throw AVError.encoderNotFound }
         let enc = try Encoder(name: name, threads: threads)
@@ -107,6 +108,7 @@ enum Encoding {
             enc.setInterlaced(topFieldFirst: fields == .topFirst)
         }
         if let hdr = hdrMetadata, v.codec == .hevc, colour.isPQ { enc.setOption("x265-params", (["log-level=error"] + hdr.x265Params).joined(separator: ":")) }
+        for (k, value) in extraOptions { enc.setOption(k, value) }
         try enc.open(globalHeader: output.needsGlobalHeader)
         return enc
     }

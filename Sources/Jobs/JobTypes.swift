@@ -13,7 +13,7 @@ public func applyProcessLimits(_ limits: MediaLimits) {
 /// with its job's id.
 public enum JobTypes {
     public static var all: [JobType: any JobRunner] {
-        let runners: [JobType: any JobRunner] = [.probe: ProbeJob(), .transcode: TranscodeJob(), .audio: AudioJob(), .thumbnail: ThumbnailJob(), .compose: ComposeJob()]
+        let runners: [JobType: any JobRunner] = [.probe: ProbeJob(), .transcode: TranscodeJob(), .audio: AudioJob(), .thumbnail: ThumbnailJob(), .compose: ComposeJob(), .package: PackageJob()]
         return runners.mapValues { FFmpegLogAttributed(inner: $0) }
     }
 }

@@ -57,4 +57,7 @@ extension Frame {
     /// Lets the encoder choose the picture type (a decoded frame carries
     /// its source's I/P/B, which an encoder would otherwise follow).
     public func clearPictureType() { raw.pointee.pict_type = AV_PICTURE_TYPE_NONE }
+    /// Asks the encoder to code this frame as a keyframe (an IDR with
+    /// libx264's `forced-idr`, x265's default).
+    public func forceKeyframe() { raw.pointee.pict_type = AV_PICTURE_TYPE_I }
 }

@@ -19,6 +19,9 @@ public final class OutputFile {
         ctx = c!
         interrupt = InterruptHandler(shouldAbort)
         interrupt.install(on: ctx)
+        // A muxer that opens its own files (dash, hls: segments, playlists)
+        // opens them through the context, limited to plain files too.
+        av_opt_set(ctx, "protocol_whitelist", "file", 0)
         if ctx.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             var cb = ctx.pointee.interrupt_callback
             let opts = AVOptions([("protocol_whitelist", "file")])

@@ -138,6 +138,11 @@ public final class EncodeStage {
     private var lastPTS: Int64?
     /// The sink has ended and the encoder is flushed.
     public private(set) var finished = false
+    /// Seconds between forced keyframes (an adaptive-streaming ladder's
+    /// segments): the first frame at or after each multiple is coded as a
+    /// keyframe, the same frame in every rendition fed by one graph.
+    public var keyframeEvery: Double?
+    private var nextKeyframe = 0.0
 
     public init(graph: FilterGraph, sink: Int = 0, encoder: Encoder, output: OutputFile, stream: Int, isVideo: Bool) {
         self.graph = graph; self.sink = sink; self.encoder = encoder; self.output = output; self.stream = stream; self.isVideo = isVideo
@@ -160,8 +165,10 @@ public final class EncodeStage {
             }
             guard r == .frame else { return }
             let sinkBase = graph.timeBase(sink: sink)
+            var seconds: Double?
             if let p = filtered.pts {
-                onFrame(Double(p) * sinkBase.doubleValue)
+                seconds = Double(p) * sinkBase.doubleValue
+                onFrame(seconds!)
                 filtered.pts = rescale(p, from: sinkBase, to: encoder.timeBase)
             }
             if isVideo, let p = filtered.pts {
@@ -169,6 +176,10 @@ public final class EncodeStage {
                 lastPTS = p
             }
             if isVideo { filtered.clearPictureType() }
+            if isVideo, let every = keyframeEvery, let t = seconds, t >= nextKeyframe - 1e-6 {
+                filtered.forceKeyframe()
+                nextKeyframe = ((t + 1e-6) / every).rounded(.down) * every + every
+            }
             do { try encoder.send(filtered) } catch { throw MediaFailure(.encode, error) }
             filtered.unref()
             try write()

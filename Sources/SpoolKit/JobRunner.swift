@@ -92,9 +92,9 @@ public final class JobContext: Sendable {
     /// Checks and opens an output (PathPolicy.openOutput) as this job's:
     /// a file that another job still in done/ wrote is not replaced unless
     /// the manifest says `overwrite`; what this job writes is marked as its own.
-    public func openOutput(_ raw: String, field: String = "output.path", overwrite: Bool) throws(SpoolError) -> OutputTarget {
+    public func openOutput(_ raw: String, field: String = "output.path", overwrite: Bool, directory: Bool = false) throws(SpoolError) -> OutputTarget {
         let layout = self.layout
-        return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite,
+        return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite, directory: directory,
                                      isRetained: { Sys.exists(layout.manifest($0, in: layout.done)) || Sys.exists(layout.manifest($0, in: layout.processing)) })
     }
 

@@ -17,9 +17,10 @@ public final class OutputTarget {
     /// The lexical final path, for messages and records.
     public let finalPath: FilePath
     public let name: String
-    private let directory: FileDescriptor
-    private var temporary: (name: String, fd: FileDescriptor)?
-    private var published = false
+    var temporary: (name: String, fd: FileDescriptor)?
+    /// The temporary is a directory (OutputTarget+Directory.swift).
+    var temporaryIsDirectory = false
+    var published = false
     /// The job whose output this is, written to the file as an extended
     /// attribute (`user.mediaspool.job`) so later jobs and retention know it.
     let owner: String?
@@ -30,6 +31,8 @@ public final class OutputTarget {
 
     /// The extended attribute that names the job that wrote an output.
     public static let ownerAttribute = "user.mediaspool.job"
+
+    let directory: FileDescriptor
 
     init(finalPath: FilePath, directory: FileDescriptor, name: String, owner: String?, othersKept: ((String) -> Bool)? = nil) {
         self.finalPath = finalPath; self.directory = directory; self.name = name; self.owner = owner; self.othersKept = othersKept
@@ -130,7 +133,8 @@ public final class OutputTarget {
             } else {
                 guard !SpoolName.isWriterAlive(ofTemporary: name), !shared || mtime < cutoff else { continue }
             }
-            if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
+            // A package's temporary is a directory: removed with what it holds.
+            if (try? Sys.removeTree(directory, name)) != nil { removed += 1 }
         }
         return removed
     }
@@ -140,16 +144,18 @@ public final class OutputTarget {
     func removeIfOwned(by id: String) -> Bool {
         guard let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { return false }
         let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
-        let regular = (try? Sys.fstat(fd))?.isRegular ?? false
+        let st = try? Sys.fstat(fd)
         try? fd.close()
-        guard regular, writer == id else { return false }
+        guard let st, writer == id else { return false }
+        if st.isDirectory { return (try? Sys.removeTree(directory, name)) != nil }  // a package
+        guard st.isRegular else { return false }
         return (try? Sys.unlinkAt(directory, name)) != nil
     }
 
     /// Removes the temporary file unless it was published (no partial output under any name).
     public func discard() {
         guard !published, let t = temporary else { return }
-        try? Sys.unlinkAt(directory, t.name)
+        if temporaryIsDirectory { try? Sys.removeTree(directory, t.name) } else { try? Sys.unlinkAt(directory, t.name) }
         published = true  // once
     }
 }
@@ -165,8 +171,12 @@ extension PathPolicy {
     ///
     /// `create: false` (retention, recovery's clean-up) makes no directory:
     /// a missing one throws.
+    ///
+    /// `directory`: the output is a directory (a package), so one already
+    /// at the path may be a directory (not a symlink).
     public func openOutput(_ raw: String, field: String = "output.path", owner: String? = nil, overwrite: Bool = false,
-                           create: Bool = true, isRetained: @escaping (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
+                           create: Bool = true, directory isDirectory: Bool = false,
+                           isRetained: @escaping (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
         let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
         guard let name = p.lastComponent?.string,
               let root = ([mediaRoot] + allowedRoots).map({ $0.lexicallyNormalized() }).filter({ PathPolicy.isUnder(p, $0) && p != $0 })
@@ -200,9 +210,11 @@ extension PathPolicy {
             }
         }
         if let st = try? Sys.lstatAt(dir, name) {
-            guard st.isRegular else {
+            guard isDirectory ? st.isDirectory : st.isRegular else {
                 try? dir.close()
-                throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
+                throw SpoolError(.outputNotAllowed, isDirectory
+                    ? "\(field) \"\(raw)\" exists and is not a directory (a file or symlink); remove it or pick another name"
+                    : "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
             }
             if let owner, !overwrite, let existing = try? Sys.openAt(dir, name, O_RDONLY | O_NONBLOCK) {
                 let writer = Sys.getXattr(existing, OutputTarget.ownerAttribute)

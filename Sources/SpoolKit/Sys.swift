@@ -172,6 +172,25 @@ public enum Sys {
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
     }
 
+    /// Removes `name` in `dir` and, when it is a directory, everything in it
+    /// first, each level opened with O_NOFOLLOW (a symlink inside is removed,
+    /// never followed). Depth is bounded (a package's directory is flat).
+    public static func removeTree(_ dir: FileDescriptor, _ name: String, depth: Int = 8) throws(Errno) {
+        let st = try lstatAt(dir, name)
+        guard st.st_mode & S_IFMT == S_IFDIR else { return try unlinkAt(dir, name) }
+        guard depth > 0 else { throw Errno.tooManySymbolicLinkLevels }
+        let sub = try openAt(dir, name, O_RDONLY | O_DIRECTORY)
+        defer { try? sub.close() }
+        for entry in try entries(of: sub) { try removeTree(sub, entry, depth: depth - 1) }
+        _ = try retrying { Glibc.unlinkat(dir.rawValue, name, AT_REMOVEDIR) }
+    }
+
+    /// Swaps two names in one directory atomically (renameat2 RENAME_EXCHANGE).
+    public static func exchangeAt(_ dir: FileDescriptor, _ a: String, _ b: String) throws(Errno) {
+        let RENAME_EXCHANGE: UInt32 = 2
+        _ = try retrying { ms_renameat2_at(dir.rawValue, a, dir.rawValue, b, RENAME_EXCHANGE) }
+    }
+
     /// An extended attribute's value, or nil (absent, or the file system has none).
     public static func getXattr(_ fd: FileDescriptor, _ name: String) -> String? {
         var buf = [UInt8](repeating: 0, count: 256)
