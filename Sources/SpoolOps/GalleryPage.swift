@@ -10,6 +10,18 @@ public struct GalleryPage {
         public var outputs: [(path: String, size: Int64, duration: Double?, width: Int?, height: Int?, video: String?, audio: String?)] = []
         public var poster: String?
         public var code: String?, message: String?
+        /// A package's streams and what was copied of it beside the pages.
+        public var package: Package?
+
+        public struct Package {
+            /// file:// URLs of the master playlist and the MPD, when the package has them.
+            public var hls: String?, dash: String?
+            /// The first storyboard sheet and the WebVTT file, relative to the page.
+            public var storyboard: String?, storyboardVTT: String?
+            public init(hls: String?, dash: String?, storyboard: String?, storyboardVTT: String?) {
+                self.hls = hls; self.dash = dash; self.storyboard = storyboard; self.storyboardVTT = storyboardVTT
+            }
+        }
 
         public init(id: String, state: Inspector.State, type: String, time: String, tenant: String?, labels: [String: String]) {
             self.id = id; self.state = state; self.type = type; self.time = time; self.tenant = tenant; self.labels = labels
@@ -41,6 +53,8 @@ public struct GalleryPage {
         .body{padding:8px 12px} .id{font-weight:600;word-break:break-all} .meta{color:#555;font-size:12px}
         .chip{display:inline-block;background:#eef;border-radius:10px;padding:0 8px;margin:2px 4px 0 0;font-size:12px}
         .code{color:#c0392b;font-weight:600} .msg{font-size:12px;color:#444;word-break:break-word}
+        .player{width:100%;aspect-ratio:16/9;background:#000;display:block} .storyboard{width:100%;display:block;margin-top:6px}
+        .links a{margin-right:10px;font-size:12px}
         nav{padding:0 20px 20px;display:flex;gap:12px}
         </style></head><body>
         <header><h1>mediaspool</h1><span>\(esc(spool))</span><span>\(total) jobs\(selection.isEmpty ? "" : ", " + esc(selection.joined(separator: ", "))), page \(page) of \(pages)</span>
@@ -56,6 +70,12 @@ public struct GalleryPage {
             } else {
                 h += "<div class=\"poster noposter\">\(esc(c.state == .failed ? "failed" : c.type))</div>"
             }
+            if let p = c.package, let hls = p.hls {
+                // Played where the browser plays HLS itself (nothing is
+                // loaded from the network: no hls.js); elsewhere the
+                // preview above, the storyboard and the links stand in.
+                h += "<video class=\"player\" controls preload=\"none\" hidden data-hls=\"\(esc(hls))\"\(c.poster.map { " poster=\"\(esc($0))\"" } ?? "")></video>"
+            }
             h += "<div class=\"body\"><div class=\"id\">\(esc(c.id))</div>"
             h += "<div class=\"meta\">\(esc(c.type)) · \(c.state.rawValue) · <time datetime=\"\(esc(c.time))\">\(esc(String(c.time.replacingOccurrences(of: "T", with: " ").prefix(19))))</time>\(c.tenant.map { " · tenant " + esc($0) } ?? "")</div>"
             for o in c.outputs {
@@ -65,6 +85,13 @@ public struct GalleryPage {
                 let codecs = [o.video, o.audio].compactMap { $0 }
                 if !codecs.isEmpty { parts.append(esc(codecs.joined(separator: "+"))) }
                 h += "<div class=\"meta output\">\(parts.joined(separator: " · "))</div>"
+            }
+            if let p = c.package {
+                if let sb = p.storyboard {
+                    h += "<img class=\"storyboard\" src=\"\(esc(sb))\" alt=\"storyboard of \(esc(c.id))\"\(p.storyboardVTT.map { " data-vtt=\"\(esc($0))\"" } ?? "")>"
+                }
+                let links = [p.hls.map { ("HLS", $0) }, p.dash.map { ("DASH", $0) }, p.storyboardVTT.map { ("storyboard VTT", $0) }].compactMap { $0 }
+                if !links.isEmpty { h += "<div class=\"links\">" + links.map { "<a href=\"\(esc($0.1))\">\($0.0)</a>" }.joined() + "</div>" }
             }
             if let code = c.code { h += "<div class=\"code\">\(esc(code))</div><div class=\"msg\">\(esc(c.message ?? ""))</div>" }
             if !labelText.isEmpty { h += "<div>" + labelText.map { "<span class=\"chip\">\(esc($0))</span>" }.joined() + "</div>" }
@@ -85,10 +112,20 @@ public struct GalleryPage {
               a.hidden = q!=='' && hay.indexOf(q)<0;
             });
           });
+          var players=[].slice.call(document.querySelectorAll('video.player'));
+          players.forEach(function(v){
+            if(!v.canPlayType('application/vnd.apple.mpegurl')) return;
+            // A browser that says it may play HLS and then cannot (a codec,
+            // a local file it may not read) hides the player again.
+            v.addEventListener('loadedmetadata',function(){ v.dataset.duration=String(v.duration); });
+            v.addEventListener('error',function(){ v.dataset.error=String(v.error&&v.error.code); v.hidden=true; });
+            v.preload='metadata'; v.src=v.dataset.hls; v.hidden=false;
+          });
           window.addEventListener('load',function(){
             var imgs=[].slice.call(document.images);
             document.body.dataset.loadMs=String(Math.round(performance.now()));
             document.body.dataset.imagesLoaded=String(imgs.filter(function(i){return i.complete&&i.naturalWidth>0}).length);
+            imgs.forEach(function(i){ i.dataset.loaded=String(i.complete&&i.naturalWidth>0); });
           });
         })();
         </script></body></html>

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Jobs
+import JobSchema
 import SpoolKit
 import SpoolOps
 import SystemPackage
@@ -45,6 +46,9 @@ struct Gallery: ParsableCommand {
             if let r = result {
                 card.outputs = r.outputs.map { ($0.path, $0.sizeBytes, $0.durationSeconds, $0.width, $0.height, $0.videoCodec, $0.audioCodec) }
                 card.poster = copyPoster(item.id, result: r, cfg: cfg, into: dir)
+                if let pkg = r.outputs.first(where: { $0.format == "package" }) {
+                    card.package = copyPackage(item.id, pkg.path, result: r, cfg: cfg, into: dir, poster: &card.poster)
+                }
             }
             if let e = error { card.code = e.code; card.message = e.message }
             cards.append(card)
@@ -56,6 +60,44 @@ struct Gallery: ParsableCommand {
             try Data(html.utf8).write(to: dir.appendingPathComponent(GalleryPage.fileName(i + 1)), options: .atomic)
         }
         print("gallery: \(cards.count) jobs on \(pages.count) page(s): \(dir.appendingPathComponent("index.html").path)")
+    }
+
+    /// A package's preview (the card's image when there is no poster), its
+    /// storyboard's sheets and WebVTT file, copied beside the pages under
+    /// posters/ID/, each read through the path checks a job's input gets;
+    /// and file:// links to its master playlist and MPD where they exist.
+    func copyPackage(_ id: String, _ path: String, result: ResultRecord, cfg: Config, into dir: URL,
+                     poster: inout String?) -> GalleryPage.Card.Package? {
+        guard JobID.isValid(id) else { return nil }
+        let policy = cfg.pathPolicy(tenant: result.tenant)
+        let limit = 8 << 20
+        func read(_ name: String) -> (bytes: [UInt8], path: String)? {
+            guard let f = try? policy.openInput(path + "/" + name, field: "output"), f.size < limit,
+                  let bytes = (try? Sys.readAll(f.descriptor, limit: limit)) ?? nil else { return nil }
+            return (bytes, f.path.string)
+        }
+        func link(_ name: String) -> String? {
+            (try? policy.openInput(path + "/" + name, field: "output")).map { URL(fileURLWithPath: $0.path.string).absoluteString }
+        }
+        let fm = FileManager.default
+        let own = dir.appendingPathComponent("posters/\(id)", isDirectory: true)
+        func keep(_ name: String, _ bytes: [UInt8]) -> String? {
+            try? fm.createDirectory(at: own, withIntermediateDirectories: true)
+            return fm.createFile(atPath: own.appendingPathComponent(name).path, contents: Data(bytes)) ? "posters/\(id)/\(name)" : nil
+        }
+        if poster == nil, let p = read(Package.previewName) { poster = keep(Package.previewName, p.bytes) }
+        var sheet: String?, vtt: String?
+        if let v = read(Package.storyboardVTT) {
+            vtt = keep(Package.storyboardVTT, v.bytes)
+            // The sheets the WebVTT file names, by their names beside it.
+            for n in 1...99 {
+                let name = String(format: Package.storyboardSheets, n)
+                guard let s = read(name) else { break }
+                let kept = keep(name, s.bytes)
+                if n == 1 { sheet = kept }
+            }
+        }
+        return GalleryPage.Card.Package(hls: link(Package.masterPlaylist), dash: link(Package.mpd), storyboard: sheet, storyboardVTT: vtt)
     }
 
     /// The job's poster, or for an image output the image itself, copied

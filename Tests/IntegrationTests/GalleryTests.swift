@@ -93,6 +93,49 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(count("data-tenant=\"acme\"", in: sel2), 13)
     }
 
+    /// Issue 18: a package's card shows its animated preview as its image,
+    /// its storyboard, and links to its HLS and DASH manifests; the page
+    /// plays the master playlist only where the browser can by itself
+    /// (nothing remote: Debian's Chromium cannot, so no player shows).
+    func testAPackageCardShowsItsPreviewAndStoryboard() throws {
+        let h = SpoolHarness(self)
+        h.start(workers: 1)
+        h.submit("pkg", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"streams/v1"},"segmentSeconds":1,"storyboard":{"interval":0.5,"columns":2,"rows":2},"preview":{"duration":1,"fps":5}}"#)
+        h.submit("bare", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"streams/bare"},"formats":"dash"}"#)
+        eventually(stall: 60, "the packages ended", progress: { h.finishedCount }) { h.finishedCount == 2 }
+        XCTAssertNotNil(h.result("pkg"), h.error("pkg")?.message ?? "")
+        XCTAssertNotNil(h.result("bare"), h.error("bare")?.message ?? "")
+        h.stopAll()
+        let out = h.root.string + "/gallery"
+        let (code, text) = h.cli(["gallery", "--out", out])
+        XCTAssertEqual(code, 0, text)
+        let dom = browse(out + "/index.html", ["--dump-dom", "--virtual-time-budget=5000"])
+        let card = try XCTUnwrap(dom.components(separatedBy: "<article ").first { $0.contains("data-id=\"pkg\"") }, dom)
+        XCTAssertTrue(card.contains(#"<img class="poster" src="posters/pkg/preview.webp""#), card)
+        XCTAssertTrue(card.contains(#"<img class="storyboard" src="posters/pkg/storyboard-01.jpg""#), card)
+        // Both images decoded by the browser (the preview is an animated WebP).
+        XCTAssertEqual(count(#"data-loaded="true""#, in: card), 2, card)
+        let master = URL(fileURLWithPath: h.media.string + "/streams/v1/master.m3u8").absoluteString
+        XCTAssertTrue(card.contains("href=\"\(master)\">HLS</a>"), card)
+        XCTAssertTrue(card.contains(">DASH</a>") && card.contains(">storyboard VTT</a>"), card)
+        XCTAssertTrue(card.contains("data-hls=\"\(master)\""), "the player is there for browsers that play HLS")
+        // Debian's Chromium 156 says it may play HLS, then refuses the local
+        // playlist (MEDIA_ERR_SRC_NOT_SUPPORTED): the player hides itself and
+        // the preview and storyboard stand in. A browser that plays it
+        // reports the package's duration.
+        let video = try XCTUnwrap(card.range(of: #"<video[^>]*>"#, options: .regularExpression).map { String(card[$0]) }, card)
+        if let d = video.range(of: #"data-duration="[0-9.]+""#, options: .regularExpression) {
+            XCTAssertEqual(Double(video[d].split(separator: "\"")[1]) ?? 0, h.result("pkg")?.outputs.first?.durationSeconds ?? -1, accuracy: 0.1, video)
+        } else {
+            XCTAssertTrue(video.contains("data-error=") && video.contains("hidden"), "neither played nor hidden: \(video)")
+        }
+        let vtt = try String(contentsOfFile: out + "/posters/pkg/storyboard.vtt", encoding: .utf8)
+        XCTAssertTrue(vtt.contains("storyboard-01.jpg#xywh=0,0,"), "the WebVTT file names the sheets copied beside it")
+        // The bare package (DASH only, no preview): no image, a DASH link, no player.
+        let bare = try XCTUnwrap(dom.components(separatedBy: "<article ").first { $0.contains("data-id=\"bare\"") })
+        XCTAssertTrue(bare.contains("noposter") && bare.contains(">DASH</a>") && !bare.contains("<video"), bare)
+    }
+
     /// Issue 13 row 14: a forged result record naming a file outside the
     /// roots (or a poster that is a symlink) made `gallery` copy it into
     /// the page's folder.
