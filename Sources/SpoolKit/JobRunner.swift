@@ -94,7 +94,7 @@ public final class JobContext: Sendable {
     /// the manifest says `overwrite`; what this job writes is marked as its own.
     public func openOutput(_ raw: String, field: String = "output.path", overwrite: Bool, directory: Bool = false) throws(SpoolError) -> OutputTarget {
         let layout = self.layout
-        return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite, directory: directory,
+        return try policy.openOutput(raw, field: field, owner: id, overwrite: overwrite, kind: directory ? .directory : .file,
                                      isRetained: { Sys.exists(layout.manifest($0, in: layout.done)) || Sys.exists(layout.manifest($0, in: layout.processing)) })
     }
 

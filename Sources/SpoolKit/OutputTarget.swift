@@ -160,6 +160,9 @@ public final class OutputTarget {
     }
 }
 
+/// What an output is (PathPolicy.openOutput).
+public enum OutputKind: Sendable { case file, directory, either }
+
 extension PathPolicy {
     /// Checks an output path and opens its directory (creating the missing
     /// ones) without following a symlink anywhere below the root it lies
@@ -172,10 +175,11 @@ extension PathPolicy {
     /// `create: false` (retention, recovery's clean-up) makes no directory:
     /// a missing one throws.
     ///
-    /// `directory`: the output is a directory (a package), so one already
-    /// at the path may be a directory (not a symlink).
+    /// `kind`: what may already be at the path: a regular file, or for a
+    /// package a directory (never a symlink); `.either` for the clean-ups
+    /// (retention, recovery), which go by the record's outputs.
     public func openOutput(_ raw: String, field: String = "output.path", owner: String? = nil, overwrite: Bool = false,
-                           create: Bool = true, directory isDirectory: Bool = false,
+                           create: Bool = true, kind: OutputKind = .file,
                            isRetained: @escaping (String) -> Bool = { _ in false }) throws(SpoolError) -> OutputTarget {
         let p = try lexical(raw, notAllowed: .outputNotAllowed, field: field)
         guard let name = p.lastComponent?.string,
@@ -210,9 +214,9 @@ extension PathPolicy {
             }
         }
         if let st = try? Sys.lstatAt(dir, name) {
-            guard isDirectory ? st.isDirectory : st.isRegular else {
+            guard (kind != .directory && st.isRegular) || (kind != .file && st.isDirectory) else {
                 try? dir.close()
-                throw SpoolError(.outputNotAllowed, isDirectory
+                throw SpoolError(.outputNotAllowed, kind == .directory
                     ? "\(field) \"\(raw)\" exists and is not a directory (a file or symlink); remove it or pick another name"
                     : "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
             }

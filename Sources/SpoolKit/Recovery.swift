@@ -150,7 +150,7 @@ public struct Recovery: Sendable {
     func removePartialOutputs(of manifest: Manifest, job id: String, report: inout Report) {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
-            guard let target = try? policy.openOutput(out, field: "output", create: false) else { continue }
+            guard let target = try? policy.openOutput(out, field: "output", create: false, kind: .either) else { continue }
             report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id, shared: isShared)
         }
     }

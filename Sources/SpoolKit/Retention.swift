@@ -91,7 +91,7 @@ struct Retention {
     /// job that replaced it, with `overwrite`, owns it now; a file without
     /// the attribute, written before there was one, is left alone).
     private func removeOutput(_ raw: String, of id: String, tenant: String?) -> Bool {
-        guard let target = try? config.pathPolicy(tenant: tenant).openOutput(raw, field: "output", create: false) else { return false }
+        guard let target = try? config.pathPolicy(tenant: tenant).openOutput(raw, field: "output", create: false, kind: .either) else { return false }
         return target.removeIfOwned(by: id)
     }
 }

@@ -239,6 +239,23 @@ final class PackageTests: XCTestCase {
         XCTAssertEqual(third.outputs.first?.audioCodec, "aac", "the new package replaced the old one whole")
         let names = try FileManager.default.contentsOfDirectory(atPath: m + "/taken")
         XCTAssertFalse(names.contains { $0.hasPrefix(".") }, "the replaced directory is gone: \(names)")
+        // list and show know the job type and its directory output.
+        XCTAssertTrue(h.cli(["list"]).out.contains("third  package"), h.cli(["list"]).out)
+        let shown = h.cli(["show", "third"]).out
+        XCTAssertTrue(shown.contains(#""format" : "package""#) && shown.contains(#""path" : "taken\/dir""#) || shown.contains(#""path" : "taken/dir""#), shown)
+        // Retention purges a package's directory with its job, only the
+        // owner's: "first"'s package was replaced by "third"'s.
+        h.stopAll()
+        for id in ["first", "third"] {
+            let rec = h.layout.result(id).string
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-9 * 86400)], ofItemAtPath: rec)
+        }
+        let r = h.cli(["sweep", "--json"], env: ["MEDIASPOOL_RETAIN_DONE_DAYS": "7", "MEDIASPOOL_RETENTION_PURGES_OUTPUTS": "true"])
+        XCTAssertEqual(r.code, 0, r.out)
+        XCTAssertEqual(try JSONDecoder().decode(Recovery.Report.self, from: Data(r.out.utf8)).outputsPurged, 1, r.out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: m + "/taken/dir"), "the package's directory went with its job")
+        XCTAssertEqual(try String(contentsOfFile: m + "/taken/file", encoding: .utf8), "x")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "/etc/passwd"))
     }
 
     /// kill -9 while a package is being written: nothing under the final
@@ -263,8 +280,17 @@ final class PackageTests: XCTestCase {
         waitForExit(first)
         XCTAssertFalse(FileManager.default.fileExists(atPath: parent + "/long"))
         XCTAssertEqual(temporaries().count, 1)
+        // The timer's sweep finds the job stale (its lock died with the
+        // daemon), puts it back and removes the dead run's directory.
+        let swept = h.cli(["sweep", "--json"])
+        XCTAssertEqual(swept.code, 0, swept.out)
+        let report = try JSONDecoder().decode(Recovery.Report.self, from: Data(swept.out.utf8))
+        XCTAssertEqual(report.recovered, 1, swept.out)
+        XCTAssertEqual(report.tempFilesRemoved, 1, "the partial directory: \(swept.out)")
+        XCTAssertEqual(temporaries(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: parent + "/long"))
         h.start(workers: 1)
-        eventually(stall: 120, "the package was written again", progress: { temporaries().count + (h.result("pkg-kill") == nil ? 0 : 10) }) { h.result("pkg-kill") != nil }
+        eventually(stall: 120, "the package was written again", progress: { ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).count }) { h.result("pkg-kill") != nil }
         let rec = try XCTUnwrap(h.result("pkg-kill"))
         XCTAssertEqual(rec.attempts, 2)
         XCTAssertEqual(temporaries(), [], "the dead run's directory was removed")
