@@ -111,8 +111,6 @@ extension OutputTarget {
                 try Sys.fsync(directory)
             }
         } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
-        if let refusedBy {
-            throw SpoolError(.outputNotAllowed, "\(manifestPath) was published by job \(Escaping.quoted(refusedBy)) while this one ran, and that job is still in done/: pick another path, or set \"overwrite\": true in the output to replace it", step: "publish-output")
-        }
+        if let refusedBy { throw OutputTarget.publishedMeanwhile(manifestPath, by: refusedBy) }
     }
 }

@@ -96,9 +96,12 @@ public final class OutputTarget {
                 try Sys.fsync(directory)
             }
         } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
-        if let refusedBy {
-            throw SpoolError(.outputNotAllowed, "\(manifestPath) was published by job \(Escaping.quoted(refusedBy)) while this one ran, and that job is still in done/: pick another path, or set \"overwrite\": true in the output to replace it", step: "publish-output")
-        }
+        if let refusedBy { throw OutputTarget.publishedMeanwhile(manifestPath, by: refusedBy) }
+    }
+
+    /// The publish found another kept job's output at the final name.
+    static func publishedMeanwhile(_ manifestPath: String, by writer: String) -> SpoolError {
+        SpoolError(.outputNotAllowed, "\(manifestPath) was published by job \(Escaping.quoted(writer)) while this one ran, and that job is still in done/: pick another path, or set \"overwrite\": true in the output to replace it", step: "publish-output")
     }
 
     /// Writes `bytes` whole under the temporary name, then publishes them.

@@ -102,4 +102,29 @@ final class JobSpecTests: XCTestCase {
         guard case .thumbnail(let fast) = try spec(.thumbnail, #"{"input":"a","at":[3],"seek":"keyframe","output":{"path":"s.jpg"}}"#) else { return XCTFail() }
         XCTAssertEqual(fast.seek, .keyframe)
     }
+
+    func testPackageDefaultsAndRefusals() throws {
+        guard case .package(let p) = try spec(.package, #"{"input":"a.mp4","output":{"path":"streams/a"}}"#) else { return XCTFail() }
+        XCTAssertEqual(p.formats, .both); XCTAssertEqual(p.segmentSeconds, 4); XCTAssertNil(p.renditions)
+        XCTAssertEqual(p.audio, [Package.AudioRendition(bitrateKbps: 128, channels: 2)]); XCTAssertEqual(p.preset, .veryfast)
+        XCTAssertEqual(JobSpec.package(p).outputPaths, ["streams/a"]); XCTAssertEqual(JobSpec.package(p).inputPaths, ["a.mp4"])
+        guard case .package(let q) = try spec(.package, #"{"input":"a.mp4","output":{"path":"s","overwrite":true},"formats":"hls","audio":[],"renditions":[{"width":640,"crf":20,"codec":"hevc"}],"storyboard":{"interval":2}}"#) else { return XCTFail() }
+        XCTAssertEqual(q.renditions, [Package.Rendition(width: 640, crf: 20, codec: .hevc)])
+        XCTAssertTrue(q.audio.isEmpty); XCTAssertTrue(q.overwrite); XCTAssertEqual(q.storyboard?.vtt, Package.storyboardVTT)
+        let bad = [
+            #"{"input":"a","output":{"path":"s/"}}"#: "must name the directory",
+            #"{"input":"a","output":{"path":"s"},"renditions":[{"crf":20}]}"#: "needs a height or a width",
+            #"{"input":"a","output":{"path":"s"},"renditions":[{"height":360,"crf":20,"bitrateKbps":500}]}"#: "not both",
+            #"{"input":"a","output":{"path":"s"},"renditions":[{"height":360,"codec":"vp9"}]}"#: "h264 or hevc",
+            #"{"input":"a","output":{"path":"s"},"renditions":[]}"#: "renditions",
+            #"{"input":"a","output":{"path":"s"},"audio":[{"channels":4}]}"#: "1, 2 or 6",
+            #"{"input":"a","output":{"path":"s"},"segmentSeconds":0.5}"#: "segmentSeconds",
+            #"{"input":"a","output":{"path":"s"},"storyboard":{"vtt":"x.vtt"}}"#: "vtt",
+        ]
+        for (json, words) in bad {
+            let e = refusal(.package, json)
+            XCTAssertNotNil(e, json)
+            XCTAssertTrue("\(e.map { "\($0)" } ?? "")".contains(words), "\(json): \(e.map { "\($0)" } ?? "nil")")
+        }
+    }
 }
