@@ -18,4 +18,14 @@ enum MemoryBudget {
         guard bytes > job.memoryBudget else { return }
         throw SpoolError(.limitExceeded, "\(what) is \(width)x\(height): its frames take about \(bytes >> 20) MiB, more than this job's share of memory (\(job.memoryBudget >> 20) MiB: limits.maxJobMemoryBytes, else the daemon's memory limit shared by the workers); scale it down first, or lower the worker count or raise the limit", step: "open-input")
     }
+
+    /// Throws LIMIT_EXCEEDED when pictures of these sizes, each held
+    /// `frames` times (a ladder's input and its renditions), exceed the
+    /// job's budget.
+    static func check(_ job: JobContext, pictures: [(width: Int, height: Int, frames: Int)], what: String) throws(SpoolError) {
+        let bytes = pictures.reduce(0) { $0 + $1.width * $1.height * 2 * $1.frames }
+        guard bytes > job.memoryBudget else { return }
+        let sizes = pictures.map { "\($0.width)x\($0.height)" }.joined(separator: ", ")
+        throw SpoolError(.limitExceeded, "\(what) (\(sizes)): their frames take about \(bytes >> 20) MiB, more than this job's share of memory (\(job.memoryBudget >> 20) MiB: limits.maxJobMemoryBytes, else the daemon's memory limit shared by the workers); ask for fewer or smaller renditions, or lower the worker count or raise the limit", step: "open-input")
+    }
 }

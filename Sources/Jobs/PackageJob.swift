@@ -32,7 +32,10 @@ public struct PackageJob: JobRunner {
             let grabber = try FrameGrabber(job: job, input: try job.policy.openInput(p.input), inputName: p.input, threads: job.threads)
             if var board = p.storyboard {
                 board.vtt = inside + "/" + Package.storyboardVTT
-                let t = Thumbnail(input: p.input, times: .storyboard(board), output: inside + "/" + Package.storyboardSheets, format: .jpg)
+                // The sheets' path is a format (its %02d numbers them): a %
+                // of the manifest's own path is escaped, never a directive.
+                let sheets = inside.replacingOccurrences(of: "%", with: "%%") + "/" + Package.storyboardSheets
+                let t = Thumbnail(input: p.input, times: .storyboard(board), output: sheets, format: .jpg)
                 _ = try StoryboardMaker.run(job, t, board, grabber: grabber, started: t1)
             }
             if let preview = p.preview {

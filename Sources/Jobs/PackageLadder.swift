@@ -92,7 +92,6 @@ final class PackageLadder {
         if s.width > job.limits.maxWidth || s.height > job.limits.maxHeight {
             throw SpoolError(.limitExceeded, "input \(package.input) is \(s.width)x\(s.height); the limit is \(job.limits.maxWidth)x\(job.limits.maxHeight) (limits.maxWidth/maxHeight)", step: "open-input")
         }
-        try MemoryBudget.check(job, width: s.width, height: s.height, frames: MemoryBudget.framesTranscoding * 2, what: "input \(package.input)")
         do {
             out = try OutputFile(format: "dash", path: directoryURL + "/" + Package.mpd, shouldAbort: { [job] in job.shouldAbort })
         } catch { throw mediaError(error, step: "open-output") }
@@ -119,10 +118,15 @@ final class PackageLadder {
 
     private func addVideo(_ idx: Int) throws(SpoolError) {
         let s = input.stream(idx)
+        let source = SourceVideo(stream: s, decode: job.manifest.decode)
+        rungs = Self.rungs(package, source: source)
+        for r in rungs where r.width > job.limits.maxWidth || r.height > job.limits.maxHeight {
+            throw SpoolError(.limitExceeded, "a rendition of \(r.width)x\(r.height) is over the limit of \(job.limits.maxWidth)x\(job.limits.maxHeight) (limits.maxWidth/maxHeight); ask for a smaller one", step: "validate")
+        }
+        try MemoryBudget.check(job, pictures: [(s.width, s.height, MemoryBudget.framesDecoding)] + rungs.map { ($0.width, $0.height, MemoryBudget.framesTranscoding) },
+                               what: "input \(package.input) and its \(rungs.count) renditions")
         do throws(AVError) {
             let dec = try Decoder(s, threads: job.threads)
-            let source = SourceVideo(stream: s, decode: job.manifest.decode)
-            rungs = Self.rungs(package, source: source)
             let n = rungs.count
             var description = "[in0]" + (source.filters + ["split=\(n)"]).joined(separator: ",")
             description += (0..<n).map { "[s\($0)]" }.joined()
@@ -139,7 +143,9 @@ final class PackageLadder {
                                         sinks: Array(repeating: .video, count: n), threads: job.threads)
             let colour = source.toneMapped ? source.colour : source.colour.converted(from: dec.pixelFormatName, to: "yuv420p")
             let fr = graph.frameRate(sink: 0)
-            let gop = fr.isKnown ? max(1, Int((package.segmentSeconds * fr.doubleValue).rounded())) : 250
+            // The encoders' own keyframes no nearer than two segments: the
+            // forced ones at the boundaries are the ones that count.
+            let gop = fr.isKnown ? max(2, Int((2 * package.segmentSeconds * fr.doubleValue).rounded())) : 250
             for (i, r) in rungs.enumerated() {
                 var extra: [(String, String)] = [("forced-idr", "1"), ("g", "\(gop)")]
                 switch r.codec {

@@ -139,8 +139,14 @@ public final class EncodeStage {
     /// The sink has ended and the encoder is flushed.
     public private(set) var finished = false
     /// Seconds between forced keyframes (an adaptive-streaming ladder's
-    /// segments): the first frame at or after each multiple is coded as a
-    /// keyframe, the same frame in every rendition fed by one graph.
+    /// segments): the first frame, then the first frame at least this long
+    /// after the last forced one, is coded as a keyframe: the same frame in
+    /// every rendition fed by one graph. Counted from the last keyframe, not
+    /// on a grid of multiples, as the dash muxer cuts a segment at the first
+    /// keyframe at least its length after the segment's start: on a grid, a
+    /// 29.97 fps clip's boundary frames land 0-33 ms late by turns, a gap
+    /// shorter than a segment is not cut, and segments of twice the length
+    /// came out.
     public var keyframeEvery: Double?
     private var nextKeyframe = 0.0
 
@@ -176,9 +182,9 @@ public final class EncodeStage {
                 lastPTS = p
             }
             if isVideo { filtered.clearPictureType() }
-            if isVideo, let every = keyframeEvery, let t = seconds, t >= nextKeyframe - 1e-6 {
+            if isVideo, let every = keyframeEvery, let t = seconds, t >= nextKeyframe - 1e-9 {
                 filtered.forceKeyframe()
-                nextKeyframe = ((t + 1e-6) / every).rounded(.down) * every + every
+                nextKeyframe = t + every
             }
             do { try encoder.send(filtered) } catch { throw MediaFailure(.encode, error) }
             filtered.unref()

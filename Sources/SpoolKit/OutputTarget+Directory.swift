@@ -18,8 +18,9 @@ extension OutputTarget {
     public func temporaryDirectoryURL() throws(SpoolError) -> String {
         precondition(temporary == nil, "one temporary per output")
         let tmp = SpoolName.temporary(for: name)
-        do {
-            _ = try Sys.mkdirAt(directory, tmp, permissions: 0o755)
+        do throws(Errno) {
+            // A name already there (a collision, or planted) is not adopted.
+            guard try Sys.mkdirAt(directory, tmp, permissions: 0o755) else { throw Errno.fileExists }
             let fd = try Sys.openAt(directory, tmp, O_RDONLY | O_DIRECTORY)
             if let owner { Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) }
             temporary = (tmp, fd)
@@ -79,14 +80,16 @@ extension OutputTarget {
     }
 
     /// fsync every file and the directory, then rename it into place and
-    /// fsync the parent. A directory already at the final name is swapped
-    /// out by the same rename (RENAME_EXCHANGE) and removed after, unless
-    /// another job still in done/ wrote it and the job has no `overwrite`
-    /// (OUTPUT_NOT_ALLOWED).
+    /// fsync the parent. Something already at the final name is replaced
+    /// only when it is a package, a directory whose owner attribute names a
+    /// job (this one, or one no longer kept, or any with `overwrite`): it is
+    /// swapped out by the same rename (RENAME_EXCHANGE) and removed after. A
+    /// file, a symlink, or a directory mediaspool did not write is never
+    /// replaced (OUTPUT_NOT_ALLOWED).
     public func publishDirectory(manifestPath: String) throws(SpoolError) {
         guard let t = temporary, temporaryIsDirectory else { preconditionFailure("publishDirectory before temporaryDirectoryURL()") }
         try Fence.check("publish-output")
-        var refusedBy: String?
+        var refusal: SpoolError?
         do {
             for name in try Sys.entries(of: t.fd) {
                 let f = try Sys.openAt(t.fd, name, O_RDONLY | O_NONBLOCK)
@@ -94,23 +97,52 @@ extension OutputTarget {
                 try Sys.fsync(f)
             }
             try Sys.fsync(t.fd)
-            do { try Sys.renameAtNoReplace(directory, t.name, name) } catch where error == .fileExists || error == .directoryNotEmpty {
-                if let writer = currentWriter(), writer != owner, othersKept?(writer) == true {
-                    refusedBy = writer
-                } else {
-                    // One rename swaps the new directory in; the old one,
-                    // now under the temporary name, is removed after.
-                    try Sys.exchangeAt(directory, t.name, name)
-                    published = true
-                    try Sys.fsync(directory)
-                    try? Sys.removeTree(directory, t.name)
-                }
-            }
-            if refusedBy == nil {
+            do {
+                try Sys.renameAtNoReplace(directory, t.name, name, directory: true)
                 published = true
-                try Sys.fsync(directory)
+            } catch where error == .fileExists || error == .directoryNotEmpty || error == .notDirectory {
+                refusal = try replace(t.name, manifestPath: manifestPath)
             }
+            if refusal == nil { try Sys.fsync(directory) }
         } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
-        if let refusedBy { throw OutputTarget.publishedMeanwhile(manifestPath, by: refusedBy) }
+        if let refusal { throw refusal }
+    }
+
+    /// Swaps the directory `tmp` with the package at the final name, then
+    /// removes the old one; or the reason not to.
+    private func replace(_ tmp: String, manifestPath: String) throws(Errno) -> SpoolError? {
+        let notOurs = SpoolError(.outputNotAllowed, "\(manifestPath) exists and is not a package mediaspool wrote (a file, a symlink, or a directory without its owner attribute): it is not replaced; remove it or pick another path", step: "publish-output")
+        guard let st = try? Sys.lstatAt(directory, name), st.isDirectory,
+              let old = try? Sys.openAt(directory, name, O_RDONLY | O_DIRECTORY) else { return notOurs }
+        let writer = Sys.getXattr(old, OutputTarget.ownerAttribute)
+        try? old.close()
+        guard let writer else { return notOurs }
+        if writer != owner, othersKept?(writer) == true { return OutputTarget.publishedMeanwhile(manifestPath, by: writer) }
+        do { try Sys.exchangeAt(directory, tmp, name) } catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
+            // No RENAME_EXCHANGE here (NFS): the old package is renamed
+            // aside first, so for a moment there is none under the name.
+            let aside = SpoolName.temporary(for: name)
+            try Sys.renameAt(directory, name, aside)
+            try Sys.renameAt(directory, tmp, name)
+            published = true
+            try Sys.fsync(directory)
+            removeOld(aside, writer: writer)
+            return nil
+        }
+        published = true
+        try Sys.fsync(directory)
+        removeOld(tmp, writer: writer)
+        return nil
+    }
+
+    /// The old package, now under a temporary name: marked as this job's
+    /// (should the removal not finish, this job's recovery removes it),
+    /// then removed.
+    private func removeOld(_ aside: String, writer: String) {
+        _ = try? Sys.removeDirectory(directory, aside, if: { fd in
+            guard Sys.getXattr(fd, OutputTarget.ownerAttribute) == writer else { return false }
+            if let owner { Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) }
+            return true
+        })
     }
 }

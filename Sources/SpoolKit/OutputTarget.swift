@@ -127,6 +127,15 @@ public final class OutputTarget {
         var removed = 0
         let cutoff = Date().timeIntervalSince1970 - Recovery.sharedTemporaryAgeSeconds
         for name in (try? Sys.entries(of: directory)) ?? [] where name.hasPrefix(prefix) && SpoolName.isTemporary(name) {
+            guard let st = try? Sys.lstatAt(directory, name) else { continue }
+            if st.isDirectory {
+                // A package's temporary: removed with what it holds only
+                // when its owner attribute names this job, never by pid or
+                // name alone (a directory is too much to remove on a guess).
+                guard let job else { continue }
+                if (try? Sys.removeDirectory(directory, name, if: { Sys.getXattr($0, OutputTarget.ownerAttribute) == job })) == true { removed += 1 }
+                continue
+            }
             guard let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { continue }
             let writer = Sys.getXattr(fd, OutputTarget.ownerAttribute)
             let mtime = (try? Sys.fstat(fd))?.mtimeSeconds ?? .infinity
@@ -136,8 +145,7 @@ public final class OutputTarget {
             } else {
                 guard !SpoolName.isWriterAlive(ofTemporary: name), !shared || mtime < cutoff else { continue }
             }
-            // A package's temporary is a directory: removed with what it holds.
-            if (try? Sys.removeTree(directory, name)) != nil { removed += 1 }
+            if (try? Sys.unlinkAt(directory, name)) != nil { removed += 1 }
         }
         return removed
     }
@@ -150,7 +158,9 @@ public final class OutputTarget {
         let st = try? Sys.fstat(fd)
         try? fd.close()
         guard let st, writer == id else { return false }
-        if st.isDirectory { return (try? Sys.removeTree(directory, name)) != nil }  // a package
+        if st.isDirectory {  // a package: judged again on the descriptor that empties it
+            return (try? Sys.removeDirectory(directory, name, if: { Sys.getXattr($0, OutputTarget.ownerAttribute) == id })) == true
+        }
         guard st.isRegular else { return false }
         return (try? Sys.unlinkAt(directory, name)) != nil
     }
@@ -158,7 +168,7 @@ public final class OutputTarget {
     /// Removes the temporary file unless it was published (no partial output under any name).
     public func discard() {
         guard !published, let t = temporary else { return }
-        if temporaryIsDirectory { try? Sys.removeTree(directory, t.name) } else { try? Sys.unlinkAt(directory, t.name) }
+        if temporaryIsDirectory { _ = try? Sys.removeDirectory(directory, t.name, if: { _ in true }) } else { try? Sys.unlinkAt(directory, t.name) }
         published = true  // once
     }
 }
@@ -222,6 +232,15 @@ extension PathPolicy {
                 throw SpoolError(.outputNotAllowed, kind == .directory
                     ? "\(field) \"\(raw)\" exists and is not a directory (a file or symlink); remove it or pick another name"
                     : "\(field) \"\(raw)\" exists and is not a regular file (a symlink or directory); remove it or pick another name", step: "check-paths")
+            }
+            if kind == .directory, owner != nil, st.isDirectory {
+                let existing = try? Sys.openAt(dir, name, O_RDONLY | O_DIRECTORY)
+                let writer = existing.flatMap { Sys.getXattr($0, OutputTarget.ownerAttribute) }
+                try? existing?.close()
+                if writer == nil {
+                    try? dir.close()
+                    throw SpoolError(.outputNotAllowed, "\(field) \"\(raw)\" is a directory mediaspool did not write (no owner attribute): a package replaces only an older package; remove it or pick another path", step: "check-paths")
+                }
             }
             if let owner, !overwrite, let existing = try? Sys.openAt(dir, name, O_RDONLY | O_NONBLOCK) {
                 let writer = Sys.getXattr(existing, OutputTarget.ownerAttribute)

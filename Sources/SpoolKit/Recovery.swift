@@ -151,7 +151,7 @@ public struct Recovery: Sendable {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
             guard let target = try? policy.openOutput(out, field: "output", create: false, kind: .either) else { continue }
-            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name), of: id, shared: isShared)
+            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name + ".tmp-"), of: id, shared: isShared)
         }
     }
 

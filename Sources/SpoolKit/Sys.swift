@@ -159,10 +159,16 @@ public enum Sys {
     /// replacing `to` (renameat2 RENAME_NOREPLACE; where the file system
     /// takes no rename flags, NFS among them, linkat(2) then unlinkat(2),
     /// which refuses an existing name the same way).
-    public static func renameAtNoReplace(_ dir: FileDescriptor, _ from: String, _ to: String) throws(Errno) {
+    ///
+    /// `directory`: `from` is a directory, which link(2) cannot take; the
+    /// fallback is then a plain renameat(2), which refuses a non-empty
+    /// directory or a file at `to` (ENOTEMPTY, EEXIST, ENOTDIR) and replaces
+    /// only an empty directory.
+    public static func renameAtNoReplace(_ dir: FileDescriptor, _ from: String, _ to: String, directory: Bool = false) throws(Errno) {
         let RENAME_NOREPLACE: UInt32 = 1
         do { _ = try retrying { ms_renameat2_at(dir.rawValue, from, dir.rawValue, to, RENAME_NOREPLACE) } }
         catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
+            if directory { return try renameAt(dir, from, to) }
             _ = try retrying { Glibc.linkat(dir.rawValue, from, dir.rawValue, to, 0) }
             try unlinkAt(dir, from)
         }
@@ -172,17 +178,28 @@ public enum Sys {
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, 0) }
     }
 
-    /// Removes `name` in `dir` and, when it is a directory, everything in it
-    /// first, each level opened with O_NOFOLLOW (a symlink inside is removed,
-    /// never followed). Depth is bounded (a package's directory is flat).
-    public static func removeTree(_ dir: FileDescriptor, _ name: String, depth: Int = 8) throws(Errno) {
-        let st = try lstatAt(dir, name)
-        guard st.st_mode & S_IFMT == S_IFDIR else { return try unlinkAt(dir, name) }
-        guard depth > 0 else { throw Errno.tooManySymbolicLinkLevels }
+    /// Removes the directory `name` in `dir` with the files in it, when
+    /// `owned` holds for it: it is opened once (O_NOFOLLOW, O_DIRECTORY),
+    /// judged on that descriptor, emptied through it (regular files and
+    /// symlinks unlinked, never followed; a package's directory is flat, so
+    /// a directory inside stops the removal with ENOTEMPTY), and removed by
+    /// name only if the name still is that inode (a directory renamed into
+    /// its place meanwhile is left alone). False when `owned` refused it.
+    @discardableResult
+    public static func removeDirectory(_ dir: FileDescriptor, _ name: String, if owned: (FileDescriptor) -> Bool) throws(Errno) -> Bool {
         let sub = try openAt(dir, name, O_RDONLY | O_DIRECTORY)
         defer { try? sub.close() }
-        for entry in try entries(of: sub) { try removeTree(sub, entry, depth: depth - 1) }
+        guard owned(sub) else { return false }
+        let st = try fstat(sub)
+        for entry in try entries(of: sub) {
+            let e = try lstatAt(sub, entry)
+            guard e.st_mode & S_IFMT != S_IFDIR else { throw Errno.directoryNotEmpty }
+            try unlinkAt(sub, entry)
+        }
+        let now = try lstatAt(dir, name)
+        guard now.st_dev == st.st_dev, now.st_ino == st.st_ino else { return false }
         _ = try retrying { Glibc.unlinkat(dir.rawValue, name, AT_REMOVEDIR) }
+        return true
     }
 
     /// Swaps two names in one directory atomically (renameat2 RENAME_EXCHANGE).

@@ -161,11 +161,17 @@ final class PackageTests: XCTestCase {
         // A phone's portrait clip: stored landscape, turned by its display matrix.
         Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", m + "/pk/flat.mp4"])
         Fixtures.ffmpeg(["-i", m + "/pk/flat.mp4", "-c", "copy", "-metadata:s:v:0", "rotate=90", m + "/pk/phone.mp4"])
+        // NTSC rate: the frames at segment boundaries land late by varying
+        // amounts; on a grid of forced keyframes the 34th 1 s boundary's
+        // frame came 29 frames after the 33rd's, under a segment, so the
+        // muxer made a 2 s segment.
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30000/1001", "-t", "36", "-c:v", "libx264", "-preset", "ultrafast", m + "/pk/ntsc.mp4"])
         h.start(workers: 2)
         h.submit("pkg", #"{"version":1,"type":"package","input":"pk/wide.mp4","output":{"path":"streams/wide"},"segmentSeconds":2,"storyboard":{"interval":1,"columns":4,"rows":2},"preview":{"duration":2,"fps":5}}"#)
         h.submit("pkg-phone", #"{"version":1,"type":"package","input":"pk/phone.mp4","output":{"path":"streams/phone"},"formats":"hls","audio":[]}"#)
         h.submit("pkg-dash", #"{"version":1,"type":"package","input":"pk/flat.mp4","output":{"path":"streams/flat"},"formats":"dash","segmentSeconds":1,"renditions":[{"height":360,"crf":30},{"height":180,"bitrateKbps":200}]}"#)
-        eventually(stall: 120, "the package jobs ended", progress: { h.finishedCount }) { h.finishedCount == 3 }
+        h.submit("pkg-ntsc", #"{"version":1,"type":"package","input":"pk/ntsc.mp4","output":{"path":"streams/ntsc"},"segmentSeconds":1,"renditions":[{"height":360,"crf":30},{"height":180,"bitrateKbps":200}],"audio":[]}"#)
+        eventually(stall: 120, "the package jobs ended", progress: { h.finishedCount }) { h.finishedCount == 4 }
 
         let rec = try XCTUnwrap(h.result("pkg"), h.error("pkg")?.message ?? "")
         let out = try XCTUnwrap(rec.outputs.first)
@@ -203,6 +209,10 @@ final class PackageTests: XCTestCase {
         _ = try XCTUnwrap(h.result("pkg-dash"), h.error("pkg-dash")?.message ?? "")
         try checkPackage(m + "/streams/flat", inputFrames: 90, inputSeconds: 3, segment: 1, hls: false)
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: m + "/streams/flat").contains { $0.hasSuffix(".m3u8") })
+        _ = try XCTUnwrap(h.result("pkg-ntsc"), h.error("pkg-ntsc")?.message ?? "")
+        let ntscFrames = try XCTUnwrap(decodedFrames(m + "/pk/ntsc.mp4"))
+        let ntsc = try checkPackage(m + "/streams/ntsc", inputFrames: ntscFrames, inputSeconds: Double(ntscFrames) * 1.001 / 30, segment: 1.001)
+        XCTAssertEqual(ntsc, ["640x360", "320x180"])
     }
 
     /// What may already be at the output's path, and manifests that ask too
@@ -213,13 +223,33 @@ final class PackageTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: m + "/taken", withIntermediateDirectories: true)
         FileManager.default.createFile(atPath: m + "/taken/file", contents: Data("x".utf8))
         XCTAssertEqual(symlink("/etc", m + "/taken/link"), 0)
-        h.start(workers: 1)
+        // 2 GB a job: two 4096x4096 renditions (2.7 GB of frames) are refused.
+        let config = h.root.appending("config.json").string
+        FileManager.default.createFile(atPath: config, contents: Data(#"{"limits":{"maxJobMemoryBytes":2000000000}}"#.utf8))
+        h.start(workers: 1, args: ["--config", config])
         h.submit("on-file", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/file"}}"#)
         h.submit("on-link", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/link"}}"#)
         h.submit("no-video", #"{"version":1,"type":"package","input":"music/theme.mp3","output":{"path":"taken/music"}}"#)
         h.submit("bad", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/x"},"renditions":[{"crf":20}]}"#)
         h.submit("first", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/dir"},"audio":[]}"#)
-        eventually(stall: 60, "the jobs ended", progress: { h.finishedCount }) { h.finishedCount == 5 }
+        // A folder of someone's files is not a package: never replaced, even with overwrite.
+        try FileManager.default.createDirectory(atPath: m + "/library/keep", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: m + "/library/precious.txt", contents: Data("mine".utf8))
+        h.submit("on-folder", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"library","overwrite":true}}"#)
+        // A % in the path is a character, not a format directive.
+        h.submit("percent", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"odd/50% a%s%s%d"},"storyboard":{"interval":0.5}}"#)
+        // Renditions too large for the limits or the job's memory.
+        h.submit("huge", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/huge"},"renditions":[{"width":4096,"height":4096},{"width":4096,"height":4096}]}"#)
+        eventually(stall: 60, "the jobs ended", progress: { h.finishedCount }) { h.finishedCount == 8 }
+        XCTAssertEqual(h.error("on-folder")?.code, "OUTPUT_NOT_ALLOWED")
+        XCTAssertTrue(h.error("on-folder")?.message.contains("did not write") ?? false, h.error("on-folder")?.message ?? "")
+        XCTAssertEqual(try String(contentsOfFile: m + "/library/precious.txt", encoding: .utf8), "mine")
+        let percent = try XCTUnwrap(h.result("percent"), h.error("percent")?.message ?? "")
+        XCTAssertEqual(percent.outputs.first?.path, "odd/50% a%s%s%d")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: m + "/odd"), ["50% a%s%s%d"], "nothing written beside the package")
+        XCTAssertTrue(try FileManager.default.contentsOfDirectory(atPath: m + "/odd/50% a%s%s%d").contains("storyboard-01.jpg"))
+        XCTAssertEqual(h.error("huge")?.code, "LIMIT_EXCEEDED")
+        XCTAssertTrue(h.error("huge")?.message.contains("renditions") ?? false, h.error("huge")?.message ?? "")
         XCTAssertEqual(h.error("on-file")?.code, "OUTPUT_NOT_ALLOWED")
         XCTAssertEqual(h.error("on-link")?.code, "OUTPUT_NOT_ALLOWED")
         XCTAssertEqual(h.error("no-video")?.code, "INPUT_INVALID")
@@ -230,11 +260,11 @@ final class PackageTests: XCTestCase {
         let before = try FileManager.default.contentsOfDirectory(atPath: m + "/taken/dir").sorted()
         // Another job may not replace a kept job's package unless it says overwrite.
         h.submit("second", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/dir"},"segmentSeconds":1}"#)
-        eventually(stall: 60, "second ended", progress: { h.finishedCount }) { h.finishedCount == 6 }
+        eventually(stall: 60, "second ended", progress: { h.finishedCount }) { h.finishedCount == 9 }
         XCTAssertEqual(h.error("second")?.code, "OUTPUT_NOT_ALLOWED")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: m + "/taken/dir").sorted(), before)
         h.submit("third", #"{"version":1,"type":"package","input":"clips/v1.mp4","output":{"path":"taken/dir","overwrite":true},"segmentSeconds":1}"#)
-        eventually(stall: 60, "third ended", progress: { h.finishedCount }) { h.finishedCount == 7 }
+        eventually(stall: 60, "third ended", progress: { h.finishedCount }) { h.finishedCount == 10 }
         let third = try XCTUnwrap(h.result("third"), h.error("third")?.message ?? "")
         XCTAssertEqual(third.outputs.first?.audioCodec, "aac", "the new package replaced the old one whole")
         let names = try FileManager.default.contentsOfDirectory(atPath: m + "/taken")
@@ -265,8 +295,8 @@ final class PackageTests: XCTestCase {
         let h = SpoolHarness(self)
         let m = h.media.string
         try FileManager.default.createDirectory(atPath: m + "/pk", withIntermediateDirectories: true)
-        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
-                         "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", m + "/pk/long.mp4"])
+        Fixtures.ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+                         "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", m + "/pk/long.mp4"])
         let first = h.start(workers: 1)
         h.submit("pkg-kill", #"{"version":1,"type":"package","input":"pk/long.mp4","output":{"path":"streams/long"},"segmentSeconds":2,"preset":"medium"}"#)
         let parent = m + "/streams"
@@ -294,6 +324,6 @@ final class PackageTests: XCTestCase {
         let rec = try XCTUnwrap(h.result("pkg-kill"))
         XCTAssertEqual(rec.attempts, 2)
         XCTAssertEqual(temporaries(), [], "the dead run's directory was removed")
-        try checkPackage(parent + "/long", inputFrames: 600, inputSeconds: 20, segment: 2)
+        try checkPackage(parent + "/long", inputFrames: 300, inputSeconds: 10, segment: 2)
     }
 }
