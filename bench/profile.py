@@ -5,6 +5,7 @@ jobs/s, the CODEC_THREADS each job got, and optionally a perf profile.
    python3 bench/profile.py tiny 2000 [perf.data]      # the trivial job of the overhead row
    python3 bench/profile.py thumbnail 200 [perf.data]
    BENCH_WORKERS=4 python3 bench/profile.py transcode-rw 4 [perf.data]
+   BENCH_WORKERS=1 python3 bench/profile.py package 1 [perf.data]   # bench/ladder.py's ladder (run it once first)
    perf report -i perf.data --no-children --sort dso,sym
 Run ./bench/run.sh once first (it builds release and generates the media)."""
 import os, re, subprocess, sys, time
@@ -19,6 +20,8 @@ MANIFESTS = {
     "transcode": lambda i: f'{{"version":1,"type":"transcode","input":"c720.mp4","output":{{"path":"out-p{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}}}}}}',
     # The bench's phone-shaped transcode (1080p portrait by its matrix, 5.1 AAC).
     "transcode-rw": lambda i: f'{{"version":1,"type":"transcode","input":"rw.mp4","output":{{"path":"out-p{i}.mp4","video":{{"height":480,"crf":23,"preset":"veryfast"}},"audio":{{"codec":"aac","bitrateKbps":128}}}}}}',
+    # bench/ladder.py's job: the default 4-rung ladder of its 20 s 1080p clip.
+    "package": lambda i: f'{{"version":1,"type":"package","input":"ladder1080-20s.mp4","output":{{"path":"out-p{i}"}},"segmentSeconds":4}}',
 }
 
 def main():
@@ -38,7 +41,7 @@ def main():
     print(f"{kind}: {n / (t1 - t0):.1f} jobs/s, {t1 - t0:.2f} s, {cpu:.2f} CPU s (user + system), codec threads per job: {sorted(set(threads))}")
     d.stop()
     for f in os.listdir(bench.media()):
-        if f.startswith("out-p"): os.unlink(f"{bench.media()}/{f}")
+        if f.startswith("out-p"): subprocess.run(["rm", "-rf", f"{bench.media()}/{f}"])
 
 if __name__ == "__main__":
     main()

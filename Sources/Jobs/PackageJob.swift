@@ -67,7 +67,9 @@ public struct PackageJob: JobRunner {
             for name in files.keys where name.hasSuffix(".m3u8") { target.removeInDirectory(name) }
         }
         if !p.formats.dash { target.removeInDirectory(Package.mpd) }
-        try target.publishDirectory(manifestPath: p.output)
+        if let left = try target.publishDirectory(manifestPath: p.output) {
+            job.logger.warning("\(p.output): the package it replaced could not be removed; it is left as \(left) (retention removes it with this job)", metadata: ["STEP": "publish-output"])
+        }
         steps.append(StepTiming(name: "total", durationMs: Int(Date().timeIntervalSince(t0) * 1000)))
         return JobOutcome(outputs: [record(target, package: p, ladder: ladder, duration: duration)], steps: steps)
     }

@@ -13,8 +13,8 @@ import SpoolKit
 ///   packets ─▶ audio decoder ─▶ asplit ─▶ resample, downmix ─▶ AAC ──────────────────────┘
 ///
 /// Every rendition gets a keyframe (an IDR, closed GOP, no scene-cut
-/// keyframes) at the first frame at or after each multiple of the segment
-/// length, the same frame in all of them, so the muxer cuts every
+/// keyframes) at the first frame a segment length after the last one
+/// (EncodeStage.keyframeEvery), the same frame in all of them, so the muxer cuts every
 /// rendition's segments at the same times and players can switch between
 /// them. The encoders run their own threads (x264's frame threads, each
 /// given the job's share), so the renditions encode in parallel while this
@@ -38,6 +38,9 @@ final class PackageLadder {
     private var videoEncodes: [EncodeStage] = [], audioEncodes: [EncodeStage] = []
     private var demuxDamage = DamagePolicy()
     private var lastVideoSeconds = 0.0
+    /// The segment length as the muxer gets it (whole milliseconds), and
+    /// the keyframes with it.
+    private var segment: Double { (package.segmentSeconds * 1000).rounded() / 1000 }
 
     init(job: JobContext, inputFile: InputFile, package: Package) throws(SpoolError) {
         self.job = job
@@ -97,9 +100,8 @@ final class PackageLadder {
         } catch { throw mediaError(error, step: "open-output") }
         try addVideo(v)
         if let a = audioIndex { try addAudio(a) }
-        let g = Int((package.segmentSeconds * 1000).rounded())
         var options: [(String, String)] = [
-            ("seg_duration", String(format: "%.3f", Double(g) / 1000)),
+            ("seg_duration", String(format: "%.3f", segment)),
             ("use_template", "1"), ("use_timeline", "1"), ("dash_segment_type", "mp4"),
             // HLS playlists are always written (the record's duration and
             // the master playlist's measured bandwidth come from them);
@@ -159,7 +161,7 @@ final class PackageLadder {
                                                     output: out, threads: job.threads)
                 let o = try out.addStream(from: enc)
                 let stage = EncodeStage(graph: graph, sink: i, encoder: enc, output: out, stream: o, isVideo: true)
-                stage.keyframeEvery = package.segmentSeconds
+                stage.keyframeEvery = segment
                 videoEncodes.append(stage)
             }
             videoDecode = DecodeStage(decoder: dec, graph: graph, origin: input.startTimestamp(in: dec.timeBase))

@@ -148,7 +148,7 @@ public final class EncodeStage {
     /// shorter than a segment is not cut, and segments of twice the length
     /// came out.
     public var keyframeEvery: Double?
-    private var nextKeyframe = 0.0
+    private var nextKeyframe = -Double.infinity
 
     public init(graph: FilterGraph, sink: Int = 0, encoder: Encoder, output: OutputFile, stream: Int, isVideo: Bool) {
         self.graph = graph; self.sink = sink; self.encoder = encoder; self.output = output; self.stream = stream; self.isVideo = isVideo

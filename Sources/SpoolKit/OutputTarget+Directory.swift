@@ -18,15 +18,23 @@ extension OutputTarget {
     public func temporaryDirectoryURL() throws(SpoolError) -> String {
         precondition(temporary == nil, "one temporary per output")
         let tmp = SpoolName.temporary(for: name)
+        let fd: FileDescriptor
         do throws(Errno) {
             // A name already there (a collision, or planted) is not adopted.
             guard try Sys.mkdirAt(directory, tmp, permissions: 0o755) else { throw Errno.fileExists }
-            let fd = try Sys.openAt(directory, tmp, O_RDONLY | O_DIRECTORY)
-            if let owner { Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) }
-            temporary = (tmp, fd)
-            temporaryIsDirectory = true
-            return "/proc/self/fd/\(fd.rawValue)"
+            fd = try Sys.openAt(directory, tmp, O_RDONLY | O_DIRECTORY)
         } catch { throw SpoolError.io(error, "creating a temporary directory beside \(finalPath)", step: "write-output") }
+        // Without the owner attribute a package could be neither recovered,
+        // replaced by its own retry, nor purged.
+        if let owner, !Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) {
+            let e = Errno(rawValue: errno)
+            try? fd.close()
+            _ = try? Sys.removeDirectory(directory, tmp, if: { _ in true })
+            throw SpoolError(.unsupported, "\(finalPath): this file system takes no user extended attributes (\(e)), which a package's directory needs to be recovered, replaced and purged safely; write packages to a file system with user xattrs (ext4, XFS, btrfs, CephFS)", step: "write-output")
+        }
+        temporary = (tmp, fd)
+        temporaryIsDirectory = true
+        return "/proc/self/fd/\(fd.rawValue)"
     }
 
     /// The manifest-style path of the temporary directory (the output's
@@ -86,10 +94,15 @@ extension OutputTarget {
     /// swapped out by the same rename (RENAME_EXCHANGE) and removed after. A
     /// file, a symlink, or a directory mediaspool did not write is never
     /// replaced (OUTPUT_NOT_ALLOWED).
-    public func publishDirectory(manifestPath: String) throws(SpoolError) {
+    ///
+    /// Returns the name of an old package it could not remove (left for
+    /// the caller to log; marked as this job's, so the job's retention
+    /// removes it with the package).
+    @discardableResult
+    public func publishDirectory(manifestPath: String) throws(SpoolError) -> String? {
         guard let t = temporary, temporaryIsDirectory else { preconditionFailure("publishDirectory before temporaryDirectoryURL()") }
         try Fence.check("publish-output")
-        var refusal: SpoolError?
+        var refusal: SpoolError?, leftover: String?
         do {
             for name in try Sys.entries(of: t.fd) {
                 let f = try Sys.openAt(t.fd, name, O_RDONLY | O_NONBLOCK)
@@ -100,49 +113,51 @@ extension OutputTarget {
             do {
                 try Sys.renameAtNoReplace(directory, t.name, name, directory: true)
                 published = true
-            } catch where error == .fileExists || error == .directoryNotEmpty || error == .notDirectory {
-                refusal = try replace(t.name, manifestPath: manifestPath)
+                try Sys.fsync(directory)
+            } catch where !published && (error == .fileExists || error == .directoryNotEmpty || error == .notDirectory) {
+                (refusal, leftover) = try replace(t.name, manifestPath: manifestPath)
             }
-            if refusal == nil { try Sys.fsync(directory) }
         } catch { throw SpoolError.io(error, "publishing \(manifestPath)", step: "publish-output") }
         if let refusal { throw refusal }
+        return leftover
     }
+
+    /// The attribute an old package gets before it is swapped out: the job
+    /// replacing it, whose recovery removes it should that job die before
+    /// the removal (it still names its own writer until then).
+    static let replacedByAttribute = "user.mediaspool.replaced-by"
 
     /// Swaps the directory `tmp` with the package at the final name, then
     /// removes the old one; or the reason not to.
-    private func replace(_ tmp: String, manifestPath: String) throws(Errno) -> SpoolError? {
+    private func replace(_ tmp: String, manifestPath: String) throws(Errno) -> (SpoolError?, String?) {
         let notOurs = SpoolError(.outputNotAllowed, "\(manifestPath) exists and is not a package mediaspool wrote (a file, a symlink, or a directory without its owner attribute): it is not replaced; remove it or pick another path", step: "publish-output")
         guard let st = try? Sys.lstatAt(directory, name), st.isDirectory,
-              let old = try? Sys.openAt(directory, name, O_RDONLY | O_DIRECTORY) else { return notOurs }
-        let writer = Sys.getXattr(old, OutputTarget.ownerAttribute)
-        try? old.close()
-        guard let writer else { return notOurs }
-        if writer != owner, othersKept?(writer) == true { return OutputTarget.publishedMeanwhile(manifestPath, by: writer) }
+              let old = try? Sys.openAt(directory, name, O_RDONLY | O_DIRECTORY) else { return (notOurs, nil) }
+        defer { try? old.close() }
+        guard let writer = Sys.getXattr(old, OutputTarget.ownerAttribute) else { return (notOurs, nil) }
+        if writer != owner, othersKept?(writer) == true { return (OutputTarget.publishedMeanwhile(manifestPath, by: writer), nil) }
+        if let owner { Sys.setXattr(old, OutputTarget.replacedByAttribute, owner) }
+        var aside = tmp
         do { try Sys.exchangeAt(directory, tmp, name) } catch where error == .invalidArgument || error == .noFunction || error == .notSupported {
             // No RENAME_EXCHANGE here (NFS): the old package is renamed
-            // aside first, so for a moment there is none under the name.
-            let aside = SpoolName.temporary(for: name)
+            // aside first, so for a moment there is none under the name;
+            // put back if the new one cannot take its place.
+            aside = SpoolName.temporary(for: name)
             try Sys.renameAt(directory, name, aside)
-            try Sys.renameAt(directory, tmp, name)
-            published = true
-            try Sys.fsync(directory)
-            removeOld(aside, writer: writer)
-            return nil
+            do { try Sys.renameAt(directory, tmp, name) } catch {
+                try? Sys.renameAtNoReplace(directory, aside, name, directory: true)
+                throw error
+            }
         }
         published = true
-        try Sys.fsync(directory)
-        removeOld(tmp, writer: writer)
-        return nil
-    }
-
-    /// The old package, now under a temporary name: marked as this job's
-    /// (should the removal not finish, this job's recovery removes it),
-    /// then removed.
-    private func removeOld(_ aside: String, writer: String) {
-        _ = try? Sys.removeDirectory(directory, aside, if: { fd in
-            guard Sys.getXattr(fd, OutputTarget.ownerAttribute) == writer else { return false }
-            if let owner { Sys.setXattr(fd, OutputTarget.ownerAttribute, owner) }
-            return true
-        })
+        // The old package goes even if the directory's fsync fails (the
+        // job then fails and runs again, over its own package).
+        var synced: Errno?
+        do { try Sys.fsync(directory) } catch { synced = error }
+        let removed = (try? Sys.removeDirectory(directory, aside, if: { fd in
+            Sys.getXattr(fd, OutputTarget.ownerAttribute) == writer && Sys.getXattr(fd, OutputTarget.replacedByAttribute) == owner
+        })) == true
+        if let synced { throw synced }
+        return (nil, removed ? nil : aside)
     }
 }

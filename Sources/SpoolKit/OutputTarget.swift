@@ -133,7 +133,10 @@ public final class OutputTarget {
                 // when its owner attribute names this job, never by pid or
                 // name alone (a directory is too much to remove on a guess).
                 guard let job else { continue }
-                if (try? Sys.removeDirectory(directory, name, if: { Sys.getXattr($0, OutputTarget.ownerAttribute) == job })) == true { removed += 1 }
+                let ours: (FileDescriptor) -> Bool = {
+                    Sys.getXattr($0, OutputTarget.ownerAttribute) == job || Sys.getXattr($0, OutputTarget.replacedByAttribute) == job
+                }
+                if (try? Sys.removeDirectory(directory, name, if: ours)) == true { removed += 1 }
                 continue
             }
             guard let fd = try? Sys.openAt(directory, name, O_RDONLY | O_NONBLOCK) else { continue }
@@ -168,7 +171,15 @@ public final class OutputTarget {
     /// Removes the temporary file unless it was published (no partial output under any name).
     public func discard() {
         guard !published, let t = temporary else { return }
-        if temporaryIsDirectory { _ = try? Sys.removeDirectory(directory, t.name, if: { _ in true }) } else { try? Sys.unlinkAt(directory, t.name) }
+        if temporaryIsDirectory {
+            // Only the directory this target made (the name could have been
+            // swapped in a group-writable parent).
+            let made = try? Sys.fstat(t.fd)
+            _ = try? Sys.removeDirectory(directory, t.name, if: { fd in
+                guard let made, let st = try? Sys.fstat(fd) else { return false }
+                return st.st_dev == made.st_dev && st.st_ino == made.st_ino
+            })
+        } else { try? Sys.unlinkAt(directory, t.name) }
         published = true  // once
     }
 }

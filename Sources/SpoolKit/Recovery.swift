@@ -151,7 +151,10 @@ public struct Recovery: Sendable {
         let policy = config.pathPolicy(tenant: manifest.tenant)
         for out in manifest.outputPaths {
             guard let target = try? policy.openOutput(out, field: "output", create: false, kind: .either) else { continue }
-            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (target.name.contains("%") ? "" : target.name + ".tmp-"), of: id, shared: isShared)
+            // A thumbnail's %d names many files; a package's % is literal.
+            let numbered: Bool
+            if case .package = manifest.job { numbered = false } else { numbered = target.name.contains("%") }
+            report.tempFilesRemoved += target.removeDeadTemporaries(prefix: "." + (numbered ? "" : target.name + ".tmp-"), of: id, shared: isShared)
         }
     }
 

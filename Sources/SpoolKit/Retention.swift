@@ -92,6 +92,8 @@ struct Retention {
     /// the attribute, written before there was one, is left alone).
     private func removeOutput(_ raw: String, of id: String, tenant: String?) -> Bool {
         guard let target = try? config.pathPolicy(tenant: tenant).openOutput(raw, field: "output", create: false, kind: .either) else { return false }
+        // A package's old directory its job could not remove after a replace.
+        _ = target.removeDeadTemporaries(prefix: "." + target.name + ".tmp-", of: id)
         return target.removeIfOwned(by: id)
     }
 }

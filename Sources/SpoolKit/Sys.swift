@@ -191,10 +191,15 @@ public enum Sys {
         defer { try? sub.close() }
         guard owned(sub) else { return false }
         let st = try fstat(sub)
-        for entry in try entries(of: sub) {
-            let e = try lstatAt(sub, entry)
+        // Everything judged before anything goes: a directory inside stops
+        // the removal with nothing removed. An entry gone meanwhile is fine.
+        let list = try entries(of: sub)
+        for entry in list {
+            guard let e = try? lstatAt(sub, entry) else { continue }
             guard e.st_mode & S_IFMT != S_IFDIR else { throw Errno.directoryNotEmpty }
-            try unlinkAt(sub, entry)
+        }
+        for entry in list {
+            do { try unlinkAt(sub, entry) } catch where error == .noSuchFileOrDirectory {}
         }
         let now = try lstatAt(dir, name)
         guard now.st_dev == st.st_dev, now.st_ino == st.st_ino else { return false }

@@ -90,7 +90,7 @@ struct Gallery: ParsableCommand {
         if let v = read(Package.storyboardVTT) {
             vtt = keep(Package.storyboardVTT, v.bytes)
             // The sheets the WebVTT file names, by their names beside it.
-            for n in 1...99 {
+            for n in 1...Storyboard.maxTiles {
                 let name = String(format: Package.storyboardSheets, n)
                 guard let s = read(name) else { break }
                 let kept = keep(name, s.bytes)
