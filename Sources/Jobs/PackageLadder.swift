@@ -139,10 +139,16 @@ final class PackageLadder {
             for (i, r) in rungs.enumerated() {
                 description += ";[s\(i)]scale=\(r.width):\(r.height),format=yuv420p[out\(i)]"
             }
+            // One filter thread: the scalers are 5% of the ladder's CPU and
+            // the encoders' threads already fill the cores; slice threads
+            // for them only added context switches (perf: finish_task_switch
+            // 1,605 samples against the ffmpeg command's 379; bench/ladder.py
+            // against one ffmpeg command with split: 0.94x with the job's
+            // threads, 1.03x and 1.08x with one).
             let graph = try FilterGraph(description: description,
                                         sources: [.video(width: s.width, height: s.height, pixelFormat: dec.pixelFormat,
                                                          timeBase: s.timeBase, sampleAspect: s.sampleAspect, frameRate: s.guessedFrameRate)],
-                                        sinks: Array(repeating: .video, count: n), threads: job.threads)
+                                        sinks: Array(repeating: .video, count: n), threads: 1)
             let colour = source.toneMapped ? source.colour : source.colour.converted(from: dec.pixelFormatName, to: "yuv420p")
             let fr = graph.frameRate(sink: 0)
             // The encoders' own keyframes no nearer than two segments: the
